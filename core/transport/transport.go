@@ -1,0 +1,206 @@
+// Package transport is the contract between zpipe and its transport plugins.
+//
+// A transport owns ZeroMQ sockets. Plugin authors implement Server and hand
+// it to plugin.ServeTransport; the core talks to a running plugin through a
+// Client. The gRPC plumbing between the two (batching, flow control, restarts)
+// lives in core/plugin, so a transport only deals with sockets.
+package transport
+
+import (
+	"context"
+	"errors"
+
+	"github.com/zpipe/zpipe/core/message"
+	"github.com/zpipe/zpipe/core/schema"
+)
+
+// ProtocolVersion is the version of the plugin protocol this package speaks.
+// It is part of the go-plugin handshake: a plugin built for another version
+// is refused at start with a clear error.
+const ProtocolVersion = 1
+
+// Socket roles.
+const (
+	RoleSource = "source"
+	RoleSink   = "sink"
+)
+
+// Capabilities a transport may declare.
+const (
+	CapTCP  = "tcp"
+	CapIPC  = "ipc"
+	CapIPv6 = "ipv6"
+	// CapLink means the transport runs source→sink links in its own process.
+	CapLink  = "link"
+	CapCurve = "curve"
+)
+
+// Description is what a transport reports about itself.
+type Description struct {
+	Name         string
+	Version      string
+	Protocol     uint32
+	Capabilities []string
+	Sockets      []SocketKind
+}
+
+// HasCapability reports whether the transport declared capability c.
+func (d *Description) HasCapability(c string) bool {
+	for _, x := range d.Capabilities {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+// Socket returns the socket kind called kind.
+func (d *Description) Socket(kind string) (SocketKind, bool) {
+	for _, s := range d.Sockets {
+		if s.Kind == kind {
+			return s, true
+		}
+	}
+	return SocketKind{}, false
+}
+
+// SocketKind is one socket type a transport offers ("xsub", "xpub", …).
+type SocketKind struct {
+	Kind        string
+	Role        string
+	Description string
+	Schema      schema.Schema
+	// Subscriptions is SubsEmits for sockets whose peers send subscription
+	// messages that flow upstream (XPUB), SubsAccepts for sockets that send
+	// subscription messages to their peers (XSUB), else empty.
+	Subscriptions string
+}
+
+// Values of SocketKind.Subscriptions.
+const (
+	SubsEmits   = "emits"
+	SubsAccepts = "accepts"
+)
+
+// SocketSpec asks for one socket.
+type SocketSpec struct {
+	// ID names the socket in later calls; chosen by the core.
+	ID   string
+	Kind string
+	// Config is the block body, validated against the kind's schema with
+	// defaults filled in, as a JSON object.
+	Config []byte
+}
+
+// LinkSpec asks the transport to forward data from Source to every socket in
+// Sinks inside its own process, and subscription messages from the sinks
+// back to Source, the way zmq_proxy does.
+type LinkSpec struct {
+	ID     string
+	Source string
+	Sinks  []string
+	// TapSubscriptions copies every subscription message the link forwards
+	// to the link's receive handle (its ID), for stages that observe them.
+	TapSubscriptions bool
+}
+
+// Limits bound one received batch.
+type Limits struct {
+	MaxMessages int
+	MaxBytes    int
+}
+
+// SendResult tells what happened to the messages of one sent batch.
+type SendResult struct {
+	Sent    int
+	Dropped int
+	// DropReason is the error.type of the drops: "hwm", "no_peer", ….
+	DropReason string
+}
+
+// SocketStats are the cumulative counters of one socket. For a source fed
+// into a link, the link's traffic is counted here too.
+type SocketStats struct {
+	ID                    string
+	MessagesReceived      uint64
+	FramesReceived        uint64
+	BytesReceived         uint64
+	MessagesSent          uint64
+	FramesSent            uint64
+	BytesSent             uint64
+	SubscriptionsReceived uint64
+	SubscriptionsSent     uint64
+	// Drops counts lost messages by reason ("hwm", "malformed", "no_peer").
+	Drops map[string]uint64
+}
+
+// Stats holds the counters of every open socket.
+type Stats struct {
+	Sockets []SocketStats
+}
+
+// ErrClosed is returned by Recv and Send on a socket or link that was closed.
+var ErrClosed = errors.New("transport: socket closed")
+
+// Server is what a transport plugin implements. All methods may be called
+// concurrently for different sockets; Recv and Send are never called
+// concurrently for the same socket.
+type Server interface {
+	Describe(ctx context.Context) (*Description, error)
+	Open(ctx context.Context, spec SocketSpec) error
+	Close(ctx context.Context, id string) error
+	StartLink(ctx context.Context, spec LinkSpec) error
+	StopLink(ctx context.Context, id string) error
+	// Recv waits until at least one message is available on handle (a
+	// socket, or a link's subscription tap) or ctx ends, then appends up to
+	// lim of what is ready to b without waiting further.
+	Recv(ctx context.Context, handle string, b *message.Batch, lim Limits) error
+	// Send writes every message of b to socket handle. Messages the socket
+	// refuses are counted in the result, never silently lost.
+	Send(ctx context.Context, handle string, b *message.Batch) (SendResult, error)
+	Stats(ctx context.Context) (*Stats, error)
+}
+
+// ReceiveOptions tune a receive stream.
+type ReceiveOptions struct {
+	Limits Limits
+	// Window is the number of batches the plugin may send ahead of the
+	// consumer (credit). Zero means a small default.
+	Window int
+}
+
+// SendOptions tune a send stream.
+type SendOptions struct {
+	// Window is the number of unacknowledged batches allowed in flight;
+	// Send blocks beyond it. Zero means a small default.
+	Window int
+	// OnAck, if set, is called with the outcome of every batch.
+	OnAck func(SendResult)
+}
+
+// Client is the core's handle on a running transport plugin. It survives
+// plugin restarts: sockets and links are re-created and streams resumed.
+type Client interface {
+	Describe(ctx context.Context) (*Description, error)
+	Open(ctx context.Context, spec SocketSpec) error
+	Close(ctx context.Context, id string) error
+	StartLink(ctx context.Context, spec LinkSpec) error
+	StopLink(ctx context.Context, id string) error
+	// Receive calls fn with every batch read from handle until ctx ends or
+	// fn returns an error. The batch is valid only during the call; while fn
+	// runs no new credit is granted, so a slow fn pushes back to the socket.
+	Receive(ctx context.Context, handle string, opts ReceiveOptions, fn func(*message.Batch) error) error
+	// Sender opens a send stream to socket handle.
+	Sender(ctx context.Context, handle string, opts SendOptions) (Sender, error)
+	Stats(ctx context.Context) (*Stats, error)
+}
+
+// Sender writes batches to one socket.
+type Sender interface {
+	// Send queues b for the plugin and returns once it is on its way; it
+	// blocks while the window of unacknowledged batches is full. b may be
+	// reused after Send returns.
+	Send(ctx context.Context, b *message.Batch) error
+	// Close waits for outstanding acknowledgements and ends the stream.
+	Close() error
+}
