@@ -1,0 +1,209 @@
+package telemetry
+
+import (
+	"fmt"
+
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Kind is the instrument kind of a metric.
+type Kind string
+
+// Instrument kinds.
+const (
+	KindCounter       Kind = "counter"
+	KindUpDownCounter Kind = "updowncounter"
+	KindGauge         Kind = "gauge"
+)
+
+// MetricDesc describes one metric zpipe exports. The catalog of them is the
+// single source of truth: instruments are created from it and
+// docs/metrics.md documents exactly its entries.
+type MetricDesc struct {
+	// Name is the OpenTelemetry instrument name.
+	Name string
+	Kind Kind
+	// Unit is the UCUM unit given to the instrument. Units are chosen so
+	// that the Prometheus rendering gets no unit suffix where Zeek's names
+	// have none.
+	Unit string
+	// Attributes are the OpenTelemetry attribute keys every data point
+	// carries (node only when a Zeek node name is configured).
+	Attributes []string
+	// Description is the help text.
+	Description string
+	// PrometheusName is the name the Prometheus exporter renders.
+	PrometheusName string
+}
+
+// Attribute keys used by the catalog.
+const (
+	AttrNode      = "node"
+	AttrPipeline  = "pipeline"
+	AttrComponent = "component"
+	AttrKind      = "kind"
+	AttrErrorType = "error.type"
+	AttrPlugin    = "plugin"
+)
+
+// Names of the Zeek broker metrics (spec §2.4) and Zeek backend metrics
+// (spec §4.4), rendered in Prometheus exactly as Zeek renders them.
+const (
+	MetricZeekProxyFrontendMessagesReceived = "zeek.cluster.zeromq.proxy.frontend.messages.received"
+	MetricZeekProxyFrontendBytesReceived    = "zeek.cluster.zeromq.proxy.frontend.bytes.received"
+	MetricZeekProxyFrontendMessagesSent     = "zeek.cluster.zeromq.proxy.frontend.messages.sent"
+	MetricZeekProxyFrontendBytesSent        = "zeek.cluster.zeromq.proxy.frontend.bytes.sent"
+	MetricZeekProxyBackendMessagesReceived  = "zeek.cluster.zeromq.proxy.backend.messages.received"
+	MetricZeekProxyBackendBytesReceived     = "zeek.cluster.zeromq.proxy.backend.bytes.received"
+	MetricZeekProxyBackendMessagesSent      = "zeek.cluster.zeromq.proxy.backend.messages.sent"
+	MetricZeekProxyBackendBytesSent         = "zeek.cluster.zeromq.proxy.backend.bytes.sent"
+	MetricZeekXPUBDrops                     = "zeek.cluster.zeromq.xpub.drops"
+	MetricZeekMsgErrors                     = "zeek.cluster.zeromq.msg_errors"
+)
+
+// Names of zpipe's own metrics.
+const (
+	MetricMessagesReceived      = "zpipe.messages.received"
+	MetricMessagesSent          = "zpipe.messages.sent"
+	MetricBytesReceived         = "zpipe.bytes.received"
+	MetricBytesSent             = "zpipe.bytes.sent"
+	MetricSubscriptionsReceived = "zpipe.subscriptions.received"
+	MetricSubscriptionsSent     = "zpipe.subscriptions.sent"
+	MetricMessagesDropped       = "zpipe.messages.dropped"
+	MetricPluginRestarts        = "zpipe.plugin.restarts"
+	MetricPluginUp              = "zpipe.plugin.up"
+	MetricPipelineUp            = "zpipe.pipeline.up"
+)
+
+var (
+	zeekAttrs   = []string{AttrNode}
+	socketAttrs = []string{AttrPipeline, AttrComponent, AttrKind}
+	dropAttrs   = []string{AttrPipeline, AttrComponent, AttrKind, AttrErrorType}
+	pluginAttrs = []string{AttrPlugin}
+)
+
+// catalog is never modified; Catalog hands out copies.
+var catalog = []MetricDesc{
+	{MetricZeekProxyFrontendMessagesReceived, KindCounter, "{frame}", zeekAttrs,
+		"Number of messages received by the frontend socket",
+		"zeek_cluster_zeromq_proxy_frontend_messages_received_total"},
+	{MetricZeekProxyFrontendBytesReceived, KindCounter, "By", zeekAttrs,
+		"Number of bytes received by the frontend socket",
+		"zeek_cluster_zeromq_proxy_frontend_bytes_received_total"},
+	{MetricZeekProxyFrontendMessagesSent, KindCounter, "{frame}", zeekAttrs,
+		"Number of messages sent by the frontend socket",
+		"zeek_cluster_zeromq_proxy_frontend_messages_sent_total"},
+	{MetricZeekProxyFrontendBytesSent, KindCounter, "By", zeekAttrs,
+		"Number of bytes sent by the frontend socket",
+		"zeek_cluster_zeromq_proxy_frontend_bytes_sent_total"},
+	{MetricZeekProxyBackendMessagesReceived, KindCounter, "{frame}", zeekAttrs,
+		"Number of messages received by the backend socket",
+		"zeek_cluster_zeromq_proxy_backend_messages_received_total"},
+	{MetricZeekProxyBackendBytesReceived, KindCounter, "By", zeekAttrs,
+		"Number of bytes received by the backend socket",
+		"zeek_cluster_zeromq_proxy_backend_bytes_received_total"},
+	{MetricZeekProxyBackendMessagesSent, KindCounter, "{frame}", zeekAttrs,
+		"Number of messages sent by the backend socket",
+		"zeek_cluster_zeromq_proxy_backend_messages_sent_total"},
+	{MetricZeekProxyBackendBytesSent, KindCounter, "By", zeekAttrs,
+		"Number of bytes sent by the backend socket",
+		"zeek_cluster_zeromq_proxy_backend_bytes_sent_total"},
+	{MetricZeekXPUBDrops, KindCounter, "{message}", zeekAttrs,
+		"Number of published events dropped due to XPUB socket HWM.",
+		"zeek_cluster_zeromq_xpub_drops_total"},
+	{MetricZeekMsgErrors, KindCounter, "{message}", zeekAttrs,
+		"Number of events with the wrong number of message parts.",
+		"zeek_cluster_zeromq_msg_errors_total"},
+
+	{MetricMessagesReceived, KindCounter, "{message}", socketAttrs,
+		"Multipart messages received by a pipeline component.",
+		"zpipe_messages_received_total"},
+	{MetricMessagesSent, KindCounter, "{message}", socketAttrs,
+		"Multipart messages sent by a pipeline component.",
+		"zpipe_messages_sent_total"},
+	{MetricBytesReceived, KindCounter, "By", socketAttrs,
+		"Frame bytes received by a pipeline component, without ZMTP framing.",
+		"zpipe_bytes_received_total"},
+	{MetricBytesSent, KindCounter, "By", socketAttrs,
+		"Frame bytes sent by a pipeline component, without ZMTP framing.",
+		"zpipe_bytes_sent_total"},
+	{MetricSubscriptionsReceived, KindCounter, "{subscription}", socketAttrs,
+		"Subscription and unsubscription messages received by a pipeline component.",
+		"zpipe_subscriptions_received_total"},
+	{MetricSubscriptionsSent, KindCounter, "{subscription}", socketAttrs,
+		"Subscription and unsubscription messages sent by a pipeline component.",
+		"zpipe_subscriptions_sent_total"},
+	{MetricMessagesDropped, KindCounter, "{message}", dropAttrs,
+		"Messages a pipeline component lost, by reason (error.type).",
+		"zpipe_messages_dropped_total"},
+	{MetricPluginRestarts, KindCounter, "{restart}", pluginAttrs,
+		"Times a plugin process was restarted after it failed.",
+		"zpipe_plugin_restarts_total"},
+	{MetricPluginUp, KindGauge, "", pluginAttrs,
+		"Whether a plugin process is running and answering (1) or not (0).",
+		"zpipe_plugin_up"},
+	{MetricPipelineUp, KindGauge, "", []string{AttrPipeline},
+		"Whether a pipeline is running (1) or not (0).",
+		"zpipe_pipeline_up"},
+}
+
+// Catalog returns every metric zpipe exports, in documentation order.
+func Catalog() []MetricDesc {
+	out := make([]MetricDesc, len(catalog))
+	for i, d := range catalog {
+		d.Attributes = append([]string(nil), d.Attributes...)
+		out[i] = d
+	}
+	return out
+}
+
+// Lookup returns the catalog entry of the metric called name.
+func Lookup(name string) (MetricDesc, bool) {
+	for _, d := range catalog {
+		if d.Name == name {
+			d.Attributes = append([]string(nil), d.Attributes...)
+			return d, true
+		}
+	}
+	return MetricDesc{}, false
+}
+
+// newObservable creates the asynchronous int64 instrument that the catalog
+// describes under name.
+func newObservable(m metric.Meter, name string) (metric.Int64Observable, error) {
+	d, ok := Lookup(name)
+	if !ok {
+		return nil, fmt.Errorf("metric %q is not in the catalog", name)
+	}
+	var (
+		inst metric.Int64Observable
+		err  error
+	)
+	switch d.Kind {
+	case KindCounter:
+		inst, err = m.Int64ObservableCounter(d.Name, metric.WithUnit(d.Unit), metric.WithDescription(d.Description))
+	case KindUpDownCounter:
+		inst, err = m.Int64ObservableUpDownCounter(d.Name, metric.WithUnit(d.Unit), metric.WithDescription(d.Description))
+	case KindGauge:
+		inst, err = m.Int64ObservableGauge(d.Name, metric.WithUnit(d.Unit), metric.WithDescription(d.Description))
+	default:
+		return nil, fmt.Errorf("metric %q: unknown kind %q", name, d.Kind)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create instrument %s: %w", name, err)
+	}
+	return inst, nil
+}
+
+// newObservables creates one instrument per name, in order.
+func newObservables(m metric.Meter, names ...string) ([]metric.Int64Observable, error) {
+	out := make([]metric.Int64Observable, len(names))
+	for i, n := range names {
+		inst, err := newObservable(m, n)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = inst
+	}
+	return out, nil
+}
