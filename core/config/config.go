@@ -1,0 +1,157 @@
+// Package config reads zpipe's HCL pipeline language.
+//
+// A configuration is one or more files in HCL native syntax (.hcl) or HCL
+// JSON syntax (.hcl.json, .json). Each file may choose a transport, declare
+// variables, hold pipelines of source, stage and sink blocks, and at most one
+// file may hold a telemetry block. Load parses and validates everything up
+// front: every block body is decoded against the schema of its component, so
+// mistakes surface as HCL diagnostics carrying file:line:col ranges before
+// anything starts.
+package config
+
+import (
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/zpipe/zpipe/core/schema"
+)
+
+// DefaultTransport is the transport used by files that do not name one.
+const DefaultTransport = "cgo"
+
+// EnvVarPrefix prefixes environment variables that set HCL variables:
+// ZPIPE_VAR_name (or ZPIPE_VAR_NAME, the upper-case form) sets var.name.
+const EnvVarPrefix = "ZPIPE_VAR_"
+
+// Node classes.
+const (
+	ClassSource = "source"
+	ClassStage  = "stage"
+	ClassSink   = "sink"
+)
+
+// Options adjust how a configuration is loaded.
+type Options struct {
+	// Vars are variable values given on the command line (--var NAME=VALUE).
+	// They take precedence over the environment and over defaults.
+	Vars map[string]string
+	// Env is the process environment as "KEY=VALUE" entries; entries named
+	// EnvVarPrefix+name set variables. Later entries win over earlier ones.
+	Env []string
+	// Transport, when not empty, replaces the transport every file names.
+	Transport string
+}
+
+// Schemas supplies component schemas. For sources and sinks the transport is
+// the file's effective transport; for stages transport is "".
+type Schemas interface {
+	// Component returns the schema of the component of the given class
+	// ("source", "stage" or "sink") and kind, or an error naming what is
+	// missing (unknown kind, transport plugin not found, …).
+	Component(transport, class, kind string) (*Component, error)
+}
+
+// Component is what the configuration layer needs to know about a component.
+type Component struct {
+	// Schema lists the attributes its block body accepts.
+	Schema schema.Schema
+	// Subscriptions is transport.SubsEmits, transport.SubsAccepts or "".
+	Subscriptions string
+	// Capabilities are the capabilities of the transport, checked against
+	// schema.Attribute.Capability. Nil for stages, which are not checked.
+	Capabilities []string
+}
+
+// Config is a loaded configuration.
+//
+// When Load reports errors the Config is incomplete: it still holds whatever
+// could be decoded (useful for drawing graphs of partly broken files), but it
+// must not be run.
+type Config struct {
+	// Files are the parsed files by name, for hcl.NewDiagnosticTextWriter.
+	Files map[string]*hcl.File
+	// Pipelines in file order, then declaration order.
+	Pipelines []*Pipeline
+	// Telemetry is nil when no file has a telemetry block.
+	Telemetry *Telemetry
+}
+
+// Pipeline is one pipeline block.
+type Pipeline struct {
+	Name string
+	// File is the path of the file declaring the pipeline.
+	File string
+	// Transport is the effective transport of the file.
+	Transport string
+	// Passthrough lets the transport run source→sink segments itself.
+	Passthrough bool
+	// Nodes are the sources, then the stages, then the sinks, each in
+	// declaration order.
+	Nodes     []*Node
+	DeclRange hcl.Range
+}
+
+// Node is one source, stage or sink block.
+type Node struct {
+	// Class is ClassSource, ClassStage or ClassSink.
+	Class string
+	Kind  string
+	Name  string
+	// ID is "<pipeline>/<class>.<kind>.<name>", unique across the Config.
+	ID string
+	// Inputs are the nodes feeding this one; empty for sources.
+	Inputs []*Node
+	// Config is the decoded block body as a JSON object holding every
+	// attribute of the component's schema, defaults filled in. It is nil
+	// when the body could not be decoded.
+	Config []byte
+	// Subscriptions is copied from the Component.
+	Subscriptions string
+	// DeclRange covers the block header; TypeRange the kind label.
+	DeclRange hcl.Range
+	TypeRange hcl.Range
+}
+
+// Ref returns the node's reference as written in a from list:
+// "<class>.<kind>.<name>".
+func (n *Node) Ref() string {
+	return n.Class + "." + n.Kind + "." + n.Name
+}
+
+// Telemetry is the telemetry block.
+type Telemetry struct {
+	// ServiceName is the OTel service.name; "zpipe" by default.
+	ServiceName string
+	// ResourceAttributes are added to the OTel resource.
+	ResourceAttributes map[string]string
+	// ZeekNode, when set, adds the label node="<ZeekNode>" to metrics named
+	// like Zeek's.
+	ZeekNode string
+	// Prometheus is nil when no prometheus block is present.
+	Prometheus *Prometheus
+	// OTLP is nil when no otlp block is present.
+	OTLP      *OTLP
+	DeclRange hcl.Range
+}
+
+// Prometheus configures the Prometheus scrape endpoint.
+type Prometheus struct {
+	// Listen is the host:port to listen on.
+	Listen string
+	// Path is the HTTP path of the metrics; "/metrics" by default.
+	Path string
+}
+
+// OTLP configures the OTLP metric exporter.
+type OTLP struct {
+	Endpoint string
+	// Protocol is "grpc" (default) or "http".
+	Protocol string
+	Insecure bool
+	Headers  map[string]string
+	// Interval is the export interval; 10s by default.
+	Interval time.Duration
+	// Timeout bounds one export; 10s by default.
+	Timeout time.Duration
+}

@@ -1,0 +1,31 @@
+package config
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/hashicorp/hcl/v2/hclwrite"
+)
+
+// Format returns src, the text of the native syntax file filename, in
+// canonical layout; only whitespace changes. A file that does not parse is
+// refused rather than rewritten, and so are JSON syntax files, which have no
+// canonical layout.
+func Format(filename string, src []byte) ([]byte, error) {
+	if IsJSONSyntax(filename) {
+		return nil, fmt.Errorf("format %s: JSON syntax files are not formatted", filename)
+	}
+	if _, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos); diags.HasErrors() {
+		return nil, fmt.Errorf("format %s: %w", filename, diags)
+	}
+	return hclwrite.Format(src), nil
+}
+
+// WriteDiagnostics prints diags the way HCL does, with a snippet of the
+// source for every diagnostic placed in one of files. width wraps the text
+// (0 for no wrapping); color adds terminal colours.
+func WriteDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics, width uint, color bool) error {
+	return hcl.NewDiagnosticTextWriter(w, files, width, color).WriteDiagnostics(diags)
+}

@@ -1,0 +1,5 @@
+pipeline "p" {
+  source "xsubb" "in" {}
+  stage "fitler" "f" {}
+  sink "xsub" "out" {}
+}

@@ -1,0 +1,7 @@
+transport = "nope"
+
+pipeline "p" {
+  source "xsub" "in" {}
+  stage "hello" "h" {}
+  sink "xpub" "out" {}
+}

@@ -1,0 +1,8 @@
+pipeline "p" {
+  source "xsub" "in" {
+    rcvhwm = "lots"
+  }
+  sink "xpub" "out" {
+    verboser = [true]
+  }
+}
