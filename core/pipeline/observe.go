@@ -1,0 +1,55 @@
+package pipeline
+
+import (
+	"github.com/zpipe/zpipe/core/config"
+	"github.com/zpipe/zpipe/core/transport"
+)
+
+// Component is how a socket appears in telemetry.
+type Component struct {
+	Pipeline string
+	// Name is "<class>.<kind>.<name>", e.g. "source.xsub.publishers".
+	Name string
+	Kind string
+	// ZeekProxyRole is "frontend" for the XSUB source and "backend" for the
+	// XPUB sink of a broker-shaped pipeline (Zeek's proxy counters), else "".
+	ZeekProxyRole string
+}
+
+// Components maps the socket ids of the instance to their telemetry names.
+func (in *Instance) Components() map[string]Component {
+	p := in.plan.Pipeline
+	broker := isBrokerShaped(p)
+	m := make(map[string]Component, len(p.Nodes))
+	for _, n := range p.Nodes {
+		c := Component{Pipeline: p.Name, Name: n.Class + "." + n.Kind + "." + n.Name, Kind: n.Kind}
+		if broker {
+			switch {
+			case n.Class == config.ClassSource && n.Subscriptions == transport.SubsAccepts:
+				c.ZeekProxyRole = "frontend"
+			case n.Class == config.ClassSink && n.Subscriptions == transport.SubsEmits:
+				c.ZeekProxyRole = "backend"
+			}
+		}
+		m[n.ID] = c
+	}
+	return m
+}
+
+// Client returns the transport the instance runs on.
+func (in *Instance) Client() transport.Client { return in.client }
+
+// isBrokerShaped reports whether p forwards from a subscription-accepting
+// source (XSUB) to a subscription-emitting sink (XPUB), as Zeek's proxy.
+func isBrokerShaped(p *config.Pipeline) bool {
+	var src, sink bool
+	for _, n := range p.Nodes {
+		if n.Class == config.ClassSource && n.Subscriptions == transport.SubsAccepts {
+			src = true
+		}
+		if n.Class == config.ClassSink && n.Subscriptions == transport.SubsEmits {
+			sink = true
+		}
+	}
+	return src && sink
+}

@@ -1,0 +1,130 @@
+// Package pipeline turns a loaded configuration into running pipelines:
+// it plans which source→sink segments a transport can run in its own
+// process, opens the sockets, starts links and in-core data paths, forwards
+// subscriptions upstream, and shuts everything down in order.
+package pipeline
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/zpipe/zpipe/core/config"
+	"github.com/zpipe/zpipe/core/transport"
+)
+
+// Plan is the execution plan of one pipeline.
+type Plan struct {
+	Pipeline *config.Pipeline
+	// Links are source→sinks segments run inside the transport process.
+	Links []LinkPlan
+	// Paths are sources whose data flows through the core.
+	Paths []PathPlan
+	// SubscriptionRoutes forward subscription messages received on an
+	// emitting sink (XPUB) to the accepting sources (XSUB) upstream of it,
+	// for sinks that are not part of a link.
+	SubscriptionRoutes []SubscriptionRoute
+}
+
+// LinkPlan is one in-transport segment.
+type LinkPlan struct {
+	ID     string
+	Source *config.Node
+	Sinks  []*config.Node
+}
+
+// PathPlan is one source whose messages the core reads and hands to Sinks.
+type PathPlan struct {
+	Source *config.Node
+	Sinks  []*config.Node
+}
+
+// SubscriptionRoute forwards the subscription messages of Sink to Sources.
+type SubscriptionRoute struct {
+	Sink    *config.Node
+	Sources []*config.Node
+}
+
+// MakePlan decides how a pipeline runs. A source runs as a link when
+// passthrough is on, the transport can link, every consumer of the source is
+// a sink fed directly by it, and none of those sinks has another input
+// (a socket can be owned by one link only). Everything else flows through
+// the core.
+func MakePlan(p *config.Pipeline, desc *transport.Description) (*Plan, error) {
+	plan := &Plan{Pipeline: p}
+	consumers := make(map[*config.Node][]*config.Node)
+	for _, n := range p.Nodes {
+		for _, in := range n.Inputs {
+			consumers[in] = append(consumers[in], n)
+		}
+	}
+	for _, n := range p.Nodes {
+		if n.Class == config.ClassStage {
+			return nil, fmt.Errorf("pipeline %q: stage %s.%s: stages are not supported by this runtime yet", p.Name, n.Kind, n.Name)
+		}
+	}
+	canLink := p.Passthrough && desc != nil && desc.HasCapability(transport.CapLink)
+	linked := make(map[*config.Node]bool)
+	for _, src := range p.Nodes {
+		if src.Class != config.ClassSource {
+			continue
+		}
+		sinks := consumers[src]
+		if len(sinks) == 0 {
+			return nil, fmt.Errorf("pipeline %q: source %s.%s feeds nothing", p.Name, src.Kind, src.Name)
+		}
+		if canLink && linkable(src, sinks) {
+			plan.Links = append(plan.Links, LinkPlan{ID: src.ID + "/link", Source: src, Sinks: sinks})
+			for _, s := range sinks {
+				linked[s] = true
+			}
+			continue
+		}
+		plan.Paths = append(plan.Paths, PathPlan{Source: src, Sinks: sinks})
+	}
+	for _, sink := range p.Nodes {
+		if sink.Class != config.ClassSink || sink.Subscriptions != transport.SubsEmits || linked[sink] {
+			continue
+		}
+		var srcs []*config.Node
+		for _, in := range upstreamSources(sink) {
+			if in.Subscriptions == transport.SubsAccepts {
+				srcs = append(srcs, in)
+			}
+		}
+		if len(srcs) > 0 {
+			plan.SubscriptionRoutes = append(plan.SubscriptionRoutes, SubscriptionRoute{Sink: sink, Sources: srcs})
+		}
+	}
+	return plan, nil
+}
+
+func linkable(src *config.Node, sinks []*config.Node) bool {
+	for _, s := range sinks {
+		if s.Class != config.ClassSink || len(s.Inputs) != 1 || s.Inputs[0] != src {
+			return false
+		}
+	}
+	return true
+}
+
+// upstreamSources returns every source whose data reaches n.
+func upstreamSources(n *config.Node) []*config.Node {
+	seen := make(map[*config.Node]bool)
+	var out []*config.Node
+	var walk func(*config.Node)
+	walk = func(x *config.Node) {
+		for _, in := range x.Inputs {
+			if seen[in] {
+				continue
+			}
+			seen[in] = true
+			if in.Class == config.ClassSource {
+				out = append(out, in)
+			}
+			walk(in)
+		}
+	}
+	walk(n)
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
