@@ -23,9 +23,27 @@ func Format(filename string, src []byte) ([]byte, error) {
 	return hclwrite.Format(src), nil
 }
 
-// WriteDiagnostics prints diags the way HCL does, with a snippet of the
-// source for every diagnostic placed in one of files. width wraps the text
+// WriteDiagnostics prints diags: for each, a compiler-style line
+// "file:line:col: error: summary", then HCL's rendering with a snippet of
+// the source when the diagnostic is placed in one of files. width wraps the text
 // (0 for no wrapping); color adds terminal colours.
 func WriteDiagnostics(w io.Writer, files map[string]*hcl.File, diags hcl.Diagnostics, width uint, color bool) error {
-	return hcl.NewDiagnosticTextWriter(w, files, width, color).WriteDiagnostics(diags)
+	snippets := hcl.NewDiagnosticTextWriter(w, files, width, color)
+	for _, d := range diags {
+		// A compiler-style first line (file:line:col: severity: summary)
+		// that editors and grep understand, then HCL's snippet.
+		if d.Subject != nil {
+			sev := "error"
+			if d.Severity == hcl.DiagWarning {
+				sev = "warning"
+			}
+			if _, err := fmt.Fprintf(w, "%s:%d:%d: %s: %s\n", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column, sev, d.Summary); err != nil {
+				return err
+			}
+		}
+		if err := snippets.WriteDiagnostic(d); err != nil {
+			return err
+		}
+	}
+	return nil
 }

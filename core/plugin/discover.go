@@ -32,8 +32,12 @@ func SearchDirs(flagDir, envDir, exeDir string) []string {
 			return
 		}
 		d = filepath.Clean(d)
-		if !seen[d] {
-			seen[d] = true
+		key := d
+		if abs, err := filepath.Abs(d); err == nil {
+			key = abs
+		}
+		if !seen[key] {
+			seen[key] = true
 			dirs = append(dirs, d)
 		}
 	}

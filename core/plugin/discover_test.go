@@ -116,3 +116,14 @@ func TestList(t *testing.T) {
 		t.Fatalf("List with a file as dir = %+v, %v", got, err)
 	}
 }
+
+func TestSearchDirsDropsTheSameDirectoryTwice(t *testing.T) {
+	abs, err := filepath.Abs("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dirs := SearchDirs("testdata", "", abs)
+	if len(dirs) != 1 || dirs[0] != "testdata" {
+		t.Fatalf("relative and absolute forms of one directory should be searched once, have %q", dirs)
+	}
+}

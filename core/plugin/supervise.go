@@ -71,7 +71,7 @@ func (h *TransportHost) launch(timeout time.Duration) (*generation, error) {
 		Plugins:          transportPluginSet(nil),
 		Cmd:              cmd,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		Logger:           slogbridge.Logger(h.log),
+		Logger:           slogbridge.LibraryLogger(h.log),
 		SyncStdout:       h.stdout,
 		SyncStderr:       h.stderr,
 		StartTimeout:     timeout,

@@ -24,10 +24,19 @@ func Logger(l *slog.Logger) hclog.Logger {
 	return &logger{l: l}
 }
 
+// LibraryLogger is Logger for go-plugin's own client logger: the library's
+// informational messages about starting and stopping processes are logged
+// at debug level, while the log records plugins send (which go-plugin logs
+// through named sub-loggers) keep their level.
+func LibraryLogger(l *slog.Logger) hclog.Logger {
+	return &logger{l: l, demoteRootInfo: true}
+}
+
 type logger struct {
-	l       *slog.Logger
-	name    string
-	implied []any
+	l              *slog.Logger
+	name           string
+	implied        []any
+	demoteRootInfo bool
 }
 
 func toSlog(level hclog.Level) slog.Level {
@@ -51,6 +60,9 @@ func (g *logger) enabled(level hclog.Level) bool {
 
 // Log implements hclog.Logger.
 func (g *logger) Log(level hclog.Level, msg string, args ...any) {
+	if g.demoteRootInfo && g.name == "" && level == hclog.Info {
+		level = hclog.Debug
+	}
 	if level == hclog.Off || !g.enabled(level) {
 		return
 	}

@@ -131,3 +131,19 @@ func TestHCLogJSONHandler(t *testing.T) {
 		t.Fatalf("levels %s", got)
 	}
 }
+
+func TestLibraryLoggerDemotesOwnInfo(t *testing.T) {
+	var buf bytes.Buffer
+	l := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	h := LibraryLogger(l)
+	h.Info("plugin process exited", "id", 1)
+	if buf.Len() != 0 {
+		t.Fatalf("library info message logged at info: %s", buf.String())
+	}
+	h.Named("zpipe-transport-cgo").Info("socket open")
+	h.Warn("plugin failed")
+	out := buf.String()
+	if !strings.Contains(out, "socket open") || !strings.Contains(out, "plugin failed") {
+		t.Fatalf("plugin records or warnings lost: %s", out)
+	}
+}
