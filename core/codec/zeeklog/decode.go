@@ -1,0 +1,415 @@
+package zeeklog
+
+import (
+	"math"
+	"net/netip"
+
+	"github.com/zpipe/zpipe/core/codec"
+	"github.com/zpipe/zpipe/core/value"
+)
+
+// name prefixes every error of this codec.
+const name = "zeeklog"
+
+// Smallest encodings, used to bound counts by the bytes left before
+// allocating for them.
+const (
+	minFieldSize = 1 + 4 + 4 + 4 + 1 // no secondary name, empty name, type, subtype, optional
+	minValueSize = 4 + 4 + 1         // type, subtype, present = 00
+)
+
+// Header is the part of a log batch that routes it: stream, writer, filter
+// and path.
+type Header struct {
+	Stream, Writer, Filter, Path string
+}
+
+// decoder reads one payload. The payload is copied into s once; every
+// string decoded is a substring of it, and container elements are carved
+// out of a shared arena.
+type decoder struct {
+	s     string
+	pos   int
+	arena []value.Value
+}
+
+func (d *decoder) errorf(offset int, format string, args ...any) error {
+	return codec.Errorf(name, offset, format, args...)
+}
+
+func (d *decoder) remaining() int { return len(d.s) - d.pos }
+
+func (d *decoder) need(n int, what string) error {
+	if d.remaining() < n {
+		return d.errorf(d.pos, "want %d bytes of %s, have %d", n, what, d.remaining())
+	}
+	return nil
+}
+
+func (d *decoder) u8(what string) (byte, error) {
+	if err := d.need(1, what); err != nil {
+		return 0, err
+	}
+	b := d.s[d.pos]
+	d.pos++
+	return b, nil
+}
+
+// flag reads a bool byte, which must be 00 or 01.
+func (d *decoder) flag(what string) (bool, error) {
+	at := d.pos
+	b, err := d.u8(what)
+	if err != nil {
+		return false, err
+	}
+	if b > 1 {
+		return false, d.errorf(at, "want %s 0x00 or 0x01, have 0x%02x", what, b)
+	}
+	return b == 1, nil
+}
+
+func (d *decoder) u32(what string) (uint32, error) {
+	if err := d.need(4, what); err != nil {
+		return 0, err
+	}
+	s := d.s[d.pos : d.pos+4]
+	d.pos += 4
+	return uint32(s[0])<<24 | uint32(s[1])<<16 | uint32(s[2])<<8 | uint32(s[3]), nil
+}
+
+func (d *decoder) u64(what string) (uint64, error) {
+	if err := d.need(8, what); err != nil {
+		return 0, err
+	}
+	s := d.s[d.pos : d.pos+8]
+	d.pos += 8
+	return uint64(s[0])<<56 | uint64(s[1])<<48 | uint64(s[2])<<40 | uint64(s[3])<<32 |
+		uint64(s[4])<<24 | uint64(s[5])<<16 | uint64(s[6])<<8 | uint64(s[7]), nil
+}
+
+// str reads a u32 length (at most 2³¹-1, as Zeek reads it signed) and that
+// many bytes.
+func (d *decoder) str(what string) (string, error) {
+	at := d.pos
+	if d.remaining() < 4 {
+		return "", d.errorf(d.pos, "want 4 bytes of %s length, have %d", what, d.remaining())
+	}
+	n, _ := d.u32("")
+	if n > math.MaxInt32 {
+		return "", d.errorf(at, "want %s length below 2^31, have %d", what, n)
+	}
+	if int(n) > d.remaining() {
+		return "", d.errorf(d.pos, "want %d bytes of %s, have %d", n, what, d.remaining())
+	}
+	s := d.s[d.pos : d.pos+int(n)]
+	d.pos += int(n)
+	return s, nil
+}
+
+// count reads a u32 count of items of at least minSize bytes each.
+func (d *decoder) count(what string, minSize int) (int, error) {
+	at := d.pos
+	n, err := d.u32(what)
+	if err != nil {
+		return 0, err
+	}
+	if uint64(n)*uint64(minSize) > uint64(d.remaining()) {
+		return 0, d.errorf(at, "%s %d cannot fit in the remaining %d bytes", what, n, d.remaining())
+	}
+	return int(n), nil
+}
+
+func (d *decoder) alloc(n int) []value.Value {
+	if n == 0 {
+		return nil
+	}
+	if cap(d.arena)-len(d.arena) < n {
+		size := max(n, min(2*cap(d.arena)+16, d.remaining()/minValueSize))
+		d.arena = make([]value.Value, 0, size)
+	}
+	l := len(d.arena)
+	d.arena = d.arena[:l+n]
+	return d.arena[l : l+n : l+n]
+}
+
+// DecodeHeader decodes only the stream, writer, filter and path of a
+// zeek-bin-serializer log batch, enough to route it.
+func DecodeHeader(payload []byte) (Header, error) {
+	// Copy only the four strings when they are intact; otherwise copy it
+	// all and let header report the problem.
+	end := 0
+	for range 4 {
+		if len(payload)-end < 4 {
+			end = len(payload)
+			break
+		}
+		n := uint64(payload[end])<<24 | uint64(payload[end+1])<<16 | uint64(payload[end+2])<<8 | uint64(payload[end+3])
+		if n > uint64(len(payload)-end-4) {
+			end = len(payload)
+			break
+		}
+		end += 4 + int(n)
+	}
+	d := &decoder{s: string(payload[:end])}
+	return d.header()
+}
+
+func (d *decoder) header() (Header, error) {
+	var h Header
+	var err error
+	if h.Stream, err = d.str("stream name"); err != nil {
+		return h, err
+	}
+	if h.Writer, err = d.str("writer name"); err != nil {
+		return h, err
+	}
+	if h.Filter, err = d.str("filter name"); err != nil {
+		return h, err
+	}
+	h.Path, err = d.str("path")
+	return h, err
+}
+
+// Decode decodes a zeek-bin-serializer log batch. The payload must be
+// consumed exactly. The batch does not share memory with payload.
+func Decode(payload []byte) (*value.LogBatch, error) {
+	d := &decoder{s: string(payload)}
+	h, err := d.header()
+	if err != nil {
+		return nil, err
+	}
+	b := &value.LogBatch{Stream: h.Stream, Writer: h.Writer, Filter: h.Filter, Path: h.Path}
+	nfields, err := d.count("field count", minFieldSize)
+	if err != nil {
+		return nil, err
+	}
+	b.Fields = make([]value.Field, nfields)
+	for i := range b.Fields {
+		if b.Fields[i], err = d.field(i); err != nil {
+			return nil, err
+		}
+	}
+	at := d.pos
+	nrecords, err := d.count("record count", nfields*minValueSize)
+	if err != nil {
+		return nil, err
+	}
+	if nfields == 0 && nrecords > 0 {
+		return nil, d.errorf(at, "want no records in a batch without fields, have %d", nrecords)
+	}
+	if nrecords > 0 {
+		b.Records = make([][]value.Value, nrecords)
+		cells := make([]value.Value, nrecords*nfields)
+		for r := range b.Records {
+			row := cells[r*nfields : (r+1)*nfields : (r+1)*nfields]
+			for i := range row {
+				f := &b.Fields[i]
+				if row[i], err = d.value(f.Type.Tag, f, r == 0); err != nil {
+					return nil, err
+				}
+			}
+			b.Records[r] = row
+		}
+	}
+	if d.pos != len(d.s) {
+		return nil, d.errorf(d.pos, "want end of payload, have %d trailing bytes", len(d.s)-d.pos)
+	}
+	return b, nil
+}
+
+func (d *decoder) field(i int) (value.Field, error) {
+	var f value.Field
+	has, err := d.flag("secondary name flag")
+	if err != nil {
+		return f, err
+	}
+	if has {
+		if f.SecondaryName, err = d.str("secondary field name"); err != nil {
+			return f, err
+		}
+	}
+	if f.Name, err = d.str("field name"); err != nil {
+		return f, err
+	}
+	at := d.pos
+	tag, err := d.u32("field type")
+	if err != nil {
+		return f, err
+	}
+	f.Type.Tag = value.TypeTag(int32(tag))
+	sub, err := d.u32("field subtype")
+	if err != nil {
+		return f, err
+	}
+	f.Type.Sub = value.TypeTag(int32(sub))
+	if !loggable(f.Type) {
+		return f, d.errorf(at, "field %d (%q): type %s cannot be logged", i, f.Name, f.Type)
+	}
+	if f.Optional, err = d.flag("optional flag"); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+// loggable reports whether t is a column type Zeek can log.
+func loggable(t value.Type) bool {
+	if _, ok := t.Tag.ValueKind(); !ok {
+		return false
+	}
+	if !t.Tag.IsContainer() {
+		return true
+	}
+	_, ok := t.Sub.ValueKind()
+	return ok && !t.Sub.IsContainer()
+}
+
+// value decodes one value of type want in column f; first records the
+// column's value subtype.
+func (d *decoder) value(want value.TypeTag, f *value.Field, first bool) (value.Value, error) {
+	at := d.pos
+	tag, err := d.u32("value type")
+	if err != nil {
+		return value.Value{}, err
+	}
+	if value.TypeTag(int32(tag)) != want {
+		return value.Value{}, d.errorf(at, "field %q: want value type %s (%d), have %s", f.Name, want, int32(want), value.TypeTag(int32(tag)))
+	}
+	sub, err := d.u32("value subtype")
+	if err != nil {
+		return value.Value{}, err
+	}
+	if first {
+		f.ValueSubtype = value.TypeTag(int32(sub))
+	}
+	present, err := d.flag("present flag")
+	if err != nil || !present {
+		return value.Value{}, err
+	}
+	switch want {
+	case value.TypeBool:
+		n, err := d.u64("bool")
+		return value.Bool(n != 0), err
+	case value.TypeInt:
+		n, err := d.u64("int")
+		return value.Int(int64(n)), err
+	case value.TypeCount:
+		n, err := d.u64("count")
+		return value.Count(n), err
+	case value.TypeDouble:
+		n, err := d.u64("double")
+		return value.Real(math.Float64frombits(n)), err
+	case value.TypeTime:
+		n, err := d.u64("time")
+		return value.TimeSeconds(math.Float64frombits(n)), err
+	case value.TypeInterval:
+		n, err := d.u64("interval")
+		return value.IntervalSeconds(math.Float64frombits(n)), err
+	case value.TypeString, value.TypeFunc, value.TypeFile:
+		s, err := d.str("string")
+		return value.String(s), err
+	case value.TypeEnum:
+		s, err := d.str("enum name")
+		return value.Enum(s), err
+	case value.TypePort:
+		return d.port()
+	case value.TypeAddr:
+		a, err := d.addr("address")
+		return value.Addr(a), err
+	case value.TypeSubnet:
+		return d.subnet()
+	case value.TypeTable, value.TypeVector:
+		return d.container(want, f)
+	}
+	return value.Value{}, d.errorf(at, "field %q: type %s cannot be logged", f.Name, want)
+}
+
+func (d *decoder) port() (value.Value, error) {
+	at := d.pos
+	num, err := d.u64("port number")
+	if err != nil {
+		return value.Value{}, err
+	}
+	if num > math.MaxUint16 {
+		return value.Value{}, d.errorf(at, "want port number below 65536, have %d", num)
+	}
+	at = d.pos
+	proto, err := d.u32("port protocol")
+	if err != nil {
+		return value.Value{}, err
+	}
+	if proto > uint32(value.ProtoICMP) {
+		return value.Value{}, d.errorf(at, "want port protocol 0 to 3, have %d", int32(proto))
+	}
+	return value.PortOf(uint16(num), value.Proto(proto)), nil
+}
+
+// addr reads a family byte (4 or 6) and the address bytes.
+func (d *decoder) addr(what string) (netip.Addr, error) {
+	at := d.pos
+	if d.remaining() < 1 {
+		return netip.Addr{}, d.errorf(d.pos, "want 1 bytes of %s family, have 0", what)
+	}
+	family, _ := d.u8("")
+	switch family {
+	case 4:
+		if err := d.need(4, what); err != nil {
+			return netip.Addr{}, err
+		}
+		var b [4]byte
+		d.pos += copy(b[:], d.s[d.pos:d.pos+4])
+		return netip.AddrFrom4(b), nil
+	case 6:
+		if err := d.need(16, what); err != nil {
+			return netip.Addr{}, err
+		}
+		var b [16]byte
+		d.pos += copy(b[:], d.s[d.pos:d.pos+16])
+		return netip.AddrFrom16(b), nil
+	}
+	return netip.Addr{}, d.errorf(at, "want %s family 4 or 6, have %d", what, family)
+}
+
+// subnet reads a length relative to 128 bits, then an address.
+func (d *decoder) subnet() (value.Value, error) {
+	at := d.pos
+	length, err := d.u8("subnet length")
+	if err != nil {
+		return value.Value{}, err
+	}
+	a, err := d.addr("subnet address")
+	if err != nil {
+		return value.Value{}, err
+	}
+	bits := int(length)
+	if a.Is4() {
+		if length < 96 || length > 128 {
+			return value.Value{}, d.errorf(at, "want IPv4 subnet length 96 to 128 (96 + prefix length), have %d", length)
+		}
+		bits -= 96
+	} else if length > 128 {
+		return value.Value{}, d.errorf(at, "want IPv6 subnet length of at most 128, have %d", length)
+	}
+	return value.Subnet(netip.PrefixFrom(a, bits)), nil
+}
+
+// container reads the elements of a set (TABLE) or vector.
+func (d *decoder) container(tag value.TypeTag, f *value.Field) (value.Value, error) {
+	at := d.pos
+	n, err := d.u64("element count")
+	if err != nil {
+		return value.Value{}, err
+	}
+	if n > uint64(d.remaining()/minValueSize) {
+		return value.Value{}, d.errorf(at, "%d elements cannot fit in the remaining %d bytes", int64(n), d.remaining())
+	}
+	elems := d.alloc(int(n))
+	for i := range elems {
+		if elems[i], err = d.value(f.Type.Sub, f, false); err != nil {
+			return value.Value{}, err
+		}
+	}
+	if tag == value.TypeTable {
+		return value.Set(elems...), nil
+	}
+	return value.Vector(elems...), nil
+}
