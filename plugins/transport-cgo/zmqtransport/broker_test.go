@@ -1,0 +1,284 @@
+package zmqtransport
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+
+	zmq "github.com/pebbe/zmq4"
+	"github.com/zpipe/zpipe/core/message"
+	"github.com/zpipe/zpipe/core/transport"
+)
+
+// zeekNode is a test peer set up like a Zeek node (spec §3.1): an XPUB
+// (verbose, nodrop) connected to the broker's xsub and an XSUB connected to
+// the broker's xpub.
+type zeekNode struct {
+	name string
+	pub  *zmq.Socket
+	sub  *zmq.Socket
+}
+
+func newZeekNode(t *testing.T, ctx *zmq.Context, name, brokerXSub, brokerXPub string) *zeekNode {
+	t.Helper()
+	n := &zeekNode{name: name}
+	n.pub = peerSocket(t, ctx, zmq.XPUB, func(s *zmq.Socket) error {
+		if err := s.SetXpubVerbose(1); err != nil {
+			return err
+		}
+		if err := s.SetXpubNodrop(true); err != nil {
+			return err
+		}
+		return s.Connect(brokerXSub)
+	})
+	n.sub = peerSocket(t, ctx, zmq.XSUB, func(s *zmq.Socket) error { return s.Connect(brokerXPub) })
+	return n
+}
+
+func (n *zeekNode) subscribe(t *testing.T, prefix string) {
+	t.Helper()
+	sendMessage(t, n.sub, sub(prefix))
+}
+
+// expectSubscriptions reads subscription messages from the node's XPUB
+// until it has seen exactly want (in any order).
+func (n *zeekNode) expectSubscriptions(t *testing.T, want ...[]byte) {
+	t.Helper()
+	var got [][]byte
+	for len(got) < len(want) {
+		msg := recvMessage(t, n.pub)
+		if len(msg) != 1 {
+			t.Fatalf("%s: subscription message with %d frames: %s", n.name, len(msg), showFrames(msg))
+		}
+		got = append(got, msg[0])
+	}
+	if !sameMultiset(got, want) {
+		t.Fatalf("%s: subscriptions %s, want %s", n.name, showFrames(got), showFrames(want))
+	}
+}
+
+func sameMultiset(a, b [][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	sa, sb := slices.Clone(a), slices.Clone(b)
+	sort.Slice(sa, func(i, j int) bool { return bytes.Compare(sa[i], sa[j]) < 0 })
+	sort.Slice(sb, func(i, j int) bool { return bytes.Compare(sb[i], sb[j]) < 0 })
+	for i := range sa {
+		if !bytes.Equal(sa[i], sb[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// startBroker opens a Zeek-style broker: xsub and xpub (verboser, nodrop)
+// linked, with a subscription tap.
+func startBroker(t *testing.T, s *Server, framing string) (xsubEP, xpubEP string) {
+	t.Helper()
+	openSocket(t, s, "xsub", KindXSub, attrs{"bind": []string{"tcp://127.0.0.1:*"}, "framing": framing})
+	openSocket(t, s, "xpub", KindXPub, attrs{"bind": []string{"tcp://127.0.0.1:*"}, "verboser": true})
+	err := s.StartLink(context.Background(), transport.LinkSpec{ID: "broker", Source: "xsub", Sinks: []string{"xpub"}, TapSubscriptions: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return boundEndpoint(t, s, "xsub", 0), boundEndpoint(t, s, "xpub", 0)
+}
+
+// tapReader collects the link's tapped subscription frames in the
+// background.
+type tapReader struct {
+	mu     sync.Mutex
+	frames [][]byte
+	done   chan error
+	cancel context.CancelFunc
+}
+
+func readTap(t *testing.T, s *Server, link string) *tapReader {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &tapReader{done: make(chan error, 1), cancel: cancel}
+	go func() {
+		var b message.Batch
+		for {
+			b.Reset()
+			if err := s.Recv(ctx, link, &b, transport.Limits{}); err != nil {
+				r.done <- err
+				return
+			}
+			r.mu.Lock()
+			for _, m := range batchMessages(&b) {
+				r.frames = append(r.frames, m...)
+			}
+			r.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-r.done
+	})
+	return r
+}
+
+func (r *tapReader) snapshot() [][]byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.frames)
+}
+
+func TestZeekBrokerLink(t *testing.T) {
+	s := newTestServer(t)
+	xsubEP, xpubEP := startBroker(t, s, FramingZeek)
+	tap := readTap(t, s, "broker")
+	ctx := peerContext(t)
+
+	const (
+		pA     = "zeek.cluster.nodeid.A."
+		pB     = "zeek.cluster.nodeid.B."
+		pC     = "zeek.cluster.nodeid.C."
+		worker = "zeek.cluster.worker"
+	)
+	a := newZeekNode(t, ctx, "A", xsubEP, xpubEP)
+	b := newZeekNode(t, ctx, "B", xsubEP, xpubEP)
+
+	// Subscriptions are echoed to every node, the subscriber included.
+	a.subscribe(t, pA)
+	a.expectSubscriptions(t, sub(pA))
+	b.expectSubscriptions(t, sub(pA))
+	b.subscribe(t, pB)
+	a.expectSubscriptions(t, sub(pB))
+	b.expectSubscriptions(t, sub(pB))
+	// Duplicates are forwarded too.
+	a.subscribe(t, worker)
+	a.expectSubscriptions(t, sub(worker))
+	b.expectSubscriptions(t, sub(worker))
+	b.subscribe(t, worker)
+	a.expectSubscriptions(t, sub(worker))
+	b.expectSubscriptions(t, sub(worker))
+
+	// A late joiner gets the replay of every known prefix.
+	c := newZeekNode(t, ctx, "C", xsubEP, xpubEP)
+	c.expectSubscriptions(t, sub(pA), sub(pB), sub(worker))
+	c.subscribe(t, pC)
+	for _, n := range []*zeekNode{a, b, c} {
+		n.expectSubscriptions(t, sub(pC))
+	}
+
+	// Events from A to B's node topic arrive byte for byte, in order.
+	const events = 200
+	var sentEvents [][][]byte
+	for i := range events {
+		payload := bytes.Repeat([]byte{byte(i)}, 1+i%97)
+		ev := event(pB+"hello", "A", payload)
+		sentEvents = append(sentEvents, ev)
+		sendMessage(t, a.pub, ev...)
+	}
+	// A 3-frame message is dropped by the broker (framing zeek); the event
+	// after it arrives next.
+	malformed := [][]byte{[]byte(pB + "bad"), []byte("A"), []byte("broker-bin-v1")}
+	sendMessage(t, a.pub, malformed...)
+	sentinel := event(pB+"sentinel", "A", []byte("last"))
+	sendMessage(t, a.pub, sentinel...)
+	sentEvents = append(sentEvents, sentinel)
+	for i, want := range sentEvents {
+		got := recvMessage(t, b.sub)
+		if !slices.EqualFunc(got, want, bytes.Equal) {
+			t.Fatalf("event %d at B: got %s, want %s", i, showFrames(got), showFrames(want))
+		}
+	}
+	// C publishes to the worker topic: A and B both get it.
+	workerEvent := event(worker+".x", "C", []byte("to workers"))
+	sendMessage(t, c.pub, workerEvent...)
+	sentEvents = append(sentEvents, workerEvent)
+	for _, n := range []*zeekNode{a, b} {
+		if got := recvMessage(t, n.sub); !slices.EqualFunc(got, workerEvent, bytes.Equal) {
+			t.Fatalf("worker event at %s: got %s", n.name, showFrames(got))
+		}
+	}
+
+	// A departs: the broker's xpub reports an unsubscription for every
+	// prefix A held, and the xsub passes 00 pA on (pA is gone) but not
+	// 00 worker (B still holds it).
+	a.sub.Close()
+	b.expectSubscriptions(t, unsub(pA))
+	c.expectSubscriptions(t, unsub(pA))
+
+	// The tap saw every subscription message the link forwarded.
+	wantTap := [][]byte{sub(pA), sub(pB), sub(worker), sub(worker), sub(pC), unsub(pA), unsub(worker)}
+	eventually(t, "all subscription messages on the tap", func() bool { return len(tap.snapshot()) >= len(wantTap) })
+	if got := tap.snapshot(); !sameMultiset(got, wantTap) {
+		t.Fatalf("tap: %s, want %s", showFrames(got), showFrames(wantTap))
+	}
+
+	// Counters, exactly. Frames and bytes in both directions.
+	var evFrames, evBytes uint64
+	for _, ev := range sentEvents {
+		evFrames += uint64(len(ev))
+		evBytes += frameBytes(ev)
+	}
+	subFrames, subBytes := uint64(len(wantTap)), frameBytes(wantTap)
+	eventually(t, "xpub counters to settle", func() bool {
+		return socketStats(t, s, "xpub").MessagesSent == uint64(len(sentEvents))
+	})
+	xsub := socketStats(t, s, "xsub")
+	wantXSub := transport.SocketStats{
+		ID:               "xsub",
+		MessagesReceived: uint64(len(sentEvents)) + 1, FramesReceived: evFrames + 3, BytesReceived: evBytes + frameBytes(malformed),
+		MessagesSent: subFrames, FramesSent: subFrames, BytesSent: subBytes,
+		SubscriptionsSent: subFrames,
+		Drops:             map[string]uint64{DropMalformed: 1},
+	}
+	checkStats(t, xsub, wantXSub)
+	xpub := socketStats(t, s, "xpub")
+	wantXPub := transport.SocketStats{
+		ID:               "xpub",
+		MessagesReceived: subFrames, FramesReceived: subFrames, BytesReceived: subBytes,
+		SubscriptionsReceived: subFrames,
+		MessagesSent:          uint64(len(sentEvents)), FramesSent: evFrames, BytesSent: evBytes,
+		Drops: map[string]uint64{},
+	}
+	checkStats(t, xpub, wantXPub)
+	link := socketStats(t, s, "broker")
+	wantLink := transport.SocketStats{
+		ID: "broker", MessagesSent: subFrames, FramesSent: subFrames, BytesSent: subBytes,
+		SubscriptionsSent: subFrames, Drops: map[string]uint64{},
+	}
+	checkStats(t, link, wantLink)
+}
+
+func checkStats(t *testing.T, got, want transport.SocketStats) {
+	t.Helper()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("stats of %q:\n got %+v\nwant %+v", want.ID, got, want)
+	}
+}
+
+// TestLinkRawFraming: with framing raw, messages of any shape pass.
+func TestLinkRawFraming(t *testing.T) {
+	s := newTestServer(t)
+	xsubEP, xpubEP := startBroker(t, s, FramingRaw)
+	ctx := peerContext(t)
+	n := newZeekNode(t, ctx, "N", xsubEP, xpubEP)
+	n.subscribe(t, "t")
+	n.expectSubscriptions(t, sub("t"))
+	msgs := [][][]byte{
+		{[]byte("t1")},
+		{[]byte("t2"), []byte("x"), []byte("y")},
+		event("t3", "N", []byte("payload")),
+		{[]byte("t4"), {}, {}, {}, {}, []byte("six")},
+	}
+	for _, m := range msgs {
+		sendMessage(t, n.pub, m...)
+	}
+	for i, want := range msgs {
+		if got := recvMessage(t, n.sub); !slices.EqualFunc(got, want, bytes.Equal) {
+			t.Fatalf("message %d: got %s, want %s", i, showFrames(got), showFrames(want))
+		}
+	}
+	if d := socketStats(t, s, "xsub").Drops; len(d) != 0 {
+		t.Fatalf("drops under raw framing: %v", d)
+	}
+}

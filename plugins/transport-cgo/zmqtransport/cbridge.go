@@ -1,0 +1,319 @@
+package zmqtransport
+
+/*
+#cgo pkg-config: libzmq
+#include <stdlib.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include "zpipe_zmq.h"
+
+static int zp_wake_pipe(int fds[2]) {
+	if (pipe(fds) != 0)
+		return -1;
+	for (int i = 0; i < 2; i++) {
+		fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+		fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+	}
+	return 0;
+}
+*/
+import "C"
+
+import (
+	"fmt"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	zmq "github.com/pebbe/zmq4"
+	"github.com/zpipe/zpipe/core/transport"
+)
+
+// Drop reasons as reported in SocketStats.Drops and SendResult.DropReason.
+const (
+	DropHWM       = "hwm"
+	DropNoPeer    = "no_peer"
+	DropMalformed = "malformed"
+)
+
+var dropReasons = [C.ZP_DROP_REASONS]string{
+	C.ZP_DROP_HWM:       DropHWM,
+	C.ZP_DROP_NO_PEER:   DropNoPeer,
+	C.ZP_DROP_MALFORMED: DropMalformed,
+}
+
+// socketHandle returns libzmq's void* behind a pebbe socket. pebbe keeps it
+// in the unexported field soc; reading it through reflect and unsafe is the
+// only way, so the result is checked against pebbe's view of the socket
+// (see verifyHandle) before C code uses it.
+func socketHandle(s *zmq.Socket) (unsafe.Pointer, error) {
+	if s == nil {
+		return nil, fmt.Errorf("raw socket handle: nil socket")
+	}
+	v := reflect.ValueOf(s).Elem()
+	f := v.FieldByName("soc")
+	if !f.IsValid() {
+		return nil, fmt.Errorf("raw socket handle: pebbe/zmq4 Socket has no field soc (library changed?)")
+	}
+	if f.Kind() != reflect.UnsafePointer {
+		return nil, fmt.Errorf("raw socket handle: pebbe/zmq4 Socket.soc is a %s, want unsafe.Pointer (library changed?)", f.Kind())
+	}
+	p := *(*unsafe.Pointer)(unsafe.Pointer(f.UnsafeAddr()))
+	if p == nil {
+		return nil, fmt.Errorf("raw socket handle: socket is closed")
+	}
+	return p, nil
+}
+
+// verifyHandle checks that libzmq, asked through the raw handle, reports
+// the same socket type as pebbe does for s.
+func verifyHandle(h unsafe.Pointer, s *zmq.Socket) error {
+	want, err := s.GetType()
+	if err != nil {
+		return fmt.Errorf("raw socket handle: socket type: %w", err)
+	}
+	got := int(C.zp_socket_type(h))
+	if got != int(want) {
+		return fmt.Errorf("raw socket handle: libzmq reports type %d through the handle, pebbe reports %d (%s); refusing to use it", got, int(want), want)
+	}
+	return nil
+}
+
+// handleFunc resolves the raw handle of a socket; a field of Server so the
+// guard in verifyHandle can be tested.
+type handleFunc func(*zmq.Socket) (unsafe.Pointer, error)
+
+// resolveHandle resolves and verifies the raw handle of s.
+func resolveHandle(resolve handleFunc, s *zmq.Socket) (unsafe.Pointer, error) {
+	h, err := resolve(s)
+	if err != nil {
+		return nil, err
+	}
+	if err := verifyHandle(h, s); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+func decodeZ85Key(s string) ([]byte, error) {
+	if len(s) != 40 {
+		return nil, fmt.Errorf("a CURVE key has %d characters, want a 40-character Z85 key", len(s))
+	}
+	cs := C.CString(s)
+	defer C.free(unsafe.Pointer(cs))
+	out := make([]byte, 32)
+	if C.zp_z85_key(cs, (*C.uint8_t)(unsafe.Pointer(&out[0]))) != 0 {
+		return nil, fmt.Errorf("a CURVE key is not valid Z85 text")
+	}
+	return out, nil
+}
+
+// cSocket is the C state of one socket plus the pipe that wakes a receive
+// waiting in C.
+type cSocket struct {
+	p *C.zp_sock
+
+	wakeMu  sync.RWMutex
+	wakeW   int // write end; -1 once closed
+	wakeR   int
+	wakeSet atomic.Bool
+}
+
+func kindCode(kind string) C.int {
+	switch kind {
+	case KindXSub:
+		return C.ZP_KIND_XSUB
+	case KindPull:
+		return C.ZP_KIND_PULL
+	case KindXPub:
+		return C.ZP_KIND_XPUB
+	case KindPush:
+		return C.ZP_KIND_PUSH
+	}
+	return C.ZP_KIND_PAIR
+}
+
+func newCSocket(handle unsafe.Pointer, kind string, zeekFraming bool, sendTimeoutMs int) (*cSocket, error) {
+	var fds [2]C.int
+	if C.zp_wake_pipe(&fds[0]) != 0 {
+		return nil, fmt.Errorf("create wake pipe: %w", syscall.EMFILE)
+	}
+	framing := C.int(C.ZP_FRAMING_RAW)
+	if zeekFraming {
+		framing = C.ZP_FRAMING_ZEEK
+	}
+	p := C.zp_sock_new(handle, kindCode(kind), framing, C.int(sendTimeoutMs), fds[0])
+	if p == nil {
+		C.close(fds[0])
+		C.close(fds[1])
+		return nil, fmt.Errorf("allocate socket state: out of memory")
+	}
+	return &cSocket{p: p, wakeR: int(fds[0]), wakeW: int(fds[1])}, nil
+}
+
+// wake interrupts a receive waiting in C. Safe to call at any time, also
+// after free.
+func (c *cSocket) wake() {
+	c.wakeMu.RLock()
+	defer c.wakeMu.RUnlock()
+	if c.wakeW >= 0 {
+		_, _ = syscall.Write(c.wakeW, []byte{1})
+	}
+}
+
+// free releases the C state. The socket must be closed and no C call may be
+// running on it.
+func (c *cSocket) free() {
+	c.wakeMu.Lock()
+	defer c.wakeMu.Unlock()
+	if c.wakeW < 0 {
+		return
+	}
+	_ = syscall.Close(c.wakeW)
+	_ = syscall.Close(c.wakeR)
+	c.wakeW, c.wakeR = -1, -1
+	C.zp_sock_free(c.p)
+	c.p = nil
+}
+
+// addPeers changes the connected peer count kept for drop reasons.
+func (c *cSocket) addPeers(n int32) {
+	atomic.AddInt32((*int32)(unsafe.Pointer(&c.p.peers)), n)
+}
+
+// stats reads the counters with atomic loads.
+func (c *cSocket) stats(id string) transport.SocketStats {
+	return countersStats(id, &c.p.c)
+}
+
+func countersStats(id string, k *C.zp_counters) transport.SocketStats {
+	ld := func(p *C.uint64_t) uint64 { return atomic.LoadUint64((*uint64)(unsafe.Pointer(p))) }
+	st := transport.SocketStats{
+		ID:                    id,
+		MessagesReceived:      ld(&k.msgs_in),
+		FramesReceived:        ld(&k.frames_in),
+		BytesReceived:         ld(&k.bytes_in),
+		MessagesSent:          ld(&k.msgs_out),
+		FramesSent:            ld(&k.frames_out),
+		BytesSent:             ld(&k.bytes_out),
+		SubscriptionsReceived: ld(&k.subs_in),
+		SubscriptionsSent:     ld(&k.subs_out),
+		Drops:                 map[string]uint64{},
+	}
+	for i, name := range dropReasons {
+		if n := ld(&k.drops[i]); n > 0 {
+			st.Drops[name] = n
+		}
+	}
+	return st
+}
+
+// recvResult is what one zp_recv_batch call produced.
+type recvResult struct {
+	needSpace  bool
+	needBytes  int
+	needFrames int
+}
+
+// recvBatch runs zp_recv_batch into the free capacity of b's slices.
+func (c *cSocket) recvBatch(timeoutMs int, data []byte, sizes, parts []uint32, maxMsgs int) (msgs, frames, bytes int, r recvResult, err error) {
+	rc := C.zp_recv_batch(c.p, C.int(timeoutMs),
+		(*C.char)(unsafe.Pointer(unsafe.SliceData(data))), C.size_t(len(data)),
+		(*C.uint32_t)(unsafe.Pointer(unsafe.SliceData(sizes))), C.size_t(len(sizes)),
+		(*C.uint32_t)(unsafe.Pointer(unsafe.SliceData(parts))), C.size_t(len(parts)),
+		C.int(maxMsgs))
+	if rc == C.ZP_ERROR {
+		return 0, 0, 0, recvResult{}, c.lastError()
+	}
+	r = recvResult{needSpace: rc == C.ZP_NEED_SPACE, needBytes: int(c.p.need_bytes), needFrames: int(c.p.need_frames)}
+	return int(c.p.out_msgs), int(c.p.out_frames), int(c.p.out_bytes), r, nil
+}
+
+// sendProgress is where a zp_send_batch call stopped.
+type sendProgress struct {
+	msg, frame, off int
+}
+
+// sendBatch runs zp_send_batch; blocked reports a message waiting for room.
+func (c *cSocket) sendBatch(data []byte, sizes, parts []uint32, from sendProgress, resume bool, chunkMs int) (sent, dropped int, reason string, next sendProgress, blocked bool, err error) {
+	var dp *C.char
+	if len(data) > 0 {
+		dp = (*C.char)(unsafe.Pointer(unsafe.SliceData(data)))
+	}
+	var sp *C.uint32_t
+	if len(sizes) > 0 {
+		sp = (*C.uint32_t)(unsafe.Pointer(unsafe.SliceData(sizes)))
+	}
+	res := C.int(0)
+	if resume {
+		res = 1
+	}
+	rc := C.zp_send_batch(c.p, dp, sp, (*C.uint32_t)(unsafe.Pointer(unsafe.SliceData(parts))), C.int(len(parts)),
+		C.int(from.msg), C.size_t(from.frame), C.size_t(from.off), res, C.int(chunkMs))
+	sent, dropped = int(c.p.out_sent), int(c.p.out_dropped)
+	if r := int(c.p.out_reason); r >= 0 && r < len(dropReasons) {
+		reason = dropReasons[r]
+	}
+	switch rc {
+	case C.ZP_ERROR:
+		err = c.lastError()
+	case C.ZP_BLOCKED:
+		blocked = true
+		next = sendProgress{msg: int(c.p.next_msg), frame: int(c.p.next_frame), off: int(c.p.next_off)}
+	}
+	return
+}
+
+func (c *cSocket) lastError() error {
+	return fmt.Errorf("%s: %w", C.GoString(c.p.err_where), zmq.Errno(c.p.err))
+}
+
+// cLink is the C state of a running link.
+type cLink struct {
+	p *C.zp_link
+}
+
+func newCLink(src *cSocket, sinks []*cSocket, ctrl, tap unsafe.Pointer, burst int) (*cLink, error) {
+	p := C.zp_link_new(C.int(len(sinks)))
+	if p == nil {
+		return nil, fmt.Errorf("allocate link state: out of memory")
+	}
+	p.src = src.p
+	arr := unsafe.Slice(p.sinks, len(sinks))
+	for i, s := range sinks {
+		arr[i] = s.p
+	}
+	p.ctrl = ctrl
+	p.tap = tap
+	p.burst = C.int(burst)
+	return &cLink{p: p}, nil
+}
+
+// run forwards until stopped; it returns nil when stopped through the
+// control socket.
+func (l *cLink) run() error {
+	rc := C.zp_link_run(l.p)
+	if rc == C.ZP_ERROR {
+		return fmt.Errorf("%s: %w", C.GoString(l.p.err_where), zmq.Errno(l.p.err))
+	}
+	return nil
+}
+
+func (l *cLink) tapStats(id string) transport.SocketStats {
+	return countersStats(id, &l.p.tapc)
+}
+
+func (l *cLink) free() {
+	C.zp_link_free(l.p)
+	l.p = nil
+}
+
+// handle returns the raw libzmq handle the C state uses.
+func (c *cSocket) handle() unsafe.Pointer { return c.p.handle }
+
+// peerCount returns the number of connected peers the monitor has seen.
+func (c *cSocket) peerCount() int32 {
+	return atomic.LoadInt32((*int32)(unsafe.Pointer(&c.p.peers)))
+}

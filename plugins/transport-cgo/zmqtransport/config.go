@@ -1,0 +1,493 @@
+package zmqtransport
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/zpipe/zpipe/core/schema"
+	"github.com/zpipe/zpipe/core/transport"
+)
+
+// Socket kinds offered by the transport.
+const (
+	KindXSub = "xsub"
+	KindPull = "pull"
+	KindXPub = "xpub"
+	KindPush = "push"
+)
+
+// Values of the framing attribute.
+const (
+	FramingZeek = "zeek"
+	FramingRaw  = "raw"
+)
+
+// Attribute names.
+const (
+	attrBind           = "bind"
+	attrConnect        = "connect"
+	attrLinger         = "linger_ms"
+	attrSndHWM         = "sndhwm"
+	attrRcvHWM         = "rcvhwm"
+	attrSndBuf         = "sndbuf"
+	attrRcvBuf         = "rcvbuf"
+	attrIPv6           = "ipv6"
+	attrIOThreads      = "io_threads"
+	attrImmediate      = "immediate"
+	attrFraming        = "framing"
+	attrPollMax        = "poll_max_messages"
+	attrVerbose        = "verbose"
+	attrVerboser       = "verboser"
+	attrNoDrop         = "nodrop"
+	attrSendTimeout    = "send_timeout_ms"
+	attrCurveServer    = "curve_server"
+	attrCurveSecretKey = "curve_secretkey"
+	attrCurvePublicKey = "curve_publickey"
+	attrCurveServerKey = "curve_serverkey"
+	attrCurveAllowed   = "curve_allowed_clients"
+)
+
+// Upper bounds of numeric attributes.
+const (
+	maxIOThreads        = 64
+	maxPollMessages     = 1 << 20
+	maxTimeoutMs        = math.MaxInt32
+	maxSocketBufferSize = math.MaxInt32
+)
+
+// config is the decoded body of a socket block.
+type config struct {
+	Bind, Connect       []string
+	LingerMs            int
+	SndHWM, RcvHWM      int
+	SndBuf, RcvBuf      int
+	IPv6                bool
+	IOThreads           int
+	Immediate           bool
+	Framing             string
+	PollMaxMessages     int
+	Verbose, Verboser   bool
+	NoDrop              bool
+	SendTimeoutMs       int
+	CurveServer         bool
+	CurveSecretKey      string
+	CurvePublicKey      string
+	CurveServerKey      string
+	CurveAllowedClients []string
+	curveAllowedRawKeys [][]byte
+}
+
+func commonAttributes() []schema.Attribute {
+	return []schema.Attribute{
+		{Name: attrBind, Type: schema.ListString, Default: []string{},
+			Description: "Endpoints to bind (tcp://host:port, tcp://[v6]:port, ipc://path); port * picks a free one."},
+		{Name: attrConnect, Type: schema.ListString, Default: []string{},
+			Description: "Endpoints to connect to. At least one of bind and connect must be given."},
+		{Name: attrLinger, Type: schema.Number, Default: 500,
+			Description: "ZMQ_LINGER in ms: how long unsent messages are kept at close (-1 forever, 0 discard)."},
+		{Name: attrSndHWM, Type: schema.Number, Default: 1000,
+			Description: "ZMQ_SNDHWM: messages queued per peer for sending (0 = unlimited)."},
+		{Name: attrRcvHWM, Type: schema.Number, Default: 1000,
+			Description: "ZMQ_RCVHWM: messages queued per peer for receiving (0 = unlimited)."},
+		{Name: attrSndBuf, Type: schema.Number, Default: -1,
+			Description: "ZMQ_SNDBUF: kernel send buffer in bytes (-1 = OS default)."},
+		{Name: attrRcvBuf, Type: schema.Number, Default: -1,
+			Description: "ZMQ_RCVBUF: kernel receive buffer in bytes (-1 = OS default)."},
+		{Name: attrIPv6, Type: schema.Bool, Default: false, Capability: transport.CapIPv6,
+			Description: "ZMQ_IPV6: allow IPv6 endpoints (dual stack)."},
+		{Name: attrIOThreads, Type: schema.Number, Default: 1,
+			Description: "ZMQ_IO_THREADS of the socket's context; sockets asking for the same number share one context."},
+		{Name: attrImmediate, Type: schema.Bool, Default: false,
+			Description: "ZMQ_IMMEDIATE: queue messages only to completed connections."},
+	}
+}
+
+func sourceAttributes() []schema.Attribute {
+	return []schema.Attribute{
+		{Name: attrFraming, Type: schema.String, Default: FramingZeek, OneOf: []string{FramingZeek, FramingRaw},
+			Description: "zeek: drop (and count as malformed) messages that do not have exactly 4 frames; raw: pass every message."},
+		{Name: attrPollMax, Type: schema.Number, Default: 100,
+			Description: "In a link, the most messages read from one socket per poll round, so neither direction starves."},
+	}
+}
+
+func sendTimeoutAttribute() schema.Attribute {
+	return schema.Attribute{Name: attrSendTimeout, Type: schema.Number, Default: -1,
+		Description: "What to do when the socket refuses a message (HWM reached, or no peer): -1 wait until it is taken, " +
+			"0 drop it at once, N wait up to N ms, then drop and drop further refused messages at once until sends succeed again. Drops are counted."}
+}
+
+func xpubAttributes() []schema.Attribute {
+	return []schema.Attribute{
+		{Name: attrVerbose, Type: schema.Bool, Default: false,
+			Description: "ZMQ_XPUB_VERBOSE: pass every subscribe message upstream, repeats included."},
+		{Name: attrVerboser, Type: schema.Bool, Default: false,
+			Description: "ZMQ_XPUB_VERBOSER: pass every subscribe and unsubscribe message upstream, including those for departed peers."},
+		{Name: attrNoDrop, Type: schema.Bool, Default: true,
+			Description: "ZMQ_XPUB_NODROP: refuse (rather than silently drop) a message when a subscriber's queue is full."},
+		sendTimeoutAttribute(),
+	}
+}
+
+func curveAttributes() []schema.Attribute {
+	return []schema.Attribute{
+		{Name: attrCurveServer, Type: schema.Bool, Default: false, Capability: transport.CapCurve,
+			Description: "Act as CURVE server (needs curve_secretkey)."},
+		{Name: attrCurveSecretKey, Type: schema.String, Default: "", Capability: transport.CapCurve,
+			Description: "Z85 secret key of this socket (server secret key on a server, client secret key on a client)."},
+		{Name: attrCurvePublicKey, Type: schema.String, Default: "", Capability: transport.CapCurve,
+			Description: "Z85 public key of this socket (client public key on a client)."},
+		{Name: attrCurveServerKey, Type: schema.String, Default: "", Capability: transport.CapCurve,
+			Description: "Z85 public key of the server; setting it makes this socket a CURVE client."},
+		{Name: attrCurveAllowed, Type: schema.ListString, Default: []string{}, Capability: transport.CapCurve,
+			Description: "Z85 public keys of the clients a CURVE server accepts (ZAP allow-list); empty accepts any key."},
+	}
+}
+
+// socketKinds describes every kind the transport offers.
+func socketKinds() []transport.SocketKind {
+	build := func(extra ...[]schema.Attribute) schema.Schema {
+		attrs := commonAttributes()
+		for _, e := range extra {
+			attrs = append(attrs, e...)
+		}
+		return schema.Schema{Attributes: append(attrs, curveAttributes()...)}
+	}
+	return []transport.SocketKind{
+		{Kind: KindXSub, Role: transport.RoleSource, Subscriptions: transport.SubsAccepts,
+			Description: "XSUB: receives published messages from XPUB/PUB peers and sends subscriptions to them.",
+			Schema:      build(sourceAttributes())},
+		{Kind: KindPull, Role: transport.RoleSource,
+			Description: "PULL: receives messages from PUSH peers (fair-queued).",
+			Schema:      build(sourceAttributes())},
+		{Kind: KindXPub, Role: transport.RoleSink, Subscriptions: transport.SubsEmits,
+			Description: "XPUB: publishes messages to subscribers and reports their subscriptions.",
+			Schema:      build(xpubAttributes())},
+		{Kind: KindPush, Role: transport.RoleSink,
+			Description: "PUSH: sends each message to one PULL peer, round-robin.",
+			Schema:      build([]schema.Attribute{sendTimeoutAttribute()})},
+	}
+}
+
+// parseConfig decodes and validates the JSON body of a socket of the given
+// kind. Attributes left out take their defaults.
+func parseConfig(kind string, raw []byte, curve bool) (*config, error) {
+	var sk *transport.SocketKind
+	for _, k := range socketKinds() {
+		if k.Kind == kind {
+			sk = &k
+			break
+		}
+	}
+	if sk == nil {
+		return nil, fmt.Errorf("unknown socket kind %q (want one of xsub, pull, xpub, push)", kind)
+	}
+	body := map[string]any{}
+	if len(strings.TrimSpace(string(raw))) > 0 {
+		if err := json.Unmarshal(raw, &body); err != nil {
+			return nil, fmt.Errorf("config is not a JSON object: %w", err)
+		}
+	}
+	names := make([]string, 0, len(body))
+	for name := range body {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if _, ok := sk.Schema.Lookup(name); !ok {
+			return nil, fmt.Errorf("attribute %q: not an attribute of %s sockets", name, kind)
+		}
+	}
+	d := decoder{body: body, schema: &sk.Schema}
+	c := &config{
+		Bind:                d.strings(attrBind),
+		Connect:             d.strings(attrConnect),
+		LingerMs:            d.int(attrLinger, -1, maxTimeoutMs),
+		SndHWM:              d.int(attrSndHWM, 0, math.MaxInt32),
+		RcvHWM:              d.int(attrRcvHWM, 0, math.MaxInt32),
+		SndBuf:              d.int(attrSndBuf, -1, maxSocketBufferSize),
+		RcvBuf:              d.int(attrRcvBuf, -1, maxSocketBufferSize),
+		IPv6:                d.bool(attrIPv6),
+		IOThreads:           d.int(attrIOThreads, 1, maxIOThreads),
+		Immediate:           d.bool(attrImmediate),
+		CurveServer:         d.bool(attrCurveServer),
+		CurveSecretKey:      d.string(attrCurveSecretKey),
+		CurvePublicKey:      d.string(attrCurvePublicKey),
+		CurveServerKey:      d.string(attrCurveServerKey),
+		CurveAllowedClients: d.strings(attrCurveAllowed),
+		Framing:             FramingRaw,
+		SendTimeoutMs:       0,
+	}
+	if _, ok := sk.Schema.Lookup(attrFraming); ok {
+		c.Framing = d.oneOf(attrFraming)
+		c.PollMaxMessages = d.int(attrPollMax, 1, maxPollMessages)
+	}
+	if kind == KindXPub {
+		c.Verbose = d.bool(attrVerbose)
+		c.Verboser = d.bool(attrVerboser)
+		c.NoDrop = d.bool(attrNoDrop)
+	}
+	if _, ok := sk.Schema.Lookup(attrSendTimeout); ok {
+		c.SendTimeoutMs = d.int(attrSendTimeout, -1, maxTimeoutMs)
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if len(c.Bind) == 0 && len(c.Connect) == 0 {
+		return nil, fmt.Errorf("attributes %q and %q: both empty; give at least one endpoint", attrBind, attrConnect)
+	}
+	for _, ep := range c.Bind {
+		if err := checkEndpoint(ep, true, c.IPv6); err != nil {
+			return nil, fmt.Errorf("attribute %q: endpoint %q: %w", attrBind, ep, err)
+		}
+	}
+	for _, ep := range c.Connect {
+		if err := checkEndpoint(ep, false, c.IPv6); err != nil {
+			return nil, fmt.Errorf("attribute %q: endpoint %q: %w", attrConnect, ep, err)
+		}
+	}
+	if err := c.checkCurve(curve); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *config) usesCurve() bool {
+	return c.CurveServer || c.CurveSecretKey != "" || c.CurvePublicKey != "" ||
+		c.CurveServerKey != "" || len(c.CurveAllowedClients) > 0
+}
+
+func (c *config) checkCurve(available bool) error {
+	if !c.usesCurve() {
+		return nil
+	}
+	if !available {
+		return fmt.Errorf("CURVE attributes given, but this libzmq was built without CURVE support")
+	}
+	var err error
+	key := func(attr, v string) []byte {
+		if err != nil || v == "" {
+			return nil
+		}
+		var k []byte
+		if k, err = decodeZ85Key(v); err != nil {
+			err = fmt.Errorf("attribute %q: %w", attr, err)
+		}
+		return k
+	}
+	key(attrCurveSecretKey, c.CurveSecretKey)
+	key(attrCurvePublicKey, c.CurvePublicKey)
+	key(attrCurveServerKey, c.CurveServerKey)
+	for i, k := range c.CurveAllowedClients {
+		raw := key(fmt.Sprintf("%s[%d]", attrCurveAllowed, i), k)
+		c.curveAllowedRawKeys = append(c.curveAllowedRawKeys, raw)
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case c.CurveServer && c.CurveServerKey != "":
+		return fmt.Errorf("attributes %q and %q: a socket is either a CURVE server or a client, not both", attrCurveServer, attrCurveServerKey)
+	case c.CurveServer && c.CurveSecretKey == "":
+		return fmt.Errorf("attribute %q: required when %q is true", attrCurveSecretKey, attrCurveServer)
+	case !c.CurveServer && len(c.CurveAllowedClients) > 0:
+		return fmt.Errorf("attribute %q: only a CURVE server (%q = true) checks client keys", attrCurveAllowed, attrCurveServer)
+	case !c.CurveServer && c.CurveServerKey == "":
+		return fmt.Errorf("attribute %q: required for a CURVE client (or set %q = true for a server)", attrCurveServerKey, attrCurveServer)
+	case !c.CurveServer && (c.CurvePublicKey == "" || c.CurveSecretKey == ""):
+		return fmt.Errorf("attributes %q and %q: both required for a CURVE client", attrCurvePublicKey, attrCurveSecretKey)
+	}
+	return nil
+}
+
+// decoder reads typed attribute values, falling back to schema defaults, and
+// keeps the first error.
+type decoder struct {
+	body   map[string]any
+	schema *schema.Schema
+	err    error
+}
+
+func (d *decoder) value(name string) any {
+	if v, ok := d.body[name]; ok && v != nil {
+		return v
+	}
+	a, _ := d.schema.Lookup(name)
+	return a.Default
+}
+
+func (d *decoder) fail(name string, v any, format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("attribute %q: value %s: %s", name, render(v), fmt.Sprintf(format, args...))
+	}
+}
+
+func render(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+func (d *decoder) int(name string, lo, hi int) int {
+	v := d.value(name)
+	var f float64
+	switch x := v.(type) {
+	case float64:
+		f = x
+	case int:
+		f = float64(x)
+	case int64:
+		f = float64(x)
+	default:
+		d.fail(name, v, "want a number")
+		return 0
+	}
+	if f != math.Trunc(f) || math.IsInf(f, 0) {
+		d.fail(name, v, "want a whole number")
+		return 0
+	}
+	if f < float64(lo) || f > float64(hi) {
+		d.fail(name, v, "out of range [%d, %d]", lo, hi)
+		return 0
+	}
+	return int(f)
+}
+
+func (d *decoder) bool(name string) bool {
+	v := d.value(name)
+	b, ok := v.(bool)
+	if !ok {
+		d.fail(name, v, "want a bool")
+	}
+	return b
+}
+
+func (d *decoder) string(name string) string {
+	v := d.value(name)
+	s, ok := v.(string)
+	if !ok {
+		d.fail(name, v, "want a string")
+	}
+	return s
+}
+
+func (d *decoder) oneOf(name string) string {
+	s := d.string(name)
+	a, _ := d.schema.Lookup(name)
+	for _, o := range a.OneOf {
+		if s == o {
+			return s
+		}
+	}
+	d.fail(name, s, "want one of %s", strings.Join(a.OneOf, ", "))
+	return s
+}
+
+func (d *decoder) strings(name string) []string {
+	v := d.value(name)
+	switch l := v.(type) {
+	case []string:
+		return l
+	case []any:
+		out := make([]string, 0, len(l))
+		for _, e := range l {
+			s, ok := e.(string)
+			if !ok {
+				d.fail(name, v, "want a list of strings")
+				return nil
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	d.fail(name, v, "want a list of strings")
+	return nil
+}
+
+// checkEndpoint validates a tcp:// or ipc:// endpoint the way libzmq will
+// read it, so mistakes are reported before any socket exists.
+func checkEndpoint(ep string, bind, ipv6 bool) error {
+	scheme, rest, ok := strings.Cut(ep, "://")
+	if !ok {
+		return fmt.Errorf("missing transport; want tcp://host:port or ipc://path")
+	}
+	switch scheme {
+	case "tcp":
+		return checkTCP(rest, bind, ipv6)
+	case "ipc":
+		if rest == "" {
+			return fmt.Errorf("empty ipc path")
+		}
+		if rest == "*" && !bind {
+			return fmt.Errorf("ipc://* is only valid for bind")
+		}
+		// sockaddr_un.sun_path holds 108 bytes including the final NUL.
+		if len(rest) > 107 {
+			return fmt.Errorf("ipc path is %d bytes long, the limit is 107", len(rest))
+		}
+		return nil
+	default:
+		return fmt.Errorf("unsupported transport %q; want tcp or ipc", scheme)
+	}
+}
+
+func checkTCP(hostport string, bind, ipv6 bool) error {
+	i := strings.LastIndexByte(hostport, ':')
+	if i < 0 {
+		return fmt.Errorf("missing port")
+	}
+	host, port := hostport[:i], hostport[i+1:]
+	switch {
+	case port == "*" || port == "0":
+		if !bind {
+			return fmt.Errorf("a wildcard port is only valid for bind")
+		}
+	default:
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("invalid port %q", port)
+		}
+	}
+	if host == "" {
+		return fmt.Errorf("missing host")
+	}
+	if strings.HasPrefix(host, "[") {
+		if !strings.HasSuffix(host, "]") {
+			return fmt.Errorf("unclosed bracket in host %q", host)
+		}
+		addr, err := netip.ParseAddr(strings.TrimSuffix(host[1:], "]"))
+		if err != nil || !addr.Is6() {
+			return fmt.Errorf("invalid IPv6 address %q", host)
+		}
+		if !ipv6 {
+			return fmt.Errorf("IPv6 address %s needs %q = true", host, attrIPv6)
+		}
+		return nil
+	}
+	if strings.Contains(host, ":") {
+		return fmt.Errorf("IPv6 address %q must be in brackets: tcp://[addr]:port", host)
+	}
+	if host == "*" {
+		if !bind {
+			return fmt.Errorf("host * is only valid for bind")
+		}
+		return nil
+	}
+	if net.ParseIP(host) != nil {
+		return nil
+	}
+	for _, r := range host {
+		if !(r == '-' || r == '.' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return fmt.Errorf("invalid host %q", host)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,50 @@
+// Package zmqtransport is zpipe's libzmq transport: it implements
+// transport.Server over github.com/pebbe/zmq4 (libzmq 4.3).
+//
+// # Sockets
+//
+// Four kinds: xsub and pull (sources), xpub and push (sinks). Their HCL
+// attributes mirror the options of Zeek's ZeroMQ cluster backend, with the
+// same meaning and defaults (see socketKinds for the full schema).
+// Sockets that ask for the same io_threads share one libzmq context; a
+// context is terminated when its last socket closes.
+//
+// # Data paths
+//
+// A link (StartLink) forwards data from a source to its sinks, and
+// subscription messages from xpub sinks back to an xsub source, the way
+// zmq_proxy does. Its loop is written in C (zpipe_zmq.c) and runs on its
+// own thread until a message on an inproc control socket stops it, so the
+// per-frame work never crosses cgo. The C code uses libzmq's raw socket
+// handles, read from pebbe's sockets and checked against pebbe's view of
+// each socket before use. While a link runs it owns its sockets: Recv and
+// Send on them fail.
+//
+// Recv and Send move whole batches through one C call each. Sockets are
+// not thread-safe, so every use of a socket holds its mutex; a receive
+// waiting for data is interrupted (through a pipe polled next to the
+// socket) as soon as a send or Close wants the socket.
+//
+// # Framing and drops
+//
+// Sources with framing "zeek" drop messages that do not have exactly four
+// frames and count them as "malformed" (Zeek's msg_errors). Sinks apply
+// send_timeout_ms when the socket refuses a message (HWM reached with
+// nodrop, or no peer for push): -1 waits until it is taken (zmq_proxy's
+// lossless behaviour: a stopped subscriber stalls the flow), 0 drops at
+// once, N waits up to N ms, then drops and enters a degraded state in which
+// further refusals drop at once, until a send succeeds at least N ms after
+// that drop. Every message is either sent or counted in the socket's Drops
+// ("hwm", "no_peer", "malformed"). With nodrop, libzmq refuses a message as
+// a whole when the queue of any subscriber it matches is full, so such a
+// message reaches none of its subscribers.
+//
+// # Counters
+//
+// Each socket counts the messages, frames and bytes it received and sent,
+// subscription messages among them, and drops by reason. A link's source
+// and sinks count the link's traffic; the link's own entry in Stats (under
+// its id) counts its subscription tap. Counters live in C memory, written
+// by the one thread using the socket and read with atomic loads, so Stats
+// never waits for a socket.
+package zmqtransport

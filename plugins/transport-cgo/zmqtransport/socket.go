@@ -1,0 +1,292 @@
+package zmqtransport
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	zmq "github.com/pebbe/zmq4"
+	"github.com/zpipe/zpipe/core/message"
+	"github.com/zpipe/zpipe/core/transport"
+)
+
+const (
+	// defaultMaxMessages and defaultMaxBytes bound a received batch when the
+	// caller's limits are zero.
+	defaultMaxMessages = 1024
+	defaultMaxBytes    = 1 << 20
+	// maxPreallocBytes caps the buffer grown ahead of a receive; larger
+	// batches grow as messages need it.
+	maxPreallocBytes = 8 << 20
+	// recvPollMs is the longest a receive waits in C before it returns to
+	// Go to look at its context; senders and Close interrupt it at once.
+	recvPollMs = 1000
+	// sendChunkMs is the longest a send waits for room in C before it
+	// gives the socket back to a receiver and looks at its context.
+	sendChunkMs = 10
+)
+
+// sock is one libzmq socket (or the receiving end of a link's subscription
+// tap) and everything needed to use it from several goroutines: libzmq
+// sockets are not thread-safe, so every use holds mu. A receive waits in C
+// with mu held; a sender announces itself in pending and wakes the receive,
+// which gives mu up at once.
+type sock struct {
+	id   string
+	kind string
+	cfg  *config
+	zs   *zmq.Socket
+	zc   *zctx
+	c    *cSocket
+	log  *slog.Logger
+
+	bound []string
+
+	mu      sync.Mutex
+	closed  bool   // under mu
+	link    string // under mu: the link using this socket, if any
+	pending atomic.Int32
+
+	monitorDone chan struct{} // closed when the monitor goroutine ends
+	zapDomain   string
+}
+
+// errLinked reports a socket that a running link owns.
+func (s *sock) errLinked() error {
+	return fmt.Errorf("%s socket %q is used by link %q; stop the link first", s.kind, s.id, s.link)
+}
+
+// acquire takes mu ahead of a waiting receive.
+func (s *sock) acquire() {
+	s.pending.Add(1)
+	s.c.wake()
+	s.mu.Lock()
+	s.pending.Add(-1)
+}
+
+// recv implements Server.Recv for this socket.
+func (s *sock) recv(ctx context.Context, b *message.Batch, lim transport.Limits) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, s.c.wake)
+	defer stop()
+	maxMsgs, maxBytes := lim.MaxMessages, lim.MaxBytes
+	if maxMsgs <= 0 {
+		maxMsgs = defaultMaxMessages
+	}
+	if maxBytes <= 0 {
+		maxBytes = defaultMaxBytes
+	}
+	for {
+		for s.pending.Load() > 0 {
+			runtime.Gosched()
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return transport.ErrClosed
+		}
+		if s.link != "" {
+			err := s.errLinked()
+			s.mu.Unlock()
+			return err
+		}
+		n, err := s.recvLocked(b, maxMsgs, maxBytes)
+		s.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("receive on %s %q: %w", s.kind, s.id, err)
+		}
+		if n > 0 {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
+// recvLocked reads one batch into b; it waits up to recvPollMs for the
+// first message.
+func (s *sock) recvLocked(b *message.Batch, maxMsgs, maxBytes int) (int, error) {
+	room := min(maxBytes, maxPreallocBytes)
+	frameRoom := max(4*maxMsgs, 64)
+	wait := recvPollMs
+	for {
+		b.Data = slices.Grow(b.Data, room)
+		b.Sizes = slices.Grow(b.Sizes, frameRoom)
+		b.Parts = slices.Grow(b.Parts, maxMsgs)
+		dl, sl, pl := len(b.Data), len(b.Sizes), len(b.Parts)
+		data := b.Data[dl : dl+min(room, cap(b.Data)-dl)]
+		sizes := b.Sizes[sl:cap(b.Sizes)]
+		parts := b.Parts[pl : pl+maxMsgs]
+		msgs, frames, bytes, r, err := s.c.recvBatch(wait, data, sizes, parts, maxMsgs)
+		if err != nil {
+			return 0, err
+		}
+		b.Data = b.Data[:dl+bytes]
+		b.Sizes = b.Sizes[:sl+frames]
+		b.Parts = b.Parts[:pl+msgs]
+		if !r.needSpace {
+			return msgs, nil
+		}
+		// The next message is larger than the room given: make room for
+		// it alone (a message above maxBytes is still delivered, alone).
+		room = max(room, r.needBytes)
+		frameRoom = max(frameRoom, r.needFrames)
+		wait = 0
+	}
+}
+
+// send implements Server.Send for this socket.
+func (s *sock) send(ctx context.Context, b *message.Batch) (transport.SendResult, error) {
+	var res transport.SendResult
+	if err := b.Validate(); err != nil {
+		return res, fmt.Errorf("send on %s %q: %w", s.kind, s.id, err)
+	}
+	for it := b.Iter(); it.Next(); {
+		if it.NumFrames() == 0 {
+			return res, fmt.Errorf("send on %s %q: message %d has no frames", s.kind, s.id, it.Index())
+		}
+		if s.kind == KindXSub {
+			if it.NumFrames() != 1 {
+				return res, fmt.Errorf("send on xsub %q: message %d has %d frames; an xsub sends single-frame subscription messages", s.id, it.Index(), it.NumFrames())
+			}
+			if _, _, ok := message.ParseSubscription(it.Frame(0)); !ok {
+				return res, fmt.Errorf("send on xsub %q: message %d is not a subscription (first byte 0x00 or 0x01)", s.id, it.Index())
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	if b.Len() == 0 {
+		return res, nil
+	}
+	s.acquire()
+	from, resume := sendProgress{}, false
+	for {
+		if s.closed {
+			s.mu.Unlock()
+			return res, transport.ErrClosed
+		}
+		if s.link != "" {
+			err := s.errLinked()
+			s.mu.Unlock()
+			return res, err
+		}
+		sent, dropped, reason, next, blocked, err := s.c.sendBatch(b.Data, b.Sizes, b.Parts, from, resume, sendChunkMs)
+		res.Sent += sent
+		res.Dropped += dropped
+		if res.DropReason == "" {
+			res.DropReason = reason
+		}
+		if err != nil {
+			s.mu.Unlock()
+			return res, fmt.Errorf("send on %s %q: %w", s.kind, s.id, err)
+		}
+		if !blocked {
+			s.mu.Unlock()
+			return res, nil
+		}
+		// A message waits for room: let a receiver in, then go on.
+		s.mu.Unlock()
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		from, resume = next, true
+		s.acquire()
+	}
+}
+
+// startMonitor watches connects and disconnects: it keeps the peer count
+// that tells "no_peer" from "hwm" drops, and logs at debug level.
+func (s *sock) startMonitor(addr string) error {
+	const events = zmq.EVENT_CONNECTED | zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED |
+		zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL |
+		zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_MONITOR_STOPPED
+	if err := s.zs.Monitor(addr, events); err != nil {
+		return fmt.Errorf("monitor: %w", err)
+	}
+	mon, err := s.zc.ctx.NewSocket(zmq.PAIR)
+	if err != nil {
+		return fmt.Errorf("monitor socket: %w", err)
+	}
+	if err := mon.SetRcvhwm(0); err != nil {
+		mon.Close()
+		return fmt.Errorf("monitor socket: %w", err)
+	}
+	if err := mon.Connect(addr); err != nil {
+		mon.Close()
+		return fmt.Errorf("monitor socket: connect %s: %w", addr, err)
+	}
+	s.monitorDone = make(chan struct{})
+	go s.watch(mon)
+	return nil
+}
+
+// watch reads monitor events until libzmq reports the monitor stopped,
+// which it does when the socket is gone.
+func (s *sock) watch(mon *zmq.Socket) {
+	defer close(s.monitorDone)
+	defer mon.Close()
+	for {
+		ev, addr, value, err := mon.RecvEvent(0)
+		if err != nil {
+			if zmq.AsErrno(err) == zmq.Errno(syscall.EINTR) {
+				continue
+			}
+			s.log.Debug("socket monitor ended", "socket", s.id, "err", err)
+			return
+		}
+		switch ev {
+		case zmq.EVENT_CONNECTED, zmq.EVENT_ACCEPTED:
+			s.c.addPeers(1)
+			s.log.Debug("peer connected", "socket", s.id, "kind", s.kind, "peer", addr)
+		case zmq.EVENT_DISCONNECTED:
+			s.c.addPeers(-1)
+			s.log.Debug("peer disconnected", "socket", s.id, "kind", s.kind, "peer", addr)
+		case zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+			s.log.Debug("peer handshake failed", "socket", s.id, "kind", s.kind, "peer", addr, "event", ev.String(), "value", value)
+		case zmq.EVENT_MONITOR_STOPPED:
+			return
+		}
+	}
+}
+
+// closeSocket closes the libzmq socket; libzmq keeps sending what is queued
+// for linger_ms in the background. Waiting receives and sends return
+// ErrClosed.
+func (s *sock) closeSocket() error {
+	s.acquire()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if err := s.zs.Close(); err != nil {
+		return fmt.Errorf("close %s %q: %w", s.kind, s.id, err)
+	}
+	return nil
+}
+
+// release waits until libzmq has let go of the closed socket (the monitor
+// reports that once the linger is over), then frees the C state.
+func (s *sock) release() {
+	if s.monitorDone != nil {
+		<-s.monitorDone
+	}
+	s.c.free()
+}
+
+// close is closeSocket and release.
+func (s *sock) close() error {
+	err := s.closeSocket()
+	s.release()
+	return err
+}

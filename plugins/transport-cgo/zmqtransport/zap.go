@@ -1,0 +1,158 @@
+package zmqtransport
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"sync"
+	"syscall"
+
+	zmq "github.com/pebbe/zmq4"
+)
+
+// zapEndpoint is where libzmq looks for a ZAP handler in a context
+// (ZeroMQ RFC 27).
+const zapEndpoint = "inproc://zeromq.zap.01"
+
+// zapHandler answers ZAP requests for the CURVE servers of one context.
+// Each server socket with an allow-list gets its own ZAP domain; requests
+// for a registered domain are approved only for the CURVE mechanism and a
+// listed client key, with the replies Zeek's handler gives. Requests for
+// other domains (CURVE servers without an allow-list in the same context)
+// are approved, as they would be without a handler.
+type zapHandler struct {
+	log *slog.Logger
+
+	mu      sync.Mutex
+	allowed map[string][][]byte // ZAP domain → raw 32-byte client keys
+
+	rep, ctrlIn, ctrlOut *zmq.Socket
+	done                 chan struct{}
+}
+
+func startZAP(ctx *zmq.Context, controlAddr string, log *slog.Logger) (*zapHandler, error) {
+	z := &zapHandler{log: log, allowed: map[string][][]byte{}, done: make(chan struct{})}
+	var err error
+	cleanup := func() {
+		for _, s := range []*zmq.Socket{z.rep, z.ctrlIn, z.ctrlOut} {
+			if s != nil {
+				s.Close()
+			}
+		}
+	}
+	newSock := func(t zmq.Type) *zmq.Socket {
+		if err != nil {
+			return nil
+		}
+		var s *zmq.Socket
+		if s, err = ctx.NewSocket(t); err == nil {
+			err = s.SetLinger(0)
+		}
+		return s
+	}
+	z.rep = newSock(zmq.REP)
+	z.ctrlIn = newSock(zmq.PAIR)
+	z.ctrlOut = newSock(zmq.PAIR)
+	if err != nil {
+		cleanup()
+		return nil, fmt.Errorf("ZAP handler: %w", err)
+	}
+	if err := z.rep.Bind(zapEndpoint); err != nil {
+		cleanup()
+		return nil, fmt.Errorf("ZAP handler: bind %s: %w", zapEndpoint, err)
+	}
+	if err := z.ctrlIn.Bind(controlAddr); err != nil {
+		cleanup()
+		return nil, fmt.Errorf("ZAP handler: bind %s: %w", controlAddr, err)
+	}
+	if err := z.ctrlOut.Connect(controlAddr); err != nil {
+		cleanup()
+		return nil, fmt.Errorf("ZAP handler: connect %s: %w", controlAddr, err)
+	}
+	go z.serve()
+	return z, nil
+}
+
+func (z *zapHandler) add(domain string, keys [][]byte) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	z.allowed[domain] = keys
+}
+
+func (z *zapHandler) remove(domain string) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	delete(z.allowed, domain)
+}
+
+// stop ends the handler goroutine and closes its sockets.
+func (z *zapHandler) stop() {
+	if _, err := z.ctrlOut.Send("stop", 0); err == nil {
+		<-z.done
+	}
+	z.ctrlOut.Close()
+}
+
+func (z *zapHandler) serve() {
+	defer close(z.done)
+	defer z.rep.Close()
+	defer z.ctrlIn.Close()
+	poller := zmq.NewPoller()
+	poller.Add(z.rep, zmq.POLLIN)
+	poller.Add(z.ctrlIn, zmq.POLLIN)
+	for {
+		polled, err := poller.PollAll(-1)
+		if err != nil {
+			if zmq.AsErrno(err) == zmq.Errno(syscall.EINTR) {
+				continue
+			}
+			z.log.Error("ZAP handler stopped", "err", err)
+			return
+		}
+		if polled[1].Events&zmq.POLLIN != 0 {
+			return
+		}
+		if polled[0].Events&zmq.POLLIN == 0 {
+			continue
+		}
+		req, err := z.rep.RecvMessageBytes(0)
+		if err != nil {
+			z.log.Error("ZAP handler: receive request", "err", err)
+			return
+		}
+		if _, err := z.rep.SendMessage(z.answer(req)); err != nil {
+			z.log.Error("ZAP handler: send reply", "err", err)
+			return
+		}
+	}
+}
+
+// answer builds the six reply frames for one request: version, request
+// id, status code, status text, user id, metadata.
+func (z *zapHandler) answer(req [][]byte) [][]byte {
+	var id []byte
+	if len(req) >= 2 {
+		id = req[1]
+	}
+	deny := [][]byte{[]byte("1.0"), id, []byte("400"), []byte("Invalid ZAP request"), {}, {}}
+	if len(req) < 7 || string(req[0]) != "1.0" {
+		return deny
+	}
+	domain, address, mechanism, key := string(req[2]), string(req[3]), string(req[5]), req[6]
+	z.mu.Lock()
+	keys, restricted := z.allowed[domain]
+	z.mu.Unlock()
+	if !restricted {
+		return [][]byte{[]byte("1.0"), id, []byte("200"), []byte("OK"), {}, {}}
+	}
+	if mechanism == "CURVE" {
+		for _, k := range keys {
+			if bytes.Equal(k, key) {
+				z.log.Debug("ZAP: client approved", "domain", domain, "peer", address)
+				return [][]byte{[]byte("1.0"), id, []byte("200"), []byte("OK"), []byte("0"), {}}
+			}
+		}
+	}
+	z.log.Debug("ZAP: client refused", "domain", domain, "peer", address, "mechanism", mechanism)
+	return deny
+}
