@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -68,14 +69,14 @@ func TestPluginBroker(t *testing.T) {
 	if _, err := sub.SendBytes([]byte("\x01zeek.cluster.worker"), 0); err != nil {
 		t.Fatal(err)
 	}
-	if got := recv(t, pub); !bytes.Equal(got[0], []byte("\x01zeek.cluster.worker")) {
+	if got := recv(t, pub, sub); !bytes.Equal(got[0], []byte("\x01zeek.cluster.worker")) {
 		t.Fatalf("publisher got %q", got)
 	}
 	ev := [][]byte{[]byte("zeek.cluster.worker"), []byte("node-1"), []byte("broker-bin-v1"), []byte("payload")}
 	if _, err := pub.SendMessage(ev); err != nil {
 		t.Fatal(err)
 	}
-	if got := recv(t, sub); !slices.EqualFunc(got, ev, bytes.Equal) {
+	if got := recv(t, sub, pub); !slices.EqualFunc(got, ev, bytes.Equal) {
 		t.Fatalf("subscriber got %q", got)
 	}
 
@@ -133,11 +134,26 @@ func peer(t *testing.T, zctx *zmq.Context, typ zmq.Type) (*zmq.Socket, string) {
 	return s, ep
 }
 
-func recv(t *testing.T, s *zmq.Socket) [][]byte {
+// recv receives one message from s. libzmq processes a socket's pending
+// commands (a new peer attached, subscriptions to replay to it) only when
+// the application calls into that socket, as a Zeek node's poll loop does
+// all the time; so while waiting, recv keeps the other peers driven.
+func recv(t *testing.T, s *zmq.Socket, drive ...*zmq.Socket) [][]byte {
 	t.Helper()
-	msg, err := s.RecvMessageBytes(0)
-	if err != nil {
-		t.Fatalf("receive: %v", err)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		for _, d := range drive {
+			if _, err := d.GetEvents(); err != nil {
+				t.Fatalf("drive peer: %v", err)
+			}
+		}
+		msg, err := s.RecvMessageBytes(zmq.DONTWAIT)
+		if err == nil {
+			return msg
+		}
+		if zmq.AsErrno(err) != zmq.Errno(syscall.EAGAIN) || time.Now().After(deadline) {
+			t.Fatalf("receive: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	return msg
 }
