@@ -1,0 +1,69 @@
+# zpipe — build, test and run.
+#
+#   make run     install what is missing, build, start the Zeek-compatible broker
+#   make test    install what is missing, build, run every test
+#   make bench   benchmarks (broker vs libzmq's zmq_proxy, plugin boundary, …)
+
+GO       ?= go
+BIN      := bin
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+PLUGINS  := transport-cgo
+PIPELINE ?= pipelines/zeek-broker.hcl
+RUNFLAGS ?=
+
+GOFILES := $(shell find . -name '*.go' -not -path './bin/*' 2>/dev/null)
+
+.PHONY: all deps build run test test-short bench proto fmt vet lint clean
+
+all: build
+
+deps:
+	@./scripts/deps.sh
+
+build: $(BIN)/zpipe $(addprefix $(BIN)/zpipe-,$(PLUGINS))
+
+$(BIN)/zpipe: $(GOFILES) go.mod go.sum
+	$(GO) build -ldflags '$(LDFLAGS)' -o $@ ./cmd/zpipe
+
+$(BIN)/zpipe-transport-cgo: $(GOFILES) go.mod go.sum
+	$(GO) build -ldflags '$(LDFLAGS)' -o $@ ./plugins/transport-cgo
+
+run: deps build
+	$(BIN)/zpipe run $(RUNFLAGS) $(PIPELINE)
+
+# Unit, integration and end-to-end tests. End-to-end tests start bin/zpipe
+# and its plugins as real processes.
+test: deps build vet
+	ZPIPE_BIN=$(CURDIR)/$(BIN)/zpipe ZPIPE_PLUGIN_DIR=$(CURDIR)/$(BIN) \
+		$(GO) test -count=1 -timeout 15m ./...
+
+test-short: build
+	$(GO) test -count=1 -short ./...
+
+bench: deps build
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./core/... ./plugins/...
+	$(GO) run ./bench/cmd/brokerbench -zpipe $(BIN)/zpipe -plugin-dir $(BIN) -pipeline $(PIPELINE)
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'))" || { gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$'); echo 'gofmt: files above need formatting'; exit 1; }
+
+fmt:
+	gofmt -w $$(git ls-files '*.go' | grep -v '\.pb\.go$$')
+
+# Regenerates the checked-in protobuf code. Needs protoc (Debian:
+# protobuf-compiler); the Go generators are pinned here.
+PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+proto:
+	@command -v protoc >/dev/null || { echo 'proto: protoc not found (apt-get install protobuf-compiler)'; exit 1; }
+	GOBIN=$(CURDIR)/$(BIN)/tools $(GO) install $(PROTOC_GEN_GO)
+	GOBIN=$(CURDIR)/$(BIN)/tools $(GO) install $(PROTOC_GEN_GO_GRPC)
+	PATH=$(CURDIR)/$(BIN)/tools:$$PATH protoc -I core/plugin/proto \
+		--go_out=. --go_opt=module=github.com/zpipe/zpipe \
+		--go-grpc_out=. --go-grpc_opt=module=github.com/zpipe/zpipe \
+		core/plugin/proto/*.proto
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zpipe/zpipe/core/engine"
+	"github.com/zpipe/zpipe/core/plugin"
+)
+
+func newPluginsCmd(a *app) *cobra.Command {
+	var verbose bool
+	cmd := &cobra.Command{
+		Use:   "plugins",
+		Short: "List the plugins zpipe finds, with versions and capabilities",
+		Long: `Plugins lists every plugin binary (zpipe-transport-*, zpipe-codec-*) found in
+the plugin search path: --plugin-dir, $ZPIPE_PLUGIN_DIR, then the directory
+holding zpipe. Each transport is started briefly to report its version,
+capabilities and socket kinds; -v also prints every attribute they accept.`,
+		Args: argsUsage(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			logger, err := a.logger()
+			if err != nil {
+				return err
+			}
+			dirs := a.pluginDirs()
+			found, err := plugin.List(dirs)
+			if err != nil {
+				return err
+			}
+			if len(found) == 0 {
+				fmt.Fprintf(a.stdout, "no plugins found in %s\n", strings.Join(dirs, ", "))
+				return nil
+			}
+			eng := engine.New(dirs, logger)
+			defer eng.Close()
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "PLUGIN\tVERSION\tPROTOCOL\tCAPABILITIES\tKINDS\tPATH")
+			failed := false
+			for _, f := range found {
+				if f.Kind != "transport" {
+					fmt.Fprintf(tw, "%s-%s\t-\t-\t-\t-\t%s\n", f.Kind, f.Name, f.Path)
+					continue
+				}
+				ctx, cancel := context.WithTimeout(cmd.Context(), 20*time.Second)
+				_, desc, err := eng.Transport(ctx, f.Name)
+				cancel()
+				if err != nil {
+					failed = true
+					fmt.Fprintf(tw, "%s-%s\t?\t?\t?\t?\t%s (error: %v)\n", f.Kind, f.Name, f.Path, err)
+					continue
+				}
+				var kinds []string
+				for _, s := range desc.Sockets {
+					kinds = append(kinds, s.Kind+"("+s.Role+")")
+				}
+				fmt.Fprintf(tw, "%s-%s\t%s\t%d\t%s\t%s\t%s\n", f.Kind, f.Name, desc.Version, desc.Protocol,
+					strings.Join(desc.Capabilities, ","), strings.Join(kinds, " "), f.Path)
+				if verbose {
+					tw.Flush()
+					for _, s := range desc.Sockets {
+						fmt.Fprintf(a.stdout, "\n  %s %q — %s\n", s.Role, s.Kind, s.Description)
+						for _, at := range s.Schema.Attributes {
+							def, _ := at.DefaultJSON()
+							if at.Required {
+								def = "(required)"
+							}
+							fmt.Fprintf(a.stdout, "    %-22s %-13s %-24s %s\n", at.Name, at.Type, def, at.Description)
+						}
+					}
+					fmt.Fprintln(a.stdout)
+				}
+			}
+			tw.Flush()
+			if failed {
+				return reportedError{exitError}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "print every attribute of every socket kind")
+	return cmd
+}

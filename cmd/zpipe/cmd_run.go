@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/zpipe/zpipe/core/engine"
+)
+
+func newRunCmd(a *app) *cobra.Command {
+	var lf loadFlags
+	var shutdownTimeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "run FILE...",
+		Short: "Run the pipelines declared in FILEs until interrupted",
+		Long: `Run loads and validates the pipeline files, starts the transport plugins
+they need, opens every socket and moves data until SIGINT or SIGTERM. It
+then stops intake, lets sinks drain within their linger time, and exits 0.
+A second signal exits at once.
+
+Variables: --var NAME=VALUE overrides $ZPIPE_VAR_NAME, which overrides the
+variable's default in the file.
+
+  zpipe run pipelines/zeek-broker.hcl
+  zpipe run --var listen_xpub_endpoint=tcp://0.0.0.0:5555 pipelines/zeek-broker.hcl`,
+		Args: argsUsage(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			logger, err := a.logger()
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			done := make(chan struct{})
+			defer close(done)
+			go func() {
+				// After the first signal, a second one exits at once.
+				select {
+				case <-ctx.Done():
+				case <-done:
+					return
+				}
+				stop()
+				again := make(chan os.Signal, 1)
+				signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+				defer signal.Stop(again)
+				select {
+				case <-again:
+					fmt.Fprintln(a.stderr, "zpipe: second signal, exiting now")
+					os.Exit(exitError)
+				case <-done:
+				}
+			}()
+
+			eng := engine.New(a.pluginDirs(), logger)
+			defer eng.Close()
+			cfg, err := a.load(eng, args, &lf)
+			if err != nil {
+				return err
+			}
+			return eng.Run(ctx, cfg, engine.RunOptions{ShutdownTimeout: shutdownTimeout})
+		},
+	}
+	cmd.Flags().DurationVar(&shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long an orderly stop may take after a signal")
+	lf.register(cmd)
+	return cmd
+}

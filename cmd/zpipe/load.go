@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/spf13/cobra"
+
+	"github.com/zpipe/zpipe/core/config"
+	"github.com/zpipe/zpipe/core/engine"
+)
+
+// loadFlags are the flags shared by commands that load pipeline files.
+type loadFlags struct {
+	vars      []string
+	transport string
+}
+
+func (f *loadFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringArrayVar(&f.vars, "var", nil, "set a variable: --var NAME=VALUE (repeatable; overrides $ZPIPE_VAR_NAME and the default)")
+	cmd.Flags().StringVar(&f.transport, "transport", "", "use this transport for every file, overriding each file's transport setting")
+}
+
+func (f *loadFlags) options(a *app) (config.Options, error) {
+	vars := make(map[string]string, len(f.vars))
+	for _, kv := range f.vars {
+		name, value, ok := strings.Cut(kv, "=")
+		if !ok || name == "" {
+			return config.Options{}, usageError{fmt.Errorf("--var %q: want NAME=VALUE", kv)}
+		}
+		vars[name] = value
+	}
+	return config.Options{Vars: vars, Env: a.env, Transport: f.transport}, nil
+}
+
+// load parses and validates files, printing diagnostics. On errors it
+// returns a reportedError; the engine's plugins stay running for the caller
+// to use or close.
+func (a *app) load(eng *engine.Engine, paths []string, f *loadFlags) (*config.Config, error) {
+	opts, err := f.options(a)
+	if err != nil {
+		return nil, err
+	}
+	cfg, diags := eng.Load(paths, opts)
+	if len(diags) > 0 {
+		var files map[string]*hcl.File
+		if cfg != nil {
+			files = cfg.Files
+		}
+		if werr := config.WriteDiagnostics(a.stderr, files, diags, 100, false); werr != nil {
+			return nil, werr
+		}
+	}
+	if diags.HasErrors() {
+		return nil, reportedError{exitError}
+	}
+	return cfg, nil
+}

@@ -1,0 +1,213 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/zpipe/zpipe/core/config"
+	"github.com/zpipe/zpipe/core/pipeline"
+	"github.com/zpipe/zpipe/core/telemetry"
+	"github.com/zpipe/zpipe/core/transport"
+)
+
+// RunOptions tune Run.
+type RunOptions struct {
+	// ShutdownTimeout bounds the orderly stop after ctx ends (default 10s).
+	ShutdownTimeout time.Duration
+	// OnStarted, if set, is called once every pipeline is running, with the
+	// bound address of the Prometheus endpoint ("" when off).
+	OnStarted func(metricsAddr string)
+}
+
+// Run starts telemetry and every pipeline of cfg, and keeps them running
+// until ctx ends or a pipeline fails; then it stops them in order.
+func (e *Engine) Run(ctx context.Context, cfg *config.Config, opts RunOptions) (err error) {
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 10 * time.Second
+	}
+	var mp metric.MeterProvider = noop.NewMeterProvider()
+	metricsAddr := ""
+	if cfg.Telemetry != nil {
+		tel, err := telemetry.New(ctx, telemetryConfig(cfg.Telemetry))
+		if err != nil {
+			return fmt.Errorf("telemetry: %w", err)
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.ShutdownTimeout)
+			defer cancel()
+			if serr := tel.Shutdown(sctx); serr != nil {
+				err = errors.Join(err, fmt.Errorf("telemetry shutdown: %w", serr))
+			}
+		}()
+		mp = tel.MeterProvider()
+		if a := tel.PrometheusAddr(); a != nil {
+			metricsAddr = a.String()
+			e.logger.Info("metrics endpoint", "url", "http://"+metricsAddr+cfg.Telemetry.Prometheus.Path)
+		}
+	}
+
+	runner := &pipeline.Runner{Transports: e.Clients(), Logger: e.logger}
+	var instances []*pipeline.Instance
+	stopAll := func() error {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.ShutdownTimeout)
+		defer cancel()
+		var errs []error
+		for i := len(instances) - 1; i >= 0; i-- {
+			if err := instances[i].Stop(sctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	}
+	for _, p := range cfg.Pipelines {
+		inst, err := runner.Start(ctx, p)
+		if err != nil {
+			return errors.Join(err, stopAll())
+		}
+		instances = append(instances, inst)
+		e.logger.Info("pipeline running", "pipeline", p.Name, "transport", p.Transport,
+			"links", len(inst.Plan().Links), "core_paths", len(inst.Plan().Paths))
+	}
+
+	zeekNode := ""
+	if cfg.Telemetry != nil {
+		zeekNode = cfg.Telemetry.ZeekNode
+	}
+	regs, err := e.registerMetrics(mp, zeekNode, instances)
+	if err != nil {
+		return errors.Join(err, stopAll())
+	}
+	defer func() {
+		for _, r := range regs {
+			_ = r.Unregister()
+		}
+	}()
+	if opts.OnStarted != nil {
+		opts.OnStarted(metricsAddr)
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		e.logger.Info("stopping")
+	case i := <-firstFailure(ctx, instances):
+		runErr = fmt.Errorf("pipeline %q failed: %w", instances[i].Plan().Pipeline.Name, instances[i].Err())
+	}
+	return errors.Join(runErr, stopAll())
+}
+
+// firstFailure returns a channel that yields the index of the first failed
+// instance; it stops waiting when ctx ends.
+func firstFailure(ctx context.Context, instances []*pipeline.Instance) <-chan int {
+	out := make(chan int, 1)
+	cases := []reflect.SelectCase{{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())}}
+	for _, in := range instances {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(in.Failed())})
+	}
+	go func() {
+		chosen, _, _ := reflect.Select(cases)
+		if chosen > 0 {
+			out <- chosen - 1
+		}
+	}()
+	return out
+}
+
+func telemetryConfig(t *config.Telemetry) telemetry.Config {
+	c := telemetry.Config{
+		ServiceName:        t.ServiceName,
+		ResourceAttributes: t.ResourceAttributes,
+		ZeekNode:           t.ZeekNode,
+	}
+	if t.Prometheus != nil {
+		c.Prometheus = &telemetry.PrometheusConfig{Listen: t.Prometheus.Listen, Path: t.Prometheus.Path}
+	}
+	if t.OTLP != nil {
+		c.OTLP = &telemetry.OTLPConfig{
+			Endpoint: t.OTLP.Endpoint, Protocol: t.OTLP.Protocol, Insecure: t.OTLP.Insecure,
+			Headers: t.OTLP.Headers, Interval: t.OTLP.Interval, Timeout: t.OTLP.Timeout,
+		}
+	}
+	return c
+}
+
+// registerMetrics wires the plugins' socket counters and the plugin
+// restart counters into the meter provider; they are read at collection
+// time, so the data path pays nothing for them.
+func (e *Engine) registerMetrics(mp metric.MeterProvider, zeekNode string, instances []*pipeline.Instance) ([]telemetry.Registration, error) {
+	type group struct {
+		client     transport.Client
+		components map[string]pipeline.Component
+	}
+	var groups []*group
+	for _, in := range instances {
+		var g *group
+		for _, x := range groups {
+			if x.client == in.Client() {
+				g = x
+			}
+		}
+		if g == nil {
+			g = &group{client: in.Client(), components: make(map[string]pipeline.Component)}
+			groups = append(groups, g)
+		}
+		for id, c := range in.Components() {
+			g.components[id] = c
+		}
+	}
+	sockets, err := telemetry.RegisterSockets(mp, zeekNode, func(ctx context.Context) ([]telemetry.SocketObservation, error) {
+		var obs []telemetry.SocketObservation
+		var errs []error
+		for _, g := range groups {
+			st, err := g.client.Stats(ctx)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			for _, s := range st.Sockets {
+				c, ok := g.components[s.ID]
+				if !ok {
+					continue
+				}
+				obs = append(obs, telemetry.SocketObservation{
+					Pipeline: c.Pipeline, Component: c.Name, Kind: c.Kind,
+					ZeekProxyRole: c.ZeekProxyRole, Stats: s,
+				})
+			}
+		}
+		return obs, errors.Join(errs...)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("register socket metrics: %w", err)
+	}
+	plugins, err := telemetry.RegisterPlugins(mp, func() []telemetry.PluginObservation {
+		var obs []telemetry.PluginObservation
+		for name, h := range e.Hosts() {
+			obs = append(obs, telemetry.PluginObservation{Name: "transport-" + name, Up: h.Up(), Restarts: h.Restarts()})
+		}
+		return obs
+	})
+	if err != nil {
+		_ = sockets.Unregister()
+		return nil, fmt.Errorf("register plugin metrics: %w", err)
+	}
+	pipelines, err := telemetry.RegisterPipelines(mp, func() []telemetry.PipelineObservation {
+		obs := make([]telemetry.PipelineObservation, 0, len(instances))
+		for _, in := range instances {
+			obs = append(obs, telemetry.PipelineObservation{Name: in.Plan().Pipeline.Name, Up: in.Err() == nil})
+		}
+		return obs
+	})
+	if err != nil {
+		_ = sockets.Unregister()
+		_ = plugins.Unregister()
+		return nil, fmt.Errorf("register pipeline metrics: %w", err)
+	}
+	return []telemetry.Registration{sockets, plugins, pipelines}, nil
+}
