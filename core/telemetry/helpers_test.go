@@ -68,13 +68,13 @@ func (f *socketFeed) observe(context.Context) ([]SocketObservation, error) {
 }
 
 // brokerFrontend is the XSUB source of a broker-shaped pipeline.
-func brokerFrontend(framesIn, bytesIn, framesOut, bytesOut uint64, drops map[string]uint64) SocketObservation {
+func brokerFrontend(msgsIn, bytesIn, framesOut, bytesOut uint64, drops map[string]uint64) SocketObservation {
 	return SocketObservation{
 		Pipeline: "broker", Component: "source.xsub.nodes", Kind: "xsub",
 		ZeekProxyRole: ZeekProxyFrontend,
 		Stats: transport.SocketStats{
 			ID:               "src",
-			MessagesReceived: framesIn / 4, FramesReceived: framesIn, BytesReceived: bytesIn,
+			MessagesReceived: msgsIn, FramesReceived: 4 * msgsIn, BytesReceived: bytesIn,
 			MessagesSent: framesOut, FramesSent: framesOut, BytesSent: bytesOut,
 			SubscriptionsSent: framesOut,
 			Drops:             drops,
@@ -83,14 +83,14 @@ func brokerFrontend(framesIn, bytesIn, framesOut, bytesOut uint64, drops map[str
 }
 
 // brokerBackend is the XPUB sink of a broker-shaped pipeline.
-func brokerBackend(framesIn, bytesIn, framesOut, bytesOut uint64, drops map[string]uint64) SocketObservation {
+func brokerBackend(framesIn, bytesIn, msgsOut, bytesOut uint64, drops map[string]uint64) SocketObservation {
 	return SocketObservation{
 		Pipeline: "broker", Component: "sink.xpub.nodes", Kind: "xpub",
 		ZeekProxyRole: ZeekProxyBackend,
 		Stats: transport.SocketStats{
 			ID:               "sink",
 			MessagesReceived: framesIn, FramesReceived: framesIn, BytesReceived: bytesIn,
-			MessagesSent: framesOut / 4, FramesSent: framesOut, BytesSent: bytesOut,
+			MessagesSent: msgsOut, FramesSent: 4 * msgsOut, BytesSent: bytesOut,
 			SubscriptionsReceived: framesIn,
 			Drops:                 drops,
 		},

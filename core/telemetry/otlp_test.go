@@ -190,8 +190,8 @@ func checkOTLPExport(t *testing.T, reqs []*colmetricpb.ExportMetricsServiceReque
 		}
 	}
 	v, unit, ok := otlpPoint(reqs, MetricZeekProxyFrontendMessagesReceived, map[string]string{"node": "manager"})
-	if !ok || v != 40 || unit != "{frame}" {
-		t.Errorf("%s{node=manager} = %d %q (present %v), want 40 {frame}", MetricZeekProxyFrontendMessagesReceived, v, unit, ok)
+	if !ok || v != 40 || unit != "{message}" {
+		t.Errorf("%s{node=manager} = %d %q (present %v), want 40 {message}", MetricZeekProxyFrontendMessagesReceived, v, unit, ok)
 	}
 	src := map[string]string{"pipeline": "broker", "component": "source.xsub.nodes", "kind": "xsub"}
 	if v, unit, ok := otlpPoint(reqs, MetricBytesReceived, src); !ok || v != 1200 || unit != "By" {

@@ -69,10 +69,10 @@ func TestPrometheusZeekBrokerCounters(t *testing.T) {
 		labels map[string]string
 		want   float64
 	}{
-		{"zpipe_messages_received_total", src, 10},
+		{"zpipe_messages_received_total", src, 40},
 		{"zpipe_bytes_received_total", src, 1200},
 		{"zpipe_subscriptions_sent_total", src, 6},
-		{"zpipe_messages_sent_total", sink, 9},
+		{"zpipe_messages_sent_total", sink, 36},
 		{"zpipe_bytes_sent_total", sink, 1100},
 		{"zpipe_subscriptions_received_total", sink, 3},
 		{"zpipe_messages_dropped_total", with(src, "error_type", "malformed"), 2},
@@ -144,7 +144,7 @@ func TestPrometheusCountersStayMonotonicAcrossReset(t *testing.T) {
 		{"zeek_cluster_zeromq_proxy_backend_bytes_sent_total", nil, 1220},
 		{"zeek_cluster_zeromq_xpub_drops_total", nil, 6},
 		{"zeek_cluster_zeromq_msg_errors_total", nil, 2},
-		{"zpipe_messages_received_total", src, 12},
+		{"zpipe_messages_received_total", src, 48},
 		{"zpipe_messages_dropped_total", with(src, "error_type", "malformed"), 2},
 	}
 	// Collections within 10 ms share one reading, so poll.
@@ -195,8 +195,8 @@ func TestPrometheusKeepsLastValuesWhenStatsFail(t *testing.T) {
 			return fmt.Sprintf("frontend messages = %v during failure, want 40", v)
 		}
 		src := map[string]string{"pipeline": "broker", "component": "source.xsub.nodes", "kind": "xsub"}
-		if v, _ := sample(fams, "zpipe_messages_received_total", src); v != 10 {
-			return fmt.Sprintf("zpipe messages = %v during failure, want 10", v)
+		if v, _ := sample(fams, "zpipe_messages_received_total", src); v != 40 {
+			return fmt.Sprintf("zpipe messages = %v during failure, want 40", v)
 		}
 		return ""
 	})

@@ -62,8 +62,9 @@ type Registration interface {
 // attribute node=zeekNode, as Zeek's own do.
 //
 // Mapping for an observation with a Zeek proxy role: messages received/sent
-// are Stats.FramesReceived/FramesSent (Zeek counts frames), bytes are
-// Stats.BytesReceived/BytesSent. xpub drops are Drops["hwm"] of observations
+// are Stats.MessagesReceived/MessagesSent, whole multipart messages, as
+// libzmq's proxy counts them for Zeek's STATISTICS (one 4-frame event is one
+// message); bytes are Stats.BytesReceived/BytesSent, all frames' payloads. xpub drops are Drops["hwm"] of observations
 // of kind "xpub"; msg errors are Drops["malformed"] of all observations.
 //
 // A socket that no longer appears in fn's result stops being exported under
@@ -125,10 +126,10 @@ type socketSeries struct {
 	role  string
 	attrs attribute.Set
 
-	messagesReceived, framesReceived, bytesReceived monotonic
-	messagesSent, framesSent, bytesSent             monotonic
-	subsReceived, subsSent                          monotonic
-	drops                                           map[string]*monotonic
+	messagesReceived, bytesReceived monotonic
+	messagesSent, bytesSent         monotonic
+	subsReceived, subsSent          monotonic
+	drops                           map[string]*monotonic
 }
 
 // socketCollector turns observations into data points. Its state is only
@@ -233,10 +234,8 @@ func (c *socketCollector) apply(obs []SocketObservation) error {
 		s.role = r.role
 		st := &r.stats
 		s.messagesReceived.update(st.MessagesReceived)
-		s.framesReceived.update(st.FramesReceived)
 		s.bytesReceived.update(st.BytesReceived)
 		s.messagesSent.update(st.MessagesSent)
-		s.framesSent.update(st.FramesSent)
 		s.bytesSent.update(st.BytesSent)
 		s.subsReceived.update(st.SubscriptionsReceived)
 		s.subsSent.update(st.SubscriptionsSent)
@@ -308,7 +307,7 @@ func (c *socketCollector) observe(ctx context.Context, o metric.Observer) error 
 		xpubDrops, malformedTotal uint64
 	)
 	for k, s := range c.series {
-		totals := [4]uint64{s.framesReceived.value(), s.bytesReceived.value(), s.framesSent.value(), s.bytesSent.value()}
+		totals := [4]uint64{s.messagesReceived.value(), s.bytesReceived.value(), s.messagesSent.value(), s.bytesSent.value()}
 		switch s.role {
 		case ZeekProxyFrontend:
 			hasFrontend = true

@@ -118,7 +118,7 @@ func TestSocketObservationsSumAndValidate(t *testing.T) {
 		// frontend counters.
 		brokerFrontend(40, 400, 0, 0, nil),
 		SocketObservation{Pipeline: "broker-b", Component: "source.xsub.b", Kind: "xsub", ZeekProxyRole: ZeekProxyFrontend,
-			Stats: transport.SocketStats{FramesReceived: 8, BytesReceived: 80, Drops: map[string]uint64{"": 3}}},
+			Stats: transport.SocketStats{MessagesReceived: 8, FramesReceived: 32, BytesReceived: 80, Drops: map[string]uint64{"": 3}}},
 		// The same socket reported twice is summed.
 		SocketObservation{Pipeline: "p", Component: "sink.xpub.out", Kind: "xpub",
 			Stats: transport.SocketStats{MessagesSent: 1, Drops: map[string]uint64{"hwm": 2}}},
@@ -175,7 +175,7 @@ func TestVanishedSocketStaysInZeekTotals(t *testing.T) {
 	clock := &manualClock{t: time.Unix(1000, 0)}
 	feed := &socketFeed{}
 	second := SocketObservation{Pipeline: "broker-b", Component: "source.xsub.b", Kind: "xsub", ZeekProxyRole: ZeekProxyFrontend,
-		Stats: transport.SocketStats{FramesReceived: 8}}
+		Stats: transport.SocketStats{MessagesReceived: 8, FramesReceived: 32}}
 	feed.set(brokerFrontend(40, 0, 0, 0, nil), second)
 	if _, err := registerSockets(mp, "", feed.observe, clock.now); err != nil {
 		t.Fatalf("registerSockets: %v", err)
