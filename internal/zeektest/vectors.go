@@ -1,0 +1,189 @@
+package zeektest
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// VectorsEnv names the environment variable that overrides where the
+// captured wire vectors are looked up.
+const VectorsEnv = "ZPIPE_VECTORS"
+
+// HandshakeFile is the captured phase-A message sequence, one JSON object a
+// line.
+const HandshakeFile = "zeek-handshake-sequence.jsonl"
+
+// ModuleRoot returns the directory holding the module's go.mod, found by
+// walking up from the working directory.
+func ModuleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("module root: %w", err)
+	}
+	for d := dir; ; {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return "", fmt.Errorf("module root: no go.mod in %s or any parent", dir)
+		}
+		d = parent
+	}
+}
+
+// VectorsDir returns the directory of the captured Zeek wire vectors: the
+// value of $ZPIPE_VECTORS if set, else ../shared/vectors next to the module
+// root. It fails with an explanation when the directory does not exist.
+func VectorsDir() (string, error) {
+	dir := os.Getenv(VectorsEnv)
+	origin := "$" + VectorsEnv
+	if dir == "" {
+		root, err := ModuleRoot()
+		if err != nil {
+			return "", fmt.Errorf("locate wire vectors: %w", err)
+		}
+		dir = filepath.Join(root, "..", "shared", "vectors")
+		origin = "the default location (../shared/vectors next to the repository)"
+	}
+	if _, err := os.Stat(filepath.Join(dir, HandshakeFile)); err != nil {
+		return "", fmt.Errorf("wire vectors not found in %s from %s: %w; set %s to the directory holding zeek-*.hex and %s",
+			dir, origin, err, VectorsEnv, HandshakeFile)
+	}
+	return filepath.Clean(dir), nil
+}
+
+// ParseHex parses the .hex vector format: one frame per line, lowercase or
+// uppercase hex without separators. Blank lines are ignored.
+func ParseHex(data []byte) ([][]byte, error) {
+	var frames [][]byte
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64*1024), 64*1024*1024)
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" {
+			continue
+		}
+		frame, err := hex.DecodeString(text)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", line, err)
+		}
+		frames = append(frames, frame)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(frames) == 0 {
+		return nil, errors.New("no frames")
+	}
+	return frames, nil
+}
+
+// LoadVector reads the .hex vector called name (e.g.
+// "zeek-event-test_event.hex") from VectorsDir and returns its frames.
+func LoadVector(name string) ([][]byte, error) {
+	dir, err := VectorsDir()
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, name)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load vector: %w", err)
+	}
+	frames, err := ParseHex(data)
+	if err != nil {
+		return nil, fmt.Errorf("load vector %s: %w", path, err)
+	}
+	return frames, nil
+}
+
+// HandshakeMessage is one message of the captured handshake sequence.
+type HandshakeMessage struct {
+	Seq int `json:"seq"`
+	// T is the arrival time in seconds since the observer started.
+	T float64 `json:"t"`
+	// Kind is "subscriptions", "publications" or "logs".
+	Kind string `json:"kind"`
+	// Dir describes the path the message took.
+	Dir       string   `json:"dir"`
+	FramesHex []string `json:"frames_hex"`
+	// Frames are the decoded FramesHex.
+	Frames [][]byte `json:"-"`
+}
+
+// LoadHandshakeSequence reads zeek-handshake-sequence.jsonl from VectorsDir.
+func LoadHandshakeSequence() ([]HandshakeMessage, error) {
+	dir, err := VectorsDir()
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, HandshakeFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load handshake sequence: %w", err)
+	}
+	msgs, err := ParseHandshakeSequence(data)
+	if err != nil {
+		return nil, fmt.Errorf("load handshake sequence %s: %w", path, err)
+	}
+	return msgs, nil
+}
+
+// ParseHandshakeSequence parses the JSON-lines handshake format.
+func ParseHandshakeSequence(data []byte) ([]HandshakeMessage, error) {
+	var msgs []HandshakeMessage
+	for i, line := range bytes.Split(data, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var m HandshakeMessage
+		if err := json.Unmarshal(line, &m); err != nil {
+			return nil, fmt.Errorf("line %d: %w", i+1, err)
+		}
+		if len(m.FramesHex) == 0 {
+			return nil, fmt.Errorf("line %d: no frames", i+1)
+		}
+		for j, h := range m.FramesHex {
+			f, err := hex.DecodeString(h)
+			if err != nil {
+				return nil, fmt.Errorf("line %d frame %d: %w", i+1, j, err)
+			}
+			m.Frames = append(m.Frames, f)
+		}
+		msgs = append(msgs, m)
+	}
+	if len(msgs) == 0 {
+		return nil, errors.New("no messages")
+	}
+	return msgs, nil
+}
+
+// MustVector is LoadVector for tests: it fails tb with the loader's
+// explanation when the vector cannot be read.
+func MustVector(tb testing.TB, name string) [][]byte {
+	tb.Helper()
+	frames, err := LoadVector(name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return frames
+}
+
+// MustHandshakeSequence is LoadHandshakeSequence for tests.
+func MustHandshakeSequence(tb testing.TB) []HandshakeMessage {
+	tb.Helper()
+	msgs, err := LoadHandshakeSequence()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return msgs
+}

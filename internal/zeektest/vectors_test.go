@@ -1,0 +1,81 @@
+package zeektest
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestHandshakeSequenceShape(t *testing.T) {
+	msgs := MustHandshakeSequence(t)
+	if len(msgs) != 33 {
+		t.Fatalf("%d messages, want 33", len(msgs))
+	}
+	kinds := map[string]int{}
+	for i, m := range msgs {
+		if m.Seq != i+1 {
+			t.Fatalf("message %d has seq %d", i, m.Seq)
+		}
+		kinds[m.Kind]++
+		switch m.Kind {
+		case "subscriptions":
+			if len(m.Frames) != 1 || m.Frames[0][0] > 1 {
+				t.Errorf("seq %d: not a subscription message", m.Seq)
+			}
+		case "publications", "logs":
+			if len(m.Frames) != 4 {
+				t.Errorf("seq %d: %d frames", m.Seq, len(m.Frames))
+			}
+		}
+	}
+	if kinds["subscriptions"] != 24 || kinds["publications"] != 6 || kinds["logs"] != 3 {
+		t.Fatalf("kinds %v", kinds)
+	}
+	// The split-out vectors are the same bytes as in the sequence.
+	if !equalFrames(MustVector(t, "zeek-event-test_event.hex"), msgs[16].Frames) {
+		t.Fatal("zeek-event-test_event.hex differs from message 17")
+	}
+	if !equalFrames(MustVector(t, "zeek-log-test.hex"), msgs[17].Frames) {
+		t.Fatal("zeek-log-test.hex differs from message 18")
+	}
+}
+
+func equalFrames(a, b [][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !bytes.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func TestVectorFormatErrors(t *testing.T) {
+	if got, err := ParseHex([]byte("0102\n\n  ff  \n")); err != nil || len(got) != 2 || got[1][0] != 0xff {
+		t.Fatalf("ParseHex: %x %v", got, err)
+	}
+	for _, bad := range []string{"", "\n\n", "0g", "abc"} {
+		if _, err := ParseHex([]byte(bad)); err == nil {
+			t.Errorf("ParseHex(%q) accepted", bad)
+		}
+	}
+	for _, bad := range []string{"", "{", `{"seq":1,"frames_hex":[]}`, `{"seq":1,"frames_hex":["zz"]}`} {
+		if _, err := ParseHandshakeSequence([]byte(bad)); err == nil {
+			t.Errorf("ParseHandshakeSequence(%q) accepted", bad)
+		}
+	}
+}
+
+// Not parallel: it changes the environment.
+func TestMissingVectorsExplainThemselves(t *testing.T) {
+	t.Setenv(VectorsEnv, t.TempDir())
+	_, err := LoadVector("zeek-event-test_event.hex")
+	if err == nil || !strings.Contains(err.Error(), VectorsEnv) || !strings.Contains(err.Error(), "wire vectors not found") {
+		t.Fatalf("error %v should say where vectors were looked for and how to point at them", err)
+	}
+	if _, err := LoadHandshakeSequence(); err == nil {
+		t.Fatal("handshake sequence loaded from an empty directory")
+	}
+}

@@ -1,0 +1,253 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/zpipe/zpipe/internal/zeektest"
+	"github.com/zpipe/zpipe/internal/zeektest/brokerproc"
+)
+
+// Environment variables that steer the suite.
+const (
+	envBrokers   = "ZPIPE_E2E_BROKER" // zpipe, zmqproxy, or both (comma-separated or "both")
+	envBin       = "ZPIPE_BIN"        // the zpipe binary
+	envPluginDir = "ZPIPE_PLUGIN_DIR" // where zpipe finds its plugins
+)
+
+// suite is what TestMain found and built; it is not changed afterwards.
+type suite struct {
+	kinds    []brokerproc.Kind
+	commands map[brokerproc.Kind]brokerproc.Command
+}
+
+var brokers suite
+
+func TestMain(m *testing.M) {
+	code, err := setUp(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		os.Exit(1)
+	}
+	os.Exit(code)
+}
+
+func setUp(m *testing.M) (int, error) {
+	root, err := zeektest.ModuleRoot()
+	if err != nil {
+		return 0, err
+	}
+	if _, err := zeektest.VectorsDir(); err != nil {
+		return 0, err
+	}
+	zpipeBin := os.Getenv(envBin)
+	if zpipeBin == "" {
+		zpipeBin = filepath.Join(root, "bin", "zpipe")
+	}
+	_, statErr := os.Stat(zpipeBin)
+	haveZpipe := statErr == nil
+	kinds, err := selectBrokers(os.Getenv(envBrokers), zpipeBin, haveZpipe)
+	if err != nil {
+		return 0, err
+	}
+	cmds := map[brokerproc.Kind]brokerproc.Command{}
+	if slices.Contains(kinds, brokerproc.Zpipe) {
+		if !haveZpipe {
+			return 0, fmt.Errorf("zpipe binary %s: %v; run `make build` first (or set %s)", zpipeBin, statErr, envBin)
+		}
+		pluginDir := os.Getenv(envPluginDir)
+		if pluginDir == "" {
+			pluginDir = filepath.Join(root, "bin")
+		}
+		pipeline := filepath.Join(root, "pipelines", "zeek-broker.hcl")
+		if _, err := os.Stat(pipeline); err != nil {
+			return 0, fmt.Errorf("broker pipeline: %w", err)
+		}
+		cmds[brokerproc.Zpipe] = brokerproc.ZpipeCommand(zpipeBin, pluginDir, pipeline)
+	}
+	if slices.Contains(kinds, brokerproc.ZmqProxy) {
+		dir, err := os.MkdirTemp("", "zpipe-e2e-")
+		if err != nil {
+			return 0, err
+		}
+		defer os.RemoveAll(dir)
+		bin := filepath.Join(dir, "zmqproxy")
+		build := exec.Command("go", "build", "-o", bin, "./bench/cmd/zmqproxy")
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			return 0, fmt.Errorf("build the reference broker: %v\n%s", err, out)
+		}
+		cmds[brokerproc.ZmqProxy] = brokerproc.ZmqProxyCommand(bin)
+	}
+	brokers = suite{kinds: kinds, commands: cmds}
+	return m.Run(), nil
+}
+
+// selectBrokers interprets ZPIPE_E2E_BROKER.
+func selectBrokers(value, zpipeBin string, haveZpipe bool) ([]brokerproc.Kind, error) {
+	all := []brokerproc.Kind{brokerproc.Zpipe, brokerproc.ZmqProxy}
+	switch strings.TrimSpace(value) {
+	case "":
+		if !haveZpipe {
+			return nil, fmt.Errorf("zpipe binary %s not found: run `make build` first (or set %s to the zpipe binary, or %s=zmqproxy to test only the reference broker)", zpipeBin, envBin, envBrokers)
+		}
+		return all, nil
+	case "both", "all":
+		return all, nil
+	}
+	var kinds []brokerproc.Kind
+	for _, k := range strings.Split(value, ",") {
+		kind := brokerproc.Kind(strings.TrimSpace(k))
+		if !slices.Contains(all, kind) {
+			return nil, fmt.Errorf("%s=%q: unknown broker %q (want zpipe, zmqproxy or both)", envBrokers, value, kind)
+		}
+		if !slices.Contains(kinds, kind) {
+			kinds = append(kinds, kind)
+		}
+	}
+	return kinds, nil
+}
+
+// StartBroker starts a broker of the given kind on free ports and stops it
+// when the test ends; its output goes to the test log if the test failed.
+func StartBroker(t *testing.T, kind brokerproc.Kind) *brokerproc.Process {
+	t.Helper()
+	cmd, ok := brokers.commands[kind]
+	if !ok {
+		t.Fatalf("broker %q is not set up (selected: %v)", kind, brokers.kinds)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b, err := brokerproc.Start(ctx, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := b.Stop(); err != nil {
+			t.Errorf("stop %s broker: %v", kind, err)
+		}
+		if t.Failed() {
+			t.Logf("%s broker output:\n%s", kind, b.Output())
+		}
+	})
+	return b
+}
+
+// forEachBroker runs test as a parallel subtest for every selected broker,
+// each with a broker of its own.
+func forEachBroker(t *testing.T, test func(t *testing.T, b *brokerproc.Process)) {
+	for _, kind := range brokers.kinds {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			test(t, StartBroker(t, kind))
+		})
+	}
+}
+
+// waitTimeout bounds each wait; generous for a loaded 2-core machine.
+const waitTimeout = 20 * time.Second
+
+func waitCtx(t *testing.T, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// startNode starts a Zeek-like node connected to b and closes it at the
+// end of the test.
+func startNode(t *testing.T, b *brokerproc.Process, cfg zeektest.Config) *zeektest.Node {
+	t.Helper()
+	ep := b.Endpoints()
+	cfg.BrokerXPub, cfg.BrokerXSub = ep.XPub, ep.XSub
+	n, err := zeektest.StartNode(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := n.Close(); err != nil {
+			t.Errorf("close node %s: %v", cfg.Name, err)
+		}
+	})
+	return n
+}
+
+// metrics scrapes the broker's Prometheus endpoint; brokers without one
+// return nil.
+func metrics(t *testing.T, b *brokerproc.Process) map[string]float64 {
+	t.Helper()
+	if b.Endpoints().Metrics == "" {
+		return nil
+	}
+	resp, err := http.Get("http://" + b.Endpoints().Metrics + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape %s metrics: %v", b.Kind(), err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape %s metrics: status %s, %v", b.Kind(), resp.Status, err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatalf("parse %s metrics: %v", b.Kind(), err)
+	}
+	out := map[string]float64{}
+	for name, f := range families {
+		for _, m := range f.GetMetric() {
+			switch {
+			case m.GetCounter() != nil:
+				out[name] += m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				out[name] += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return out
+}
+
+// metricsMatching returns the metrics whose name contains substr, for the
+// test log.
+func metricsMatching(all map[string]float64, substr string) map[string]float64 {
+	out := map[string]float64{}
+	for name, v := range all {
+		if strings.Contains(name, substr) {
+			out[name] = v
+		}
+	}
+	return out
+}
+
+// waitMetric waits until the metrics whose names contain substr add up to at
+// least min (metrics may be exported with a delay).
+func waitMetric(ctx context.Context, t *testing.T, b *brokerproc.Process, substr string, min float64) error {
+	t.Helper()
+	for {
+		found := metricsMatching(metrics(t, b), substr)
+		total := 0.0
+		for _, v := range found {
+			total += v
+		}
+		if total >= min {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s metrics matching %q add up to %v, want at least %v: %w", b.Kind(), substr, found, min, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
