@@ -1,0 +1,104 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zpipe/zpipe/internal/zeektest"
+	"github.com/zpipe/zpipe/internal/zeektest/brokerproc"
+)
+
+// TestTransportPluginCrash: the transport plugin of a running broker is
+// killed; zpipe notices, restarts it with its sockets and link, counts the
+// restart, and events flow again once the nodes have reconnected.
+func TestTransportPluginCrash(t *testing.T) {
+	b := StartBroker(t, brokerproc.Zpipe)
+	ctx := waitCtx(t, 3*waitTimeout)
+	manager := startNode(t, b, zeektest.Config{Name: "manager", Role: "manager", Topics: []string{"zeek.test.events"}, KnownNodes: cluster})
+	worker := startNode(t, b, zeektest.Config{Name: "worker-1", KnownNodes: cluster})
+	if err := worker.WaitSubscriptionSeen(ctx, "zeek.test.events"); err != nil {
+		t.Fatal(err)
+	}
+	if err := deliver(ctx, worker, manager, "before"); err != nil {
+		t.Fatal(err)
+	}
+
+	old := pluginPID(t, b.PID())
+	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitMetric(ctx, t, b, "zpipe_plugin_restarts_total", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitMetric(ctx, t, b, "zpipe_plugin_up", 1); err != nil {
+		t.Fatal(err)
+	}
+	if now := pluginPID(t, b.PID()); now == old {
+		t.Fatalf("plugin pid still %d after the kill", old)
+	}
+	// The nodes reconnect on their own (libzmq retries), resend their
+	// subscriptions, and events flow through the new plugin process.
+	if err := deliver(ctx, worker, manager, "after"); err != nil {
+		t.Fatalf("no event crossed the broker after the plugin restart: %v", err)
+	}
+}
+
+// deliver publishes a marked event from one node until the other receives
+// it: after a reconnect the publisher drops events until the subscription
+// has come back to it, so one try is not enough.
+func deliver(ctx context.Context, from, to *zeektest.Node, mark string) error {
+	payload := []byte("marker-" + mark)
+	for {
+		if err := from.Publish("zeek.test.events", payload); err != nil {
+			return err
+		}
+		wctx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
+		_, err := to.WaitReceivedMatching(wctx, "event "+mark, func(m zeektest.Message) bool {
+			return string(m.Payload()) == string(payload)
+		})
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("event %q: %w", mark, ctx.Err())
+		}
+	}
+}
+
+// pluginPID returns the pid of the single child process of parent.
+func pluginPID(t *testing.T, parent int) int {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		var kids []int
+		stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+		for _, p := range stats {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				continue
+			}
+			// pid (comm) state ppid ...; comm may hold spaces, so split after ')'.
+			s := string(b)
+			rest := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+			if len(rest) > 1 && rest[1] == strconv.Itoa(parent) {
+				pid, _ := strconv.Atoi(strings.Fields(s)[0])
+				kids = append(kids, pid)
+			}
+		}
+		if len(kids) == 1 {
+			return kids[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("broker %d has children %v, want exactly one plugin process", parent, kids)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
