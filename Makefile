@@ -11,6 +11,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 PLUGINS  := transport-cgo
 PIPELINE ?= pipelines/zeek-broker.hcl
 RUNFLAGS ?=
+BENCHFLAGS ?=
 
 GOFILES := $(shell find . -name '*.go' -not -path './bin/*' 2>/dev/null)
 
@@ -43,7 +44,8 @@ test-short: build
 
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./core/... ./plugins/...
-	$(GO) run ./bench/cmd/brokerbench -zpipe $(BIN)/zpipe -plugin-dir $(BIN) -pipeline $(PIPELINE)
+	$(GO) run ./bench/cmd/brokerbench -zpipe $(BIN)/zpipe -plugin-dir $(BIN) -pipeline $(PIPELINE) \
+		-zpipe-variant 'zpipe-core=--var passthrough=false' $(BENCHFLAGS)
 
 vet:
 	$(GO) vet ./...

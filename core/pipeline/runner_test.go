@@ -151,7 +151,7 @@ func TestBrokerThroughCore(t *testing.T) {
 		t.Run(fmt.Sprintf("passthrough=%v", passthrough), func(t *testing.T) {
 			h := startCgo(t)
 			zctx := newContext(t)
-			pub, pubEP := peer(t, zctx, zmq.XPUB) // a node's XPUB; the pipeline's xsub connects
+			pub, pubEP := peer(t, zctx, zmq.XPUB)           // a node's XPUB; the pipeline's xsub connects
 			if err := pub.SetXpubNodrop(true); err != nil { // lossless: block when full
 				t.Fatal(err)
 			}

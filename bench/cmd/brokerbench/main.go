@@ -61,6 +61,7 @@ func main() {
 type options struct {
 	zpipe, pluginDir, pipeline string
 	zmqproxy                   string
+	variants                   variants
 	publishers                 int
 	count                      int
 	duration                   time.Duration
@@ -81,6 +82,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.zpipe, "zpipe", "", "zpipe binary to measure (e.g. bin/zpipe); empty: only the reference")
 	fs.StringVar(&o.pluginDir, "plugin-dir", "bin", "zpipe's plugin directory")
 	fs.StringVar(&o.pipeline, "pipeline", "pipelines/zeek-broker.hcl", "the broker pipeline zpipe runs")
+	fs.Var(&o.variants, "zpipe-variant", "another zpipe run to measure, as NAME=ARGS: extra arguments for `zpipe run`, e.g. 'zpipe-core=--var passthrough=false' (repeatable)")
 	fs.StringVar(&o.zmqproxy, "zmqproxy", "", "reference broker binary taking -xsub/-xpub (default: this program's zmqproxy subcommand)")
 	fs.IntVar(&o.publishers, "publishers", 2, "publishing sockets")
 	fs.IntVar(&o.count, "count", 0, "events per publisher and run (0: send for -duration)")
@@ -147,6 +149,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		cmds = append(cmds, brokerproc.ZpipeCommand(o.zpipe, o.pluginDir, o.pipeline))
+		for _, v := range o.variants {
+			c := brokerproc.ZpipeCommand(o.zpipe, o.pluginDir, o.pipeline, v.args...)
+			c.Kind = brokerproc.Kind(v.name)
+			cmds = append(cmds, c)
+		}
+	} else if len(o.variants) > 0 {
+		return errors.New("-zpipe-variant needs -zpipe")
 	}
 
 	var brokers []*brokerproc.Process
@@ -191,4 +200,39 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "brokerbench: %d publishers -> 1 subscriber, 4-frame Zeek events, lossless (XPUB_NODROP, blocking sends); median of %d run(s)\n\n",
 		o.publishers, o.repeat)
 	return res.write(stdout)
+}
+
+// variant is a named zpipe run with extra arguments.
+type variant struct {
+	name string
+	args []string
+}
+
+// variants collects -zpipe-variant flags.
+type variants []variant
+
+func (v *variants) String() string {
+	var parts []string
+	for _, x := range *v {
+		parts = append(parts, x.name+"="+strings.Join(x.args, " "))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (v *variants) Set(s string) error {
+	name, args, ok := strings.Cut(s, "=")
+	name = strings.TrimSpace(name)
+	if !ok || name == "" || len(strings.Fields(args)) == 0 {
+		return fmt.Errorf("want NAME=ARGS, e.g. 'zpipe-core=--var passthrough=false'")
+	}
+	if name == string(brokerproc.Zpipe) || name == string(brokerproc.ZmqProxy) {
+		return fmt.Errorf("name %q is taken by a built-in broker", name)
+	}
+	for _, x := range *v {
+		if x.name == name {
+			return fmt.Errorf("variant %q given twice", name)
+		}
+	}
+	*v = append(*v, variant{name: name, args: strings.Fields(args)})
+	return nil
 }

@@ -54,18 +54,20 @@ type Command struct {
 }
 
 // ZpipeCommand runs `zpipe run --plugin-dir pluginDir pipeline --var …`
-// with the endpoint variables of pipelines/zeek-broker.hcl.
-func ZpipeCommand(bin, pluginDir, pipeline string) Command {
+// with the endpoint variables of pipelines/zeek-broker.hcl, and extra
+// arguments after them (e.g. "--transport", "purego").
+func ZpipeCommand(bin, pluginDir, pipeline string, extra ...string) Command {
 	return Command{
 		Kind:    Zpipe,
 		Path:    bin,
 		Metrics: true,
 		Args: func(ep Endpoints) []string {
-			return []string{"run", "--plugin-dir", pluginDir, pipeline,
+			args := []string{"run", "--plugin-dir", pluginDir, pipeline,
 				"--var", "listen_xsub_endpoint=" + ep.XSub,
 				"--var", "listen_xpub_endpoint=" + ep.XPub,
 				"--var", "metrics_listen=" + ep.Metrics,
 			}
+			return append(args, extra...)
 		},
 	}
 }
