@@ -63,6 +63,17 @@ variable "passthrough" {
   default     = true
 }
 
+variable "curve_server_secretkey" {
+  description = "Z85 CURVE server secret key (Zeek: curve_server_secretkey). When set, both sockets are CURVE servers."
+  default     = ""
+}
+
+variable "curve_allowed_clients" {
+  description = "Z85 CURVE client public keys allowed to connect (Zeek: curve_client_publickey); empty accepts any key."
+  type        = list(string)
+  default     = []
+}
+
 variable "zeek_node" {
   description = "Value of the node label on Zeek-named metrics (Zeek labels them with Cluster::node)."
   default     = "zpipe-broker"
@@ -86,6 +97,10 @@ pipeline "zeek-broker" {
     io_threads = var.io_threads
     ipv6       = var.ipv6
     framing    = "zeek"
+
+    curve_server          = var.curve_server_secretkey != ""
+    curve_secretkey       = var.curve_server_secretkey
+    curve_allowed_clients = var.curve_allowed_clients
   }
 
   # Nodes' XSUB sockets connect here, subscribe, and receive events.
@@ -96,5 +111,9 @@ pipeline "zeek-broker" {
     verboser        = true
     nodrop          = var.xpub_nodrop
     send_timeout_ms = var.slow_subscriber_timeout_ms
+
+    curve_server          = var.curve_server_secretkey != ""
+    curve_secretkey       = var.curve_server_secretkey
+    curve_allowed_clients = var.curve_allowed_clients
   }
 }
