@@ -68,10 +68,9 @@ variable "curve_server_secretkey" {
   default     = ""
 }
 
-variable "curve_allowed_clients" {
-  description = "Z85 CURVE client public keys allowed to connect (Zeek: curve_client_publickey); empty accepts any key."
-  type        = list(string)
-  default     = []
+variable "curve_client_publickey" {
+  description = "Z85 CURVE public key of the cluster's clients (Zeek: curve_client_publickey): the only key allowed to connect. Empty accepts any key."
+  default     = ""
 }
 
 variable "zeek_node" {
@@ -100,7 +99,7 @@ pipeline "zeek-broker" {
 
     curve_server          = var.curve_server_secretkey != ""
     curve_secretkey       = var.curve_server_secretkey
-    curve_allowed_clients = var.curve_allowed_clients
+    curve_allowed_clients = var.curve_client_publickey == "" ? [] : [var.curve_client_publickey]
   }
 
   # Nodes' XSUB sockets connect here, subscribe, and receive events.
@@ -114,6 +113,6 @@ pipeline "zeek-broker" {
 
     curve_server          = var.curve_server_secretkey != ""
     curve_secretkey       = var.curve_server_secretkey
-    curve_allowed_clients = var.curve_allowed_clients
+    curve_allowed_clients = var.curve_client_publickey == "" ? [] : [var.curve_client_publickey]
   }
 }

@@ -51,6 +51,14 @@ type Command struct {
 	Metrics bool
 	// Env is added to the environment of the broker.
 	Env []string
+	// Curve, when set, makes the readiness probe a CURVE client with these
+	// keys, for brokers whose sockets are CURVE servers.
+	Curve *CurveClient
+}
+
+// CurveClient holds the Z85 keys of a CURVE client.
+type CurveClient struct {
+	ServerKey, PublicKey, SecretKey string
 }
 
 // ZpipeCommand runs `zpipe run --plugin-dir pluginDir pipeline --var …`
@@ -202,7 +210,7 @@ func (p *Process) waitReady(ctx context.Context) error {
 	ready := make(chan error, 1)
 	probeCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() { ready <- Probe(probeCtx, p.ep) }()
+	go func() { ready <- probe(probeCtx, p.ep, p.cmd.Curve) }()
 	select {
 	case err := <-ready:
 		return err
@@ -217,6 +225,10 @@ func (p *Process) waitReady(ctx context.Context) error {
 // and returns once the broker has echoed the subscription back, proving that
 // both sockets accept connections and forward subscriptions.
 func Probe(ctx context.Context, ep Endpoints) error {
+	return probe(ctx, ep, nil)
+}
+
+func probe(ctx context.Context, ep Endpoints, curve *CurveClient) error {
 	zctx, err := zmq.NewContext()
 	if err != nil {
 		return fmt.Errorf("probe: zmq context: %w", err)
@@ -236,6 +248,13 @@ func Probe(ctx context.Context, ep Endpoints) error {
 		socks = append(socks, s)
 		if err := s.SetLinger(0); err != nil {
 			return nil, fmt.Errorf("probe: linger: %w", err)
+		}
+		if curve != nil {
+			for _, err := range []error{s.SetCurveServerkey(curve.ServerKey), s.SetCurvePublickey(curve.PublicKey), s.SetCurveSecretkey(curve.SecretKey)} {
+				if err != nil {
+					return nil, fmt.Errorf("probe: curve keys: %w", err)
+				}
+			}
 		}
 		if err := s.Connect(connect); err != nil {
 			return nil, fmt.Errorf("probe: connect %s: %w", connect, err)

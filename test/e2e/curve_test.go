@@ -1,0 +1,162 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+
+	"github.com/zpipe/zpipe/internal/zeektest/brokerproc"
+)
+
+// TestCurveBroker runs the broker with Zeek's CURVE setup: both sockets
+// are CURVE servers with the cluster's server secret key and accept only
+// the cluster's client key (ZAP). A node with the client keys exchanges
+// subscriptions and events; a node with another key is refused.
+func TestCurveBroker(t *testing.T) {
+	if !zmq.HasCurve() {
+		t.Fatal("this libzmq has no CURVE support; zpipe's broker needs it for this test")
+	}
+	serverPub, serverSec := keypair(t)
+	clientPub, clientSec := keypair(t)
+	roguePub, rogueSec := keypair(t)
+
+	base := brokers.commands[brokerproc.Zpipe]
+	if base.Path == "" {
+		t.Fatalf("this test needs the zpipe broker; %s selects %v", envBrokers, brokers.kinds)
+	}
+	cmd := base
+	cmd.Curve = &brokerproc.CurveClient{ServerKey: serverPub, PublicKey: clientPub, SecretKey: clientSec}
+	cmd.Args = func(ep brokerproc.Endpoints) []string {
+		return append(base.Args(ep),
+			"--var", "curve_server_secretkey="+serverSec,
+			"--var", "curve_client_publickey="+clientPub)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := brokerproc.Start(ctx, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := b.Stop(); err != nil {
+			t.Errorf("stop broker: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("broker output:\n%s", b.Output())
+		}
+	})
+	ep := b.Endpoints()
+
+	zctx, err := zmq.NewContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = zctx.Term() }) // runs after the sockets' cleanups
+	curveClient := func(typ zmq.Type, endpoint, pub, sec string) *zmq.Socket {
+		s, err := zctx.NewSocket(typ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		for _, err := range []error{
+			s.SetLinger(0), s.SetCurveServerkey(serverPub), s.SetCurvePublickey(pub), s.SetCurveSecretkey(sec),
+			s.Connect(endpoint),
+		} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		return s
+	}
+
+	// A rogue node: its handshake must fail authentication (ZAP 400).
+	rogueMon := "inproc://rogue-monitor"
+	rogue, err := zctx.NewSocket(zmq.XSUB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rogue.Close() })
+	if err := rogue.Monitor(rogueMon, zmq.EVENT_HANDSHAKE_FAILED_AUTH|zmq.EVENT_HANDSHAKE_SUCCEEDED); err != nil {
+		t.Fatal(err)
+	}
+	mon, err := zctx.NewSocket(zmq.PAIR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mon.Close() })
+	if err := mon.Connect(rogueMon); err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range []error{
+		rogue.SetLinger(0), rogue.SetCurveServerkey(serverPub), rogue.SetCurvePublickey(roguePub),
+		rogue.SetCurveSecretkey(rogueSec), rogue.Connect(ep.XPub),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := mon.SetRcvtimeo(waitTimeout); err != nil {
+		t.Fatal(err)
+	}
+	event, _, _, err := mon.RecvEvent(0)
+	if err != nil {
+		t.Fatalf("no handshake event for the rogue node: %v", err)
+	}
+	if event != zmq.EVENT_HANDSHAKE_FAILED_AUTH {
+		t.Fatalf("rogue node's handshake ended with event %v, want HANDSHAKE_FAILED_AUTH", event)
+	}
+
+	// The cluster's node: subscriptions up, events down, through CURVE.
+	xsub := curveClient(zmq.XSUB, ep.XPub, clientPub, clientSec)
+	xpub := curveClient(zmq.XPUB, ep.XSub, clientPub, clientSec)
+	sub := []byte("\x01zeek.cluster.worker")
+	if _, err := xsub.SendBytes(sub, 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := recvDriving(t, xpub, xsub); !bytes.Equal(got[0], sub) {
+		t.Fatalf("subscription arrived as %q", got)
+	}
+	ev := [][]byte{[]byte("zeek.cluster.worker"), []byte("node"), []byte("broker-bin-v1"), []byte("secret payload")}
+	if _, err := xpub.SendMessage(ev); err != nil {
+		t.Fatal(err)
+	}
+	if got := recvDriving(t, xsub, xpub); !slices.EqualFunc(got, ev, bytes.Equal) {
+		t.Fatalf("event arrived as %q", got)
+	}
+}
+
+func keypair(t *testing.T) (pub, sec string) {
+	t.Helper()
+	pub, sec, err := zmq.NewCurveKeypair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub, sec
+}
+
+// recvDriving receives one message from s, calling into the drive sockets
+// while it waits: libzmq attaches a new peer (and replays subscriptions to
+// it) only when the application touches the socket.
+func recvDriving(t *testing.T, s *zmq.Socket, drive ...*zmq.Socket) [][]byte {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		for _, d := range drive {
+			if _, err := d.GetEvents(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		msg, err := s.RecvMessageBytes(zmq.DONTWAIT)
+		if err == nil {
+			return msg
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no message within %s: %v", waitTimeout, err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
