@@ -121,37 +121,17 @@ func StartTransport(ctx context.Context, cfg HostConfig) (*TransportHost, error)
 	if err := checkExecutable(cfg.Path); err != nil {
 		return nil, fmt.Errorf("start transport plugin %s: %w", cfg.Name, err)
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Backoff.Initial <= 0 {
-		cfg.Backoff.Initial = DefaultBackoffInitial
-	}
-	if cfg.Backoff.Max <= 0 {
-		cfg.Backoff.Max = DefaultBackoffMax
-	}
-	if cfg.Backoff.Max < cfg.Backoff.Initial {
-		cfg.Backoff.Max = cfg.Backoff.Initial
-	}
-	if cfg.Backoff.ResetAfter <= 0 {
-		cfg.Backoff.ResetAfter = DefaultBackoffResetAfter
-	}
-	if cfg.StartTimeout <= 0 {
-		cfg.StartTimeout = DefaultStartTimeout
-	}
+	cfg = cfg.withDefaults()
 	log := cfg.Logger.With("plugin", cfg.Name)
+	stdout, stderr := outputWriters(log)
 	h := &TransportHost{
-		cfg:  cfg,
-		name: cfg.Name,
-		log:  log,
-		stdout: slogbridge.NewLineWriter(func(line string) {
-			log.Info(line, "stream", "stdout")
-		}),
-		stderr: slogbridge.NewLineWriter(func(line string) {
-			log.Info(line, "stream", "stderr")
-		}),
-		ctl: make(chan struct{}, 1),
-		up:  make(chan struct{}),
+		cfg:    cfg,
+		name:   cfg.Name,
+		log:    log,
+		stdout: stdout,
+		stderr: stderr,
+		ctl:    make(chan struct{}, 1),
+		up:     make(chan struct{}),
 	}
 
 	if err := ctx.Err(); err != nil {
@@ -182,6 +162,42 @@ func StartTransport(ctx context.Context, cfg HostConfig) (*TransportHost, error)
 	h.wg.Add(1)
 	go h.supervise(g)
 	return h, nil
+}
+
+// withDefaults fills in the defaults of the fields left zero (Name is set
+// by the caller, which knows the path).
+func (cfg HostConfig) withDefaults() HostConfig {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Backoff.Initial <= 0 {
+		cfg.Backoff.Initial = DefaultBackoffInitial
+	}
+	if cfg.Backoff.Max <= 0 {
+		cfg.Backoff.Max = DefaultBackoffMax
+	}
+	if cfg.Backoff.Max < cfg.Backoff.Initial {
+		cfg.Backoff.Max = cfg.Backoff.Initial
+	}
+	if cfg.Backoff.ResetAfter <= 0 {
+		cfg.Backoff.ResetAfter = DefaultBackoffResetAfter
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = DefaultStartTimeout
+	}
+	return cfg
+}
+
+// outputWriters returns the writers that turn a plugin's stdout and stderr
+// into log records.
+func outputWriters(log *slog.Logger) (stdout, stderr *slogbridge.LineWriter) {
+	stdout = slogbridge.NewLineWriter(func(line string) {
+		log.Info(line, "stream", "stdout")
+	})
+	stderr = slogbridge.NewLineWriter(func(line string) {
+		log.Info(line, "stream", "stderr")
+	})
+	return stdout, stderr
 }
 
 func checkExecutable(path string) error {

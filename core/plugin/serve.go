@@ -28,18 +28,31 @@ const parentPollInterval = time.Second
 // it when its parent dies, and the plugin also watches its parent process.
 // A panic in impl ends the plugin process; zpipe then starts a fresh one.
 func ServeTransport(impl transport.Server) {
-	if os.Getenv(MagicCookieKey) != TransportCookieValue {
-		fmt.Fprintf(os.Stderr,
-			"%s is a zpipe transport plugin: zpipe starts it, it is not run by hand.\n"+
-				"Put it next to the zpipe executable, in --plugin-dir or in $ZPIPE_PLUGIN_DIR,\n"+
-				"then run zpipe (`zpipe plugins` lists the plugins zpipe finds).\n",
-			filepath.Base(os.Args[0]))
-		os.Exit(1)
-	}
+	exitUnlessStartedByZpipe("transport", TransportCookieValue)
 	if impl == nil {
 		fmt.Fprintln(os.Stderr, "zpipe plugin: ServeTransport called with a nil transport")
 		os.Exit(1)
 	}
+	serve(TransportHandshake(), transportPluginSet(impl))
+}
+
+// exitUnlessStartedByZpipe ends a plugin binary run by hand, saying what
+// it is, with status 1.
+func exitUnlessStartedByZpipe(kind, cookie string) {
+	if os.Getenv(MagicCookieKey) == cookie {
+		return
+	}
+	fmt.Fprintf(os.Stderr,
+		"%s is a zpipe %s plugin: zpipe starts it, it is not run by hand.\n"+
+			"Put it next to the zpipe executable, in --plugin-dir or in $ZPIPE_PLUGIN_DIR,\n"+
+			"then run zpipe (`zpipe plugins` lists the plugins zpipe finds).\n",
+		filepath.Base(os.Args[0]), kind)
+	os.Exit(1)
+}
+
+// serve serves plugins over go-plugin until zpipe ends the process, and
+// exits when zpipe is gone.
+func serve(handshake goplugin.HandshakeConfig, plugins goplugin.PluginSet) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	go watchParent(ctx, os.Getppid(), parentPollInterval, func() {
@@ -47,8 +60,8 @@ func ServeTransport(impl transport.Server) {
 		os.Exit(1)
 	})
 	goplugin.Serve(&goplugin.ServeConfig{
-		HandshakeConfig: TransportHandshake(),
-		Plugins:         transportPluginSet(impl),
+		HandshakeConfig: handshake,
+		Plugins:         plugins,
 		GRPCServer:      newGRPCServer,
 	})
 }

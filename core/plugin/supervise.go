@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"time"
@@ -18,10 +20,9 @@ import (
 // process has exited. go-plugin records the exit but offers no channel.
 const exitPollInterval = 50 * time.Millisecond
 
-// generation is one plugin process.
-type generation struct {
+// process is one running plugin process, of any kind.
+type process struct {
 	client  *goplugin.Client
-	rpc     pb.TransportClient
 	cmd     *exec.Cmd
 	pid     int
 	started time.Time
@@ -31,78 +32,120 @@ type generation struct {
 	dead chan struct{}
 }
 
+// generation is one transport plugin process.
+type generation struct {
+	*process
+	rpc pb.TransportClient
+}
+
 // stop kills the process if it still runs and removes its socket directory.
-func (g *generation) stop() {
-	g.client.Kill()
-	_ = os.RemoveAll(g.sockDir)
+func (p *process) stop() {
+	p.client.Kill()
+	_ = os.RemoveAll(p.sockDir)
 }
 
 // exitReason tells how the process ended. Only valid once it has exited.
-func (g *generation) exitReason() error {
-	if ps := g.cmd.ProcessState; ps != nil {
-		return fmt.Errorf("plugin process %d ended: %s", g.pid, ps.String())
+func (p *process) exitReason() error {
+	if ps := p.cmd.ProcessState; ps != nil {
+		return fmt.Errorf("plugin process %d ended: %s", p.pid, ps.String())
 	}
-	return fmt.Errorf("plugin process %d ended", g.pid)
+	return fmt.Errorf("plugin process %d ended", p.pid)
 }
 
 // isDead reports whether the supervisor has seen the process exit.
-func (g *generation) isDead() bool {
+func (p *process) isDead() bool {
 	select {
-	case <-g.dead:
+	case <-p.dead:
 		return true
 	default:
 		return false
 	}
 }
 
-// launch starts one plugin process and completes the handshake.
-func (h *TransportHost) launch(timeout time.Duration) (*generation, error) {
-	// Each process gets a directory for its socket, so that what a crashed
-	// process leaves behind is cleaned up.
-	sockDir, err := os.MkdirTemp(h.sockDir, "proc-")
+// pluginKind is what the launcher needs to know about a kind of plugin.
+type pluginKind struct {
+	// name is the kind in messages: "transport", "codec".
+	name      string
+	handshake goplugin.HandshakeConfig
+	plugins   goplugin.PluginSet
+	// dispense is the name the plugin's client is dispensed under.
+	dispense string
+}
+
+// launchConfig is where and how one plugin process runs.
+type launchConfig struct {
+	path string
+	// parentDir holds a directory per process for its socket, so that what
+	// a crashed process leaves behind is cleaned up.
+	parentDir      string
+	log            *slog.Logger
+	stdout, stderr io.Writer
+	timeout        time.Duration
+}
+
+// launchProcess starts one plugin process and completes the handshake; it
+// returns the process and the client dispensed from it.
+func launchProcess(k pluginKind, lc launchConfig) (*process, any, error) {
+	sockDir, err := os.MkdirTemp(lc.parentDir, "proc-")
 	if err != nil {
-		return nil, fmt.Errorf("make socket directory: %w", err)
+		return nil, nil, fmt.Errorf("make socket directory: %w", err)
 	}
-	cmd := exec.Command(h.cfg.Path)
+	cmd := exec.Command(lc.path)
 	cmd.Env = []string{goplugin.EnvUnixSocketDir + "=" + sockDir}
 	setParentDeathSignal(cmd)
 	client := goplugin.NewClient(&goplugin.ClientConfig{
-		HandshakeConfig:  TransportHandshake(),
-		Plugins:          transportPluginSet(nil),
+		HandshakeConfig:  k.handshake,
+		Plugins:          k.plugins,
 		Cmd:              cmd,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		Logger:           slogbridge.LibraryLogger(h.log),
-		SyncStdout:       h.stdout,
-		SyncStderr:       h.stderr,
-		StartTimeout:     timeout,
+		Logger:           slogbridge.LibraryLogger(lc.log),
+		SyncStdout:       lc.stdout,
+		SyncStderr:       lc.stderr,
+		StartTimeout:     lc.timeout,
 	})
-	fail := func(err error) (*generation, error) {
+	fail := func(err error) (*process, any, error) {
 		client.Kill()
 		_ = os.RemoveAll(sockDir)
-		return nil, err
+		return nil, nil, err
 	}
 	proto, err := client.Client()
 	if err != nil {
-		return fail(fmt.Errorf("%s: %w (is it a zpipe transport plugin of protocol version %d?)",
-			h.cfg.Path, err, TransportHandshake().ProtocolVersion))
+		return fail(fmt.Errorf("%s: %w (is it a zpipe %s plugin of protocol version %d?)",
+			lc.path, err, k.name, k.handshake.ProtocolVersion))
 	}
-	raw, err := proto.Dispense(transportPluginName)
+	raw, err := proto.Dispense(k.dispense)
 	if err != nil {
-		return fail(fmt.Errorf("%s: %w", h.cfg.Path, err))
+		return fail(fmt.Errorf("%s: %w", lc.path, err))
 	}
-	rpc, ok := raw.(pb.TransportClient)
-	if !ok {
-		return fail(fmt.Errorf("%s: dispensed %T, not a transport client", h.cfg.Path, raw))
-	}
-	return &generation{
+	return &process{
 		client:  client,
-		rpc:     rpc,
 		cmd:     cmd,
 		pid:     cmd.Process.Pid,
 		started: time.Now(),
 		sockDir: sockDir,
 		dead:    make(chan struct{}),
-	}, nil
+	}, raw, nil
+}
+
+// transportKind describes transport plugins to the launcher.
+func transportKind() pluginKind {
+	return pluginKind{name: "transport", handshake: TransportHandshake(), plugins: transportPluginSet(nil), dispense: transportPluginName}
+}
+
+// launch starts one transport plugin process and completes the handshake.
+func (h *TransportHost) launch(timeout time.Duration) (*generation, error) {
+	p, raw, err := launchProcess(transportKind(), launchConfig{
+		path: h.cfg.Path, parentDir: h.sockDir, log: h.log, stdout: h.stdout, stderr: h.stderr, timeout: timeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	rpc, ok := raw.(pb.TransportClient)
+	if !ok {
+		p.stop()
+		return nil, fmt.Errorf("%s: dispensed %T, not a transport client", h.cfg.Path, raw)
+	}
+	return &generation{process: p, rpc: rpc}, nil
 }
 
 // supervise watches the plugin process g and every later one, restarting
@@ -180,12 +223,15 @@ func (d *restartDelays) take() time.Duration {
 }
 
 // waitExit waits for g's process to exit; false when the host closed first.
-func (h *TransportHost) waitExit(g *generation) bool {
+func (h *TransportHost) waitExit(g *generation) bool { return waitExit(h.ctx, g.process) }
+
+// waitExit waits for p to exit; false when ctx ended first.
+func waitExit(ctx context.Context, p *process) bool {
 	t := time.NewTicker(exitPollInterval)
 	defer t.Stop()
-	for !g.client.Exited() {
+	for !p.client.Exited() {
 		select {
-		case <-h.ctx.Done():
+		case <-ctx.Done():
 			return false
 		case <-t.C:
 		}
@@ -194,13 +240,16 @@ func (h *TransportHost) waitExit(g *generation) bool {
 }
 
 // sleep waits d; false when the host closed first.
-func (h *TransportHost) sleep(d time.Duration) bool {
+func (h *TransportHost) sleep(d time.Duration) bool { return sleepCtx(h.ctx, d) }
+
+// sleepCtx waits d; false when ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return true
-	case <-h.ctx.Done():
+	case <-ctx.Done():
 		return false
 	}
 }

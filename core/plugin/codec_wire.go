@@ -1,0 +1,113 @@
+package plugin
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/zpipe/zpipe/core/codec/batch"
+	cpb "github.com/zpipe/zpipe/core/plugin/proto/codecv1"
+)
+
+// codecDescriptionToProto encodes what a codec reports about itself.
+func codecDescriptionToProto(d *batch.Description) *cpb.DescribeResponse {
+	out := &cpb.DescribeResponse{Name: d.Name, Version: d.Version, Protocol: d.Protocol}
+	if out.Protocol == 0 {
+		out.Protocol = batch.ProtocolVersion
+	}
+	for _, f := range d.Formats {
+		out.Formats = append(out.Formats, &cpb.Format{
+			Name: f.Name, Kind: string(f.Kind), Decode: f.Decode, Encode: f.Encode, Description: f.Description,
+		})
+	}
+	return out
+}
+
+// codecDescriptionFromProto decodes a codec plugin's self-description and
+// checks it (see batch.Description.Check).
+func codecDescriptionFromProto(plugin string, r *cpb.DescribeResponse) (*batch.Description, error) {
+	if r.GetProtocol() != batch.ProtocolVersion {
+		return nil, fmt.Errorf("codec plugin %q speaks codec protocol %d, this zpipe speaks %d",
+			plugin, r.GetProtocol(), batch.ProtocolVersion)
+	}
+	d := &batch.Description{Name: r.GetName(), Version: r.GetVersion(), Protocol: r.GetProtocol()}
+	for _, f := range r.GetFormats() {
+		d.Formats = append(d.Formats, batch.Format{
+			Name: f.GetName(), Kind: batch.Kind(f.GetKind()), Decode: f.GetDecode(), Encode: f.GetEncode(), Description: f.GetDescription(),
+		})
+	}
+	if err := d.Check(); err != nil {
+		return nil, fmt.Errorf("codec plugin %q: %w", plugin, err)
+	}
+	return d, nil
+}
+
+// itemsToProto points dst at the buffers of it without copying them.
+func itemsToProto(dst *cpb.Items, it *batch.Items) {
+	dst.Data, dst.Sizes = it.Data, it.Sizes
+}
+
+// itemsFromProto points dst at the buffers of src without copying them and
+// validates the result, since src came from another process.
+func itemsFromProto(dst *batch.Items, src *cpb.Items) error {
+	dst.Data, dst.Sizes = src.GetData(), src.GetSizes()
+	return dst.Validate()
+}
+
+// resultToProto fills resp with r, aliasing r's buffers.
+func resultToProto(resp *cpb.CodecResponse, r *batch.Result) {
+	if resp.Items == nil {
+		resp.Items = &cpb.Items{}
+	}
+	itemsToProto(resp.Items, &r.Items)
+	resp.Errors = resp.Errors[:0]
+	for _, e := range r.Errors {
+		resp.Errors = append(resp.Errors, &cpb.ItemError{Index: uint32(e.Index), Offset: int64(e.Offset), Message: e.Msg})
+	}
+}
+
+// resultFromProto fills r with the answer to a batch of n items and checks
+// it.
+func resultFromProto(r *batch.Result, resp *cpb.CodecResponse, n int) error {
+	r.Reset()
+	r.Items.Data, r.Items.Sizes = resp.GetItems().GetData(), resp.GetItems().GetSizes()
+	for _, e := range resp.GetErrors() {
+		off := e.GetOffset()
+		if off < -1 || off > math.MaxInt32 {
+			return fmt.Errorf("result reports item %d failed at offset %d", e.GetIndex(), off)
+		}
+		r.Errors = append(r.Errors, batch.ItemError{Index: int(e.GetIndex()), Offset: int(off), Msg: e.GetMessage()})
+	}
+	return r.Check(n)
+}
+
+// codecStatusCode is the gRPC code a codec's failure of a whole request
+// travels as: NotFound for an unknown format, Unimplemented for an
+// operation the format does not offer, and as for transports otherwise.
+func codecStatusCode(err error) codes.Code {
+	if errors.Is(err, batch.ErrUnknownFormat) {
+		return codes.NotFound
+	}
+	return statusCode(err)
+}
+
+// CodecError is a codec plugin's failure of a whole request, as the host
+// sees it. errors.Is matches batch.ErrUnknownFormat, batch.ErrUnsupported
+// and errors.ErrUnsupported as the plugin wrapped them, and the errors a
+// RemoteError matches.
+type CodecError struct {
+	RemoteError
+}
+
+// Is reports whether the failure is the batch error target.
+func (e *CodecError) Is(target error) bool {
+	switch target {
+	case batch.ErrUnknownFormat:
+		return e.Code == codes.NotFound
+	case batch.ErrUnsupported:
+		return e.Code == codes.Unimplemented
+	}
+	return false
+}
