@@ -3,19 +3,20 @@
 #   make run     install what is missing, build, start the Zeek-compatible broker
 #   make test    install what is missing, build, run every test
 #   make bench   benchmarks (broker vs libzmq's zmq_proxy, plugin boundary, …)
+#   make fuzz    every fuzz target for FUZZTIME (default 30s) each
 
 GO       ?= go
 BIN      := bin
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
-PLUGINS  := transport-cgo
+PLUGINS  := transport-cgo codec-zeek codec-json codec-msgpack
 PIPELINE ?= pipelines/zeek-broker.hcl
 RUNFLAGS ?=
 BENCHFLAGS ?=
 
 GOFILES := $(shell find . -name '*.go' -not -path './bin/*' 2>/dev/null)
 
-.PHONY: all deps build run test test-short bench proto fmt vet lint clean
+.PHONY: all deps build run test test-short bench fuzz proto fmt vet lint clean
 
 all: build
 
@@ -30,6 +31,15 @@ $(BIN)/zpipe: $(GOFILES) go.mod go.sum
 $(BIN)/zpipe-transport-cgo: $(GOFILES) go.mod go.sum
 	$(GO) build -ldflags '$(LDFLAGS)' -o $@ ./plugins/transport-cgo
 
+$(BIN)/zpipe-codec-zeek: $(GOFILES) go.mod go.sum
+	$(GO) build -ldflags '$(LDFLAGS)' -o $@ ./plugins/codec-zeek
+
+$(BIN)/zpipe-codec-json: $(GOFILES) go.mod go.sum
+	$(GO) build -ldflags '$(LDFLAGS)' -o $@ ./plugins/codec-json
+
+$(BIN)/zpipe-codec-msgpack: $(GOFILES) go.mod go.sum
+	$(GO) build -ldflags '$(LDFLAGS)' -o $@ ./plugins/codec-msgpack
+
 run: deps build
 	$(BIN)/zpipe run $(RUNFLAGS) $(PIPELINE)
 
@@ -41,6 +51,17 @@ test: deps build vet
 
 test-short: build
 	$(GO) test -count=1 -short ./...
+
+# Every fuzz target (func Fuzz… in a _test.go file), one after the other,
+# each for FUZZTIME. Not part of make test.
+FUZZTIME ?= 30s
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' --exclude-dir=bin '^func Fuzz' . | sort); do \
+		for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			echo "fuzz $$(dirname $$f) $$t for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$(dirname $$f); \
+		done; \
+	done
 
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./core/... ./plugins/...

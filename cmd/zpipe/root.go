@@ -109,6 +109,8 @@ Its first job is a drop-in central broker for Zeek's ZeroMQ cluster backend:
 		newGraphCmd(a),
 		newPluginsCmd(a),
 		newVersionCmd(a),
+		newDecodeCmd(a),
+		newEncodeCmd(a),
 	)
 	return root
 }
