@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -40,9 +42,16 @@ capabilities and socket kinds; -v also prints every attribute they accept.`,
 			eng := engine.New(dirs, logger)
 			defer eng.Close()
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PLUGIN\tVERSION\tPROTOCOL\tCAPABILITIES\tKINDS\tPATH")
+			fmt.Fprintln(tw, "PLUGIN\tVERSION\tPROTOCOL\tCAPABILITIES\tKINDS/FORMATS\tPATH")
 			failed := false
 			for _, f := range found {
+				if f.Kind == "codec" {
+					if err := describeCodec(cmd.Context(), tw, f, logger); err != nil {
+						failed = true
+						fmt.Fprintf(tw, "%s-%s\t?\t?\t?\t?\t%s (error: %v)\n", f.Kind, f.Name, f.Path, err)
+					}
+					continue
+				}
 				if f.Kind != "transport" {
 					fmt.Fprintf(tw, "%s-%s\t-\t-\t-\t-\t%s\n", f.Kind, f.Name, f.Path)
 					continue
@@ -85,4 +94,32 @@ capabilities and socket kinds; -v also prints every attribute they accept.`,
 	}
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "print every attribute of every socket kind")
 	return cmd
+}
+
+// describeCodec starts a codec plugin briefly and prints its formats.
+func describeCodec(ctx context.Context, tw io.Writer, f plugin.Found, logger *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	h, err := plugin.StartCodec(ctx, plugin.HostConfig{Path: f.Path, Name: f.Kind + "-" + f.Name, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer h.Shutdown()
+	desc, err := h.Describe(ctx)
+	if err != nil {
+		return err
+	}
+	var formats []string
+	for _, x := range desc.Formats {
+		var ops []string
+		if x.Decode {
+			ops = append(ops, "decode")
+		}
+		if x.Encode {
+			ops = append(ops, "encode")
+		}
+		formats = append(formats, fmt.Sprintf("%s(%s:%s)", x.Name, x.Kind, strings.Join(ops, "+")))
+	}
+	fmt.Fprintf(tw, "%s-%s\t%s\t%d\t-\t%s\t%s\n", f.Kind, f.Name, desc.Version, desc.Protocol, strings.Join(formats, " "), f.Path)
+	return nil
 }

@@ -393,3 +393,20 @@ func TestCodecPluginsDescribeThemselves(t *testing.T) {
 		})
 	}
 }
+
+func TestPluginsListsCodecFormats(t *testing.T) {
+	r := zpipeCodec(t, nil, "plugins")
+	if r.code != exitOK {
+		t.Fatalf("plugins: exit %d\n%s", r.code, r.stderr)
+	}
+	for _, want := range []string{
+		"codec-zeek", "broker-bin-v1(event:decode+encode)", "zeek-bin-serializer(log:decode+encode)",
+		"codec-json", "broker-json-v1(event:decode+encode)",
+		"codec-msgpack", "zpipe-msgpack-v1(log:decode+encode)",
+		"transport-cgo",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("plugins output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
