@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +13,7 @@ import (
 
 	"github.com/zpipe/zpipe/core/codec/batch"
 	"github.com/zpipe/zpipe/core/codec/registry"
+	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/plugin"
 	"github.com/zpipe/zpipe/core/value"
 )
@@ -95,8 +93,8 @@ wrong command line.`,
 			}
 			frames := [][]byte{data}
 			if hexIn {
-				if frames, err = parseHexFrames(data); err != nil {
-					return err
+				if frames, err = message.ParseHexFrames(data); err != nil {
+					return fmt.Errorf("hex input %w", err)
 				}
 			}
 			var doc codecDocument
@@ -182,30 +180,4 @@ func (a *app) codecRegistry() (*registry.Registry, error) {
 		return nil, fmt.Errorf("no codec plugins (zpipe-codec-*) found in %s", strings.Join(a.pluginDirs(), ", "))
 	}
 	return registry.New(logger, sources...), nil
-}
-
-// parseHexFrames parses the test vectors' layout: one frame per line in
-// hex, surrounding white space and blank lines ignored.
-func parseHexFrames(data []byte) ([][]byte, error) {
-	var frames [][]byte
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64*1024), len(data)+1)
-	for line := 1; sc.Scan(); line++ {
-		text := strings.TrimSpace(sc.Text())
-		if text == "" {
-			continue
-		}
-		frame, err := hex.DecodeString(text)
-		if err != nil {
-			return nil, fmt.Errorf("hex input line %d: %w", line, err)
-		}
-		frames = append(frames, frame)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("hex input: %w", err)
-	}
-	if len(frames) == 0 {
-		return nil, errors.New("hex input holds no frames")
-	}
-	return frames, nil
 }

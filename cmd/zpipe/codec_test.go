@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/plugin"
 )
 
@@ -294,7 +295,7 @@ func vectorFrames(t *testing.T, rel string) [][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	frames, err := parseHexFrames(data)
+	frames, err := message.ParseHexFrames(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +309,7 @@ func FuzzHexFrames(f *testing.F) {
 	f.Add([]byte("  ab \n\n cd\r\n"))
 	f.Add([]byte("zz\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		frames, err := parseHexFrames(data)
+		frames, err := message.ParseHexFrames(data)
 		if err != nil {
 			return
 		}
@@ -319,7 +320,7 @@ func FuzzHexFrames(f *testing.F) {
 			}
 			buf.WriteString(hex.EncodeToString(fr) + "\n")
 		}
-		again, err := parseHexFrames(buf.Bytes())
+		again, err := message.ParseHexFrames(buf.Bytes())
 		if err != nil || len(again) != len(frames) {
 			t.Fatalf("reparse of %q: %v", buf.Bytes(), err)
 		}

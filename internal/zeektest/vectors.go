@@ -1,7 +1,6 @@
 package zeektest
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
@@ -9,8 +8,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/zpipe/zpipe/core/message"
 )
 
 // VectorsEnv names the environment variable that overrides where the
@@ -61,32 +61,6 @@ func VectorsDir() (string, error) {
 	return filepath.Clean(dir), nil
 }
 
-// ParseHex parses the .hex vector format: one frame per line, lowercase or
-// uppercase hex without separators. Blank lines are ignored.
-func ParseHex(data []byte) ([][]byte, error) {
-	var frames [][]byte
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64*1024), 64*1024*1024)
-	for line := 1; sc.Scan(); line++ {
-		text := strings.TrimSpace(sc.Text())
-		if text == "" {
-			continue
-		}
-		frame, err := hex.DecodeString(text)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", line, err)
-		}
-		frames = append(frames, frame)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	if len(frames) == 0 {
-		return nil, errors.New("no frames")
-	}
-	return frames, nil
-}
-
 // LoadVector reads the .hex vector called name (e.g.
 // "zeek-event-test_event.hex") from VectorsDir and returns its frames.
 func LoadVector(name string) ([][]byte, error) {
@@ -99,7 +73,7 @@ func LoadVector(name string) ([][]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load vector: %w", err)
 	}
-	frames, err := ParseHex(data)
+	frames, err := message.ParseHexFrames(data)
 	if err != nil {
 		return nil, fmt.Errorf("load vector %s: %w", path, err)
 	}

@@ -9,17 +9,16 @@
 package vectors
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
+
+	"github.com/zpipe/zpipe/core/message"
 )
 
 // SharedEnv names the environment variable holding the shared directory.
@@ -97,7 +96,7 @@ func Frames(tb testing.TB, path string) [][]byte {
 	if err != nil {
 		tb.Fatalf("load vector: %v", err)
 	}
-	frames, err := ParseHex(data)
+	frames, err := message.ParseHexFrames(data)
 	if err != nil {
 		tb.Fatalf("load vector %s: %v", path, err)
 	}
@@ -116,31 +115,6 @@ func Payload(tb testing.TB, rel string) []byte {
 	tb.Helper()
 	frames := Load(tb, rel)
 	return frames[len(frames)-1]
-}
-
-// ParseHex parses the .hex format: one frame per line, blank lines ignored.
-func ParseHex(data []byte) ([][]byte, error) {
-	var frames [][]byte
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64*1024), 64*1024*1024)
-	for line := 1; sc.Scan(); line++ {
-		text := strings.TrimSpace(sc.Text())
-		if text == "" {
-			continue
-		}
-		frame, err := hex.DecodeString(text)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", line, err)
-		}
-		frames = append(frames, frame)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	if len(frames) == 0 {
-		return nil, errors.New("no frames")
-	}
-	return frames, nil
 }
 
 // Message is one message of the captured handshake sequence.
