@@ -270,11 +270,16 @@ func applyOptions(zs *zmq.Socket, kind string, cfg *config) error {
 		func() error { return set(attrImmediate, zs.SetImmediate(cfg.Immediate)) },
 	}
 	if kind == KindXPub {
-		steps = append(steps,
-			func() error { return set(attrVerbose, zs.SetXpubVerbose(boolInt(cfg.Verbose))) },
-			func() error { return set(attrVerboser, zs.SetXpubVerboser(boolInt(cfg.Verboser))) },
-			func() error { return set(attrNoDrop, zs.SetXpubNodrop(cfg.NoDrop)) },
-		)
+		// libzmq's XPUB_VERBOSE and XPUB_VERBOSER both write the "verbose
+		// subscribe" flag, so setting one to 0 undoes the other: set only
+		// what is asked for (VERBOSER implies VERBOSE).
+		if cfg.Verbose {
+			steps = append(steps, func() error { return set(attrVerbose, zs.SetXpubVerbose(1)) })
+		}
+		if cfg.Verboser {
+			steps = append(steps, func() error { return set(attrVerboser, zs.SetXpubVerboser(1)) })
+		}
+		steps = append(steps, func() error { return set(attrNoDrop, zs.SetXpubNodrop(cfg.NoDrop)) })
 	}
 	switch {
 	case cfg.CurveServer:
@@ -295,13 +300,6 @@ func applyOptions(zs *zmq.Socket, kind string, cfg *config) error {
 		}
 	}
 	return nil
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // BoundEndpoints returns the endpoints socket id is bound to, as libzmq
