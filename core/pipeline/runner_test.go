@@ -10,9 +10,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/zpipe/zpipe/internal/zmqtest"
 
 	zmq "github.com/pebbe/zmq4"
 
@@ -104,29 +105,6 @@ func cfgJSON(t *testing.T, v map[string]any) []byte {
 	return b
 }
 
-// recv receives one message from s within the deadline, calling into the
-// drive sockets meanwhile: libzmq attaches new peers (and replays XSUB
-// subscriptions to them) only when the application touches the socket.
-func recv(t *testing.T, s *zmq.Socket, drive ...*zmq.Socket) [][]byte {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for {
-		for _, d := range drive {
-			if _, err := d.GetEvents(); err != nil {
-				t.Fatalf("drive peer: %v", err)
-			}
-		}
-		msg, err := s.RecvMessageBytes(zmq.DONTWAIT)
-		if err == nil {
-			return msg
-		}
-		if zmq.AsErrno(err) != zmq.Errno(syscall.EAGAIN) || time.Now().After(deadline) {
-			t.Fatalf("receive: %v", err)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func startPipeline(t *testing.T, h *plugin.TransportHost, p *config.Pipeline) *Instance {
 	t.Helper()
 	r := &Runner{Transports: map[string]transport.Client{"cgo": h}, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}
@@ -170,7 +148,7 @@ func TestBrokerThroughCore(t *testing.T) {
 			if _, err := sub.SendBytes(sub1, 0); err != nil {
 				t.Fatal(err)
 			}
-			if got := recv(t, pub, sub); !bytes.Equal(got[0], sub1) {
+			if got := zmqtest.Recv(t, waitFor, pub, sub); !bytes.Equal(got[0], sub1) {
 				t.Fatalf("subscription arrived as %q", got)
 			}
 			const n = 5000
@@ -181,7 +159,7 @@ func TestBrokerThroughCore(t *testing.T) {
 				}
 			}
 			for i := range n {
-				got := recv(t, sub, pub)
+				got := zmqtest.Recv(t, waitFor, sub, pub)
 				want := [][]byte{[]byte("zeek.cluster.worker"), []byte("node-1"), []byte("broker-bin-v1"), fmt.Appendf(nil, "payload-%06d", i)}
 				if !slices.EqualFunc(got, want, bytes.Equal) {
 					t.Fatalf("message %d arrived as %q", i, got)
@@ -195,7 +173,7 @@ func TestBrokerThroughCore(t *testing.T) {
 			if _, err := pub.SendMessage(last); err != nil {
 				t.Fatal(err)
 			}
-			if got := recv(t, sub, pub); !slices.EqualFunc(got, last, bytes.Equal) {
+			if got := zmqtest.Recv(t, waitFor, sub, pub); !slices.EqualFunc(got, last, bytes.Equal) {
 				t.Fatalf("after a malformed message, got %q", got)
 			}
 			st, err := h.Stats(context.Background())
@@ -241,7 +219,7 @@ func TestFanInThroughCore(t *testing.T) {
 	}
 	next := map[string]int{"a": 0, "b": 0}
 	for range 2 * n {
-		msg := recv(t, out, in1, in2)
+		msg := zmqtest.Recv(t, waitFor, out, in1, in2)
 		src := string(msg[0])
 		if want := fmt.Sprint(next[src]); string(msg[1]) != want {
 			t.Fatalf("from %s: got %q, want %s (order per source must hold)", src, msg[1], want)

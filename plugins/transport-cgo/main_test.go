@@ -7,9 +7,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/zpipe/zpipe/internal/zmqtest"
 
 	zmq "github.com/pebbe/zmq4"
 	"github.com/zpipe/zpipe/core/message"
@@ -69,14 +70,14 @@ func TestPluginBroker(t *testing.T) {
 	if _, err := sub.SendBytes([]byte("\x01zeek.cluster.worker"), 0); err != nil {
 		t.Fatal(err)
 	}
-	if got := recv(t, pub, sub); !bytes.Equal(got[0], []byte("\x01zeek.cluster.worker")) {
+	if got := zmqtest.Recv(t, 20*time.Second, pub, sub); !bytes.Equal(got[0], []byte("\x01zeek.cluster.worker")) {
 		t.Fatalf("publisher got %q", got)
 	}
 	ev := [][]byte{[]byte("zeek.cluster.worker"), []byte("node-1"), []byte("broker-bin-v1"), []byte("payload")}
 	if _, err := pub.SendMessage(ev); err != nil {
 		t.Fatal(err)
 	}
-	if got := recv(t, sub, pub); !slices.EqualFunc(got, ev, bytes.Equal) {
+	if got := zmqtest.Recv(t, 20*time.Second, sub, pub); !slices.EqualFunc(got, ev, bytes.Equal) {
 		t.Fatalf("subscriber got %q", got)
 	}
 
@@ -132,28 +133,4 @@ func peer(t *testing.T, zctx *zmq.Context, typ zmq.Type) (*zmq.Socket, string) {
 		t.Fatal(err)
 	}
 	return s, ep
-}
-
-// recv receives one message from s. libzmq processes a socket's pending
-// commands (a new peer attached, subscriptions to replay to it) only when
-// the application calls into that socket, as a Zeek node's poll loop does
-// all the time; so while waiting, recv keeps the other peers driven.
-func recv(t *testing.T, s *zmq.Socket, drive ...*zmq.Socket) [][]byte {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		for _, d := range drive {
-			if _, err := d.GetEvents(); err != nil {
-				t.Fatalf("drive peer: %v", err)
-			}
-		}
-		msg, err := s.RecvMessageBytes(zmq.DONTWAIT)
-		if err == nil {
-			return msg
-		}
-		if zmq.AsErrno(err) != zmq.Errno(syscall.EAGAIN) || time.Now().After(deadline) {
-			t.Fatalf("receive: %v", err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }

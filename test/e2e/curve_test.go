@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zpipe/zpipe/internal/zmqtest"
+
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/zpipe/zpipe/internal/zeektest/brokerproc"
@@ -117,14 +119,14 @@ func TestCurveBroker(t *testing.T) {
 	if _, err := xsub.SendBytes(sub, 0); err != nil {
 		t.Fatal(err)
 	}
-	if got := recvDriving(t, xpub, xsub); !bytes.Equal(got[0], sub) {
+	if got := zmqtest.Recv(t, waitTimeout, xpub, xsub); !bytes.Equal(got[0], sub) {
 		t.Fatalf("subscription arrived as %q", got)
 	}
 	ev := [][]byte{[]byte("zeek.cluster.worker"), []byte("node"), []byte("broker-bin-v1"), []byte("secret payload")}
 	if _, err := xpub.SendMessage(ev); err != nil {
 		t.Fatal(err)
 	}
-	if got := recvDriving(t, xsub, xpub); !slices.EqualFunc(got, ev, bytes.Equal) {
+	if got := zmqtest.Recv(t, waitTimeout, xsub, xpub); !slices.EqualFunc(got, ev, bytes.Equal) {
 		t.Fatalf("event arrived as %q", got)
 	}
 }
@@ -136,27 +138,4 @@ func keypair(t *testing.T) (pub, sec string) {
 		t.Fatal(err)
 	}
 	return pub, sec
-}
-
-// recvDriving receives one message from s, calling into the drive sockets
-// while it waits: libzmq attaches a new peer (and replays subscriptions to
-// it) only when the application touches the socket.
-func recvDriving(t *testing.T, s *zmq.Socket, drive ...*zmq.Socket) [][]byte {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		for _, d := range drive {
-			if _, err := d.GetEvents(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		msg, err := s.RecvMessageBytes(zmq.DONTWAIT)
-		if err == nil {
-			return msg
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no message within %s: %v", waitTimeout, err)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
