@@ -13,6 +13,7 @@ import (
 
 	"github.com/zpipe/zpipe/core/engine"
 	"github.com/zpipe/zpipe/core/plugin"
+	"github.com/zpipe/zpipe/core/schema"
 )
 
 func newPluginsCmd(a *app) *cobra.Command {
@@ -23,7 +24,8 @@ func newPluginsCmd(a *app) *cobra.Command {
 		Long: `Plugins lists every plugin binary (zpipe-transport-*, zpipe-codec-*) found in
 the plugin search path: --plugin-dir, $ZPIPE_PLUGIN_DIR, then the directory
 holding zpipe. Each transport is started briefly to report its version,
-capabilities and socket kinds; -v also prints every attribute they accept.`,
+capabilities and socket kinds; each codec to report its formats. The stage
+kinds built into zpipe follow. -v also prints every attribute they accept.`,
 		Args: argsUsage(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			logger, err := a.logger()
@@ -37,7 +39,6 @@ capabilities and socket kinds; -v also prints every attribute they accept.`,
 			}
 			if len(found) == 0 {
 				fmt.Fprintf(a.stdout, "no plugins found in %s\n", strings.Join(dirs, ", "))
-				return nil
 			}
 			eng := engine.New(dirs, logger)
 			defer eng.Close()
@@ -74,26 +75,41 @@ capabilities and socket kinds; -v also prints every attribute they accept.`,
 					tw.Flush()
 					for _, s := range desc.Sockets {
 						fmt.Fprintf(a.stdout, "\n  %s %q — %s\n", s.Role, s.Kind, s.Description)
-						for _, at := range s.Schema.Attributes {
-							def, _ := at.DefaultJSON()
-							if at.Required {
-								def = "(required)"
-							}
-							fmt.Fprintf(a.stdout, "    %-22s %-13s %-24s %s\n", at.Name, at.Type, def, at.Description)
-						}
+						printAttributes(a.stdout, s.Schema)
 					}
 					fmt.Fprintln(a.stdout)
 				}
 			}
 			tw.Flush()
+			fmt.Fprintln(a.stdout, "\nBuilt-in stages (stage \"KIND\" \"NAME\" { … }):")
+			for _, name := range eng.Stages().Names() {
+				k, _ := eng.Stages().Lookup(name)
+				fmt.Fprintf(a.stdout, "  %-10s %s\n", k.Name, k.Description)
+				if verbose {
+					printAttributes(a.stdout, k.Schema)
+					fmt.Fprintln(a.stdout)
+				}
+			}
 			if failed {
 				return reportedError{exitError}
 			}
 			return nil
 		},
 	}
-	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "print every attribute of every socket kind")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "print every attribute of every socket and stage kind")
 	return cmd
+}
+
+// printAttributes prints one line per attribute of sc: name, type,
+// default, description.
+func printAttributes(w io.Writer, sc schema.Schema) {
+	for _, at := range sc.Attributes {
+		def, _ := at.DefaultJSON()
+		if at.Required {
+			def = "(required)"
+		}
+		fmt.Fprintf(w, "    %-22s %-13s %-24s %s\n", at.Name, at.Type, def, at.Description)
+	}
 }
 
 // describeCodec starts a codec plugin briefly and prints its formats.

@@ -61,6 +61,9 @@ type Component struct {
 	// Capabilities are the capabilities of the transport, checked against
 	// schema.Attribute.Capability. Nil for stages, which are not checked.
 	Capabilities []string
+	// Core says the component runs in zpipe's core process (stages, and
+	// sinks zpipe itself provides) rather than as a transport socket.
+	Core bool
 }
 
 // Config is a loaded configuration.
@@ -106,8 +109,9 @@ type Node struct {
 	// attribute of the component's schema, defaults filled in. It is nil
 	// when the body could not be decoded.
 	Config []byte
-	// Subscriptions is copied from the Component.
+	// Subscriptions and Core are copied from the Component.
 	Subscriptions string
+	Core          bool
 	// DeclRange covers the block header; TypeRange the kind label.
 	DeclRange hcl.Range
 	TypeRange hcl.Range

@@ -133,6 +133,7 @@ func (l *loader) loadNode(p *Pipeline, class string, b *hcl.Block, transport str
 		})
 	}
 	n.Subscriptions = comp.Subscriptions
+	n.Core = comp.Core || class == ClassStage
 	var caps *capabilityCheck
 	if class != ClassStage {
 		caps = &capabilityCheck{transport: transport, capabilities: comp.Capabilities}

@@ -9,12 +9,16 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 
+	"github.com/zpipe/zpipe/core/codec/registry"
 	"github.com/zpipe/zpipe/core/config"
 	"github.com/zpipe/zpipe/core/plugin"
+	"github.com/zpipe/zpipe/core/stage"
+	"github.com/zpipe/zpipe/core/stage/builtin"
 	"github.com/zpipe/zpipe/core/transport"
 )
 
@@ -22,10 +26,12 @@ import (
 type Engine struct {
 	pluginDirs []string
 	logger     *slog.Logger
+	stages     *stage.Registry
 
 	mu         sync.Mutex
 	transports map[string]*plugin.TransportHost
 	descs      map[string]*transport.Description
+	codecs     *registry.Registry
 }
 
 // New returns an engine that looks for plugins in pluginDirs, in order.
@@ -33,12 +39,37 @@ func New(pluginDirs []string, logger *slog.Logger) *Engine {
 	if logger == nil {
 		logger = slog.Default()
 	}
+	stages, err := builtin.Registry()
+	if err != nil {
+		// The built-in kinds are checked by their own tests.
+		panic(fmt.Sprintf("built-in stages: %v", err))
+	}
 	return &Engine{
 		pluginDirs: pluginDirs,
 		logger:     logger,
+		stages:     stages,
 		transports: make(map[string]*plugin.TransportHost),
 		descs:      make(map[string]*transport.Description),
 	}
+}
+
+// Stages returns the stage kinds the engine knows.
+func (e *Engine) Stages() *stage.Registry { return e.stages }
+
+// Codecs returns the registry of the codec plugins in the plugin
+// directories, made on first use; each plugin starts when a format it
+// announces is first needed.
+func (e *Engine) Codecs() *registry.Registry {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.codecs == nil {
+		sources, err := plugin.CodecSources(e.pluginDirs, plugin.HostConfig{Logger: e.logger})
+		if err != nil {
+			e.logger.Warn("plugin directories could not all be read", "err", err.Error())
+		}
+		e.codecs = registry.New(e.logger, sources...)
+	}
+	return e.codecs
 }
 
 // Transport starts (once) and returns the transport plugin called name.
@@ -77,7 +108,11 @@ func (e *Engine) Transport(ctx context.Context, name string) (*plugin.TransportH
 // sink kind from its transport plugin.
 func (e *Engine) Component(transportName, class, kind string) (*config.Component, error) {
 	if class == config.ClassStage {
-		return nil, fmt.Errorf("unknown stage kind %q: this version of zpipe has no stages", kind)
+		k, ok := e.stages.Lookup(kind)
+		if !ok {
+			return nil, fmt.Errorf("unknown stage kind %q (zpipe has: %s)", kind, strings.Join(e.stages.Names(), ", "))
+		}
+		return &config.Component{Schema: k.Schema, Core: true}, nil
 	}
 	_, desc, err := e.Transport(context.Background(), transportName)
 	if err != nil {
@@ -146,6 +181,12 @@ func (e *Engine) Close() error {
 			errs = append(errs, fmt.Errorf("stop transport plugin %q: %w", n, err))
 		}
 		delete(e.transports, n)
+	}
+	if e.codecs != nil {
+		if err := e.codecs.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("stop codec plugins: %w", err))
+		}
+		e.codecs = nil
 	}
 	return errors.Join(errs...)
 }

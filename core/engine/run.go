@@ -52,7 +52,14 @@ func (e *Engine) Run(ctx context.Context, cfg *config.Config, opts RunOptions) (
 		}
 	}
 
-	runner := &pipeline.Runner{Transports: e.Clients(), Logger: e.logger}
+	runner := &pipeline.Runner{Transports: e.Clients(), Stages: e.stages, Logger: e.logger}
+	for _, p := range cfg.Pipelines {
+		for _, n := range p.Nodes {
+			if n.Class == config.ClassStage {
+				runner.Codecs = e.Codecs()
+			}
+		}
+	}
 	var instances []*pipeline.Instance
 	stopAll := func() error {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.ShutdownTimeout)
@@ -72,7 +79,7 @@ func (e *Engine) Run(ctx context.Context, cfg *config.Config, opts RunOptions) (
 		}
 		instances = append(instances, inst)
 		e.logger.Info("pipeline running", "pipeline", p.Name, "transport", p.Transport,
-			"links", len(inst.Plan().Links), "core_paths", len(inst.Plan().Paths))
+			"links", len(inst.Plan().Links), "core_paths", len(inst.Plan().Paths), "stages", len(inst.Plan().Stages))
 	}
 
 	zeekNode := ""
@@ -209,5 +216,24 @@ func (e *Engine) registerMetrics(mp metric.MeterProvider, zeekNode string, insta
 		_ = plugins.Unregister()
 		return nil, fmt.Errorf("register pipeline metrics: %w", err)
 	}
-	return []telemetry.Registration{sockets, plugins, pipelines}, nil
+	stages, err := telemetry.RegisterStages(mp, zeekNode, func() []telemetry.StageObservation {
+		var obs []telemetry.StageObservation
+		for _, in := range instances {
+			for _, s := range in.Stages() {
+				obs = append(obs, telemetry.StageObservation{
+					Pipeline: s.Pipeline, Component: s.Name, Kind: s.Kind,
+					Received: s.Stats.Received, Sent: s.Stats.Sent, Undecoded: s.Stats.Undecoded,
+					Dropped: s.Stats.Dropped, HasDepth: s.Stats.HasDepth, Depth: s.Stats.Depth, Capacity: s.Stats.Capacity,
+				})
+			}
+		}
+		return obs
+	})
+	if err != nil {
+		_ = sockets.Unregister()
+		_ = plugins.Unregister()
+		_ = pipelines.Unregister()
+		return nil, fmt.Errorf("register stage metrics: %w", err)
+	}
+	return []telemetry.Registration{sockets, plugins, pipelines, stages}, nil
 }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"github.com/zpipe/zpipe/core/config"
+	"github.com/zpipe/zpipe/core/stage"
 	"github.com/zpipe/zpipe/core/transport"
 )
 
@@ -52,4 +53,25 @@ func isBrokerShaped(p *config.Pipeline) bool {
 		}
 	}
 	return src && sink
+}
+
+// StageInfo is one running stage of an instance and its counters.
+type StageInfo struct {
+	Component
+	Stats stage.Stats
+}
+
+// Stages returns the running stages of the instance with their counters,
+// upstream first.
+func (in *Instance) Stages() []StageInfo {
+	p := in.plan.Pipeline
+	out := make([]StageInfo, 0, len(in.stages))
+	for _, rs := range in.stages {
+		n := rs.plan.Node
+		out = append(out, StageInfo{
+			Component: Component{Pipeline: p.Name, Name: n.Class + "." + n.Kind + "." + n.Name, Kind: n.Kind},
+			Stats:     rs.stage.Stats(),
+		})
+	}
+	return out
 }

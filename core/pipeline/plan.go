@@ -19,6 +19,8 @@ type Plan struct {
 	Links []LinkPlan
 	// Paths are sources whose data flows through the core.
 	Paths []PathPlan
+	// Stages run in the core, listed upstream before downstream.
+	Stages []StagePlan
 	// SubscriptionRoutes forward subscription messages received on an
 	// emitting sink (XPUB) to the accepting sources (XSUB) upstream of it,
 	// for sinks that are not part of a link.
@@ -32,10 +34,17 @@ type LinkPlan struct {
 	Sinks  []*config.Node
 }
 
-// PathPlan is one source whose messages the core reads and hands to Sinks.
+// PathPlan is one source whose messages the core reads and hands to
+// Outputs: the stages and sinks it feeds directly.
 type PathPlan struct {
-	Source *config.Node
-	Sinks  []*config.Node
+	Source  *config.Node
+	Outputs []*config.Node
+}
+
+// StagePlan is one stage and the stages and sinks it feeds.
+type StagePlan struct {
+	Node    *config.Node
+	Outputs []*config.Node
 }
 
 // SubscriptionRoute forwards the subscription messages of Sink to Sources.
@@ -57,9 +66,19 @@ func MakePlan(p *config.Pipeline, desc *transport.Description) (*Plan, error) {
 			consumers[in] = append(consumers[in], n)
 		}
 	}
+	stages, err := stageOrder(p, consumers)
+	if err != nil {
+		return nil, err
+	}
+	for _, st := range stages {
+		if len(consumers[st]) == 0 {
+			return nil, fmt.Errorf("pipeline %q: stage %s.%s feeds nothing", p.Name, st.Kind, st.Name)
+		}
+		plan.Stages = append(plan.Stages, StagePlan{Node: st, Outputs: consumers[st]})
+	}
 	for _, n := range p.Nodes {
-		if n.Class == config.ClassStage {
-			return nil, fmt.Errorf("pipeline %q: stage %s.%s: stages are not supported by this runtime yet", p.Name, n.Kind, n.Name)
+		if n.Class == config.ClassSink && n.Core {
+			return nil, fmt.Errorf("pipeline %q: sink %s.%s runs in zpipe's core, which this version cannot run yet", p.Name, n.Kind, n.Name)
 		}
 	}
 	canLink := p.Passthrough && desc != nil && desc.HasCapability(transport.CapLink)
@@ -79,7 +98,7 @@ func MakePlan(p *config.Pipeline, desc *transport.Description) (*Plan, error) {
 			}
 			continue
 		}
-		plan.Paths = append(plan.Paths, PathPlan{Source: src, Sinks: sinks})
+		plan.Paths = append(plan.Paths, PathPlan{Source: src, Outputs: sinks})
 	}
 	for _, sink := range p.Nodes {
 		if sink.Class != config.ClassSink || sink.Subscriptions != transport.SubsEmits || linked[sink] {
@@ -98,9 +117,48 @@ func MakePlan(p *config.Pipeline, desc *transport.Description) (*Plan, error) {
 	return plan, nil
 }
 
+// stageOrder returns the stages of p, each after every stage feeding it;
+// a cycle is an error.
+func stageOrder(p *config.Pipeline, consumers map[*config.Node][]*config.Node) ([]*config.Node, error) {
+	pending := make(map[*config.Node]int) // stage inputs not yet ordered
+	var ready, order []*config.Node
+	for _, n := range p.Nodes {
+		if n.Class != config.ClassStage {
+			continue
+		}
+		for _, in := range n.Inputs {
+			if in.Class == config.ClassStage {
+				pending[n]++
+			}
+		}
+		if pending[n] == 0 {
+			ready = append(ready, n)
+		}
+	}
+	for len(ready) > 0 {
+		n := ready[0]
+		ready = ready[1:]
+		order = append(order, n)
+		for _, c := range consumers[n] {
+			if c.Class != config.ClassStage {
+				continue
+			}
+			if pending[c]--; pending[c] == 0 {
+				ready = append(ready, c)
+			}
+		}
+	}
+	for _, n := range p.Nodes {
+		if n.Class == config.ClassStage && pending[n] > 0 {
+			return nil, fmt.Errorf("pipeline %q: stage %s.%s is part of a cycle", p.Name, n.Kind, n.Name)
+		}
+	}
+	return order, nil
+}
+
 func linkable(src *config.Node, sinks []*config.Node) bool {
 	for _, s := range sinks {
-		if s.Class != config.ClassSink || len(s.Inputs) != 1 || s.Inputs[0] != src {
+		if s.Class != config.ClassSink || s.Core || len(s.Inputs) != 1 || s.Inputs[0] != src {
 			return false
 		}
 	}

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 
+	"github.com/zpipe/zpipe/core/codec/registry"
 	"github.com/zpipe/zpipe/core/config"
 	"github.com/zpipe/zpipe/core/message"
+	"github.com/zpipe/zpipe/core/stage"
 	"github.com/zpipe/zpipe/core/transport"
 )
 
@@ -26,7 +29,12 @@ const (
 type Runner struct {
 	// Transports maps a transport name to its running plugin.
 	Transports map[string]transport.Client
-	Logger     *slog.Logger
+	// Stages holds the stage kinds pipelines may use.
+	Stages *stage.Registry
+	// Codecs decodes and encodes payloads for stages that need it; nil
+	// when there are no codecs.
+	Codecs *registry.Registry
+	Logger *slog.Logger
 }
 
 // Instance is a running pipeline.
@@ -35,8 +43,14 @@ type Instance struct {
 	client transport.Client
 	logger *slog.Logger
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// Sources (receive loops, subscription routes) stop first, then
+	// stages drain in order, then everything else (send streams) stops.
+	cancelSources context.CancelFunc
+	sourcesWG     sync.WaitGroup
+	stages        []runningStage
+	senders       *senderSet
+	cancel        context.CancelFunc
+	wg            sync.WaitGroup
 
 	mu      sync.Mutex
 	err     error
@@ -65,14 +79,21 @@ func (r *Runner) Start(ctx context.Context, p *config.Pipeline) (*Instance, erro
 		logger = slog.Default()
 	}
 	inst := &Instance{plan: plan, client: client, logger: logger.With("pipeline", p.Name), failed: make(chan struct{})}
+	if len(plan.Stages) > 0 && r.Stages == nil {
+		return nil, fmt.Errorf("pipeline %q: has stages, and no stage kinds are registered", p.Name)
+	}
 	if err := inst.open(ctx); err != nil {
 		inst.closeSockets(context.WithoutCancel(ctx))
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	inst.cancel = cancel
-	if err := inst.startFlows(runCtx); err != nil {
+	srcCtx, cancelSources := context.WithCancel(runCtx)
+	inst.cancelSources = cancelSources
+	if err := inst.startFlows(runCtx, srcCtx, r); err != nil {
+		cancelSources()
 		cancel()
+		inst.sourcesWG.Wait()
 		inst.wg.Wait()
 		inst.closeSockets(context.WithoutCancel(ctx))
 		return nil, err
@@ -90,7 +111,7 @@ func (in *Instance) open(ctx context.Context) error {
 	p := in.plan.Pipeline
 	for _, class := range []string{config.ClassSink, config.ClassSource} {
 		for _, n := range p.Nodes {
-			if n.Class != class {
+			if n.Class != class || n.Core {
 				continue
 			}
 			spec := transport.SocketSpec{ID: n.ID, Kind: n.Kind, Config: n.Config}
@@ -104,65 +125,118 @@ func (in *Instance) open(ctx context.Context) error {
 	return nil
 }
 
-func (in *Instance) startFlows(ctx context.Context) error {
+// runningStage is a stage of the instance and the end of its Run.
+type runningStage struct {
+	plan  StagePlan
+	stage stage.Stage
+	done  chan struct{}
+}
+
+// startFlows starts links, then the core path: send streams to sinks,
+// stages (downstream first, so each has its outputs), and receive loops
+// on sources. Receive loops and subscription routes run under srcCtx, the
+// rest under ctx.
+func (in *Instance) startFlows(ctx, srcCtx context.Context, r *Runner) error {
+	pname := in.plan.Pipeline.Name
 	for _, l := range in.plan.Links {
 		spec := transport.LinkSpec{ID: l.ID, Source: l.Source.ID}
 		for _, s := range l.Sinks {
 			spec.Sinks = append(spec.Sinks, s.ID)
 		}
 		if err := in.client.StartLink(ctx, spec); err != nil {
-			return fmt.Errorf("pipeline %q: start link %s: %w", in.plan.Pipeline.Name, l.ID, err)
+			return fmt.Errorf("pipeline %q: start link %s: %w", pname, l.ID, err)
 		}
 		in.started = append(in.started, l.ID)
 		in.logger.Info("link running in transport", "source", l.Source.ID, "sinks", spec.Sinks)
 	}
 	senders := newSenderSet(in.client)
-	for _, path := range in.plan.Paths {
-		var outs []*sharedSender
-		for _, s := range path.Sinks {
-			snd, err := senders.get(ctx, s.ID)
-			if err != nil {
-				return fmt.Errorf("pipeline %q: open send stream to %s: %w", in.plan.Pipeline.Name, s.ID, err)
-			}
-			outs = append(outs, snd)
-		}
-		in.goRun(ctx, "data "+path.Source.ID, func(ctx context.Context) error {
-			return in.client.Receive(ctx, path.Source.ID, receiveOptions(), func(b *message.Batch) error {
-				for _, o := range outs {
-					if err := o.Send(ctx, b); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-		})
-	}
-	for _, route := range in.plan.SubscriptionRoutes {
-		var outs []*sharedSender
-		for _, s := range route.Sources {
-			snd, err := senders.get(ctx, s.ID)
-			if err != nil {
-				return fmt.Errorf("pipeline %q: open subscription stream to %s: %w", in.plan.Pipeline.Name, s.ID, err)
-			}
-			outs = append(outs, snd)
-		}
-		in.goRun(ctx, "subscriptions "+route.Sink.ID, func(ctx context.Context) error {
-			return in.client.Receive(ctx, route.Sink.ID, receiveOptions(), func(b *message.Batch) error {
-				for _, o := range outs {
-					if err := o.Send(ctx, b); err != nil {
-						return err
-					}
-				}
-				return nil
-			})
-		})
-	}
+	in.senders = senders
 	in.wg.Add(1)
 	go func() {
 		defer in.wg.Done()
 		<-ctx.Done()
 		senders.closeAll()
 	}()
+
+	inlets := make(map[*config.Node]stage.Inlet)
+	inletsOf := func(nodes []*config.Node) (stage.Inlet, error) {
+		var outs []stage.Inlet
+		for _, n := range nodes {
+			if x, ok := inlets[n]; ok {
+				outs = append(outs, x)
+				continue
+			}
+			if n.Class != config.ClassSink || n.Core {
+				return nil, fmt.Errorf("pipeline %q: %s %s.%s is not ready", pname, n.Class, n.Kind, n.Name)
+			}
+			snd, err := senders.get(ctx, n.ID)
+			if err != nil {
+				return nil, fmt.Errorf("pipeline %q: open send stream to %s: %w", pname, n.ID, err)
+			}
+			inlets[n] = snd
+			outs = append(outs, snd)
+		}
+		return stage.Fanout(outs...), nil
+	}
+	for i := len(in.plan.Stages) - 1; i >= 0; i-- {
+		sp := in.plan.Stages[i]
+		n := sp.Node
+		kind, ok := r.Stages.Lookup(n.Kind)
+		if !ok {
+			return fmt.Errorf("pipeline %q: unknown stage kind %q", pname, n.Kind)
+		}
+		out, err := inletsOf(sp.Outputs)
+		if err != nil {
+			return err
+		}
+		name := n.Class + "." + n.Kind + "." + n.Name
+		env := stage.Env{Pipeline: pname, Component: name, Logger: in.logger.With("component", name), Out: out, Codecs: r.Codecs}
+		st, err := kind.New(env, n.Config)
+		if err != nil {
+			return fmt.Errorf("pipeline %q: stage %s.%s: %w", pname, n.Kind, n.Name, err)
+		}
+		inlets[n] = st
+		rs := runningStage{plan: sp, stage: st, done: make(chan struct{})}
+		in.stages = append(in.stages, rs)
+		in.wg.Add(1)
+		go func() {
+			defer in.wg.Done()
+			defer close(rs.done)
+			if err := st.Run(ctx); err != nil && ctx.Err() == nil {
+				in.fail("stage "+name, err)
+			}
+		}()
+	}
+	// Upstream first, the order Stop drains them in.
+	slices.Reverse(in.stages)
+
+	for _, path := range in.plan.Paths {
+		out, err := inletsOf(path.Outputs)
+		if err != nil {
+			return err
+		}
+		in.goRun(srcCtx, &in.sourcesWG, "data "+path.Source.ID, func(ctx context.Context) error {
+			return in.client.Receive(ctx, path.Source.ID, receiveOptions(), func(b *message.Batch) error {
+				return out.Push(ctx, b)
+			})
+		})
+	}
+	for _, route := range in.plan.SubscriptionRoutes {
+		var outs []stage.Inlet
+		for _, s := range route.Sources {
+			snd, err := senders.get(ctx, s.ID)
+			if err != nil {
+				return fmt.Errorf("pipeline %q: open subscription stream to %s: %w", pname, s.ID, err)
+			}
+			outs = append(outs, snd)
+		}
+		out := stage.Fanout(outs...)
+		in.goRun(srcCtx, &in.sourcesWG, "subscriptions "+route.Sink.ID, func(ctx context.Context) error {
+			return in.client.Receive(ctx, route.Sink.ID, receiveOptions(), func(b *message.Batch) error {
+				return out.Push(ctx, b)
+			})
+		})
+	}
 	return nil
 }
 
@@ -173,22 +247,28 @@ func receiveOptions() transport.ReceiveOptions {
 	}
 }
 
-// goRun runs fn until ctx ends, recording the first unexpected error.
-func (in *Instance) goRun(ctx context.Context, what string, fn func(context.Context) error) {
-	in.wg.Add(1)
+// goRun runs fn in a goroutine counted by wg until ctx ends, recording
+// the first unexpected error.
+func (in *Instance) goRun(ctx context.Context, wg *sync.WaitGroup, what string, fn func(context.Context) error) {
+	wg.Add(1)
 	go func() {
-		defer in.wg.Done()
+		defer wg.Done()
 		err := fn(ctx)
 		if err != nil && ctx.Err() == nil && !errors.Is(err, context.Canceled) {
-			in.logger.Error("flow stopped", "flow", what, "err", err)
-			in.mu.Lock()
-			if in.err == nil {
-				in.err = fmt.Errorf("%s: %w", what, err)
-				close(in.failed)
-			}
-			in.mu.Unlock()
+			in.fail(what, err)
 		}
 	}()
+}
+
+// fail records the first error that stopped a flow.
+func (in *Instance) fail(what string, err error) {
+	in.logger.Error("flow stopped", "flow", what, "err", err)
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.err == nil {
+		in.err = fmt.Errorf("%s: %w", what, err)
+		close(in.failed)
+	}
 }
 
 // Failed is closed when a flow of the pipeline stops with an error.
@@ -201,9 +281,10 @@ func (in *Instance) Err() error {
 	return in.err
 }
 
-// Stop stops links and flows, then closes sockets (sources first, so no new
-// data enters while sinks drain within their linger time). ctx bounds the
-// whole shutdown.
+// Stop stops links and the receive loops on sources, lets each stage pass
+// on what it holds (upstream first), ends the send streams, then closes
+// sockets (sources first, so no new data enters while sinks drain within
+// their linger time). ctx bounds the whole shutdown.
 func (in *Instance) Stop(ctx context.Context) error {
 	var errs []error
 	for i := len(in.started) - 1; i >= 0; i-- {
@@ -211,16 +292,52 @@ func (in *Instance) Stop(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("stop link %s: %w", in.started[i], err))
 		}
 	}
-	in.cancel()
-	done := make(chan struct{})
-	go func() { in.wg.Wait(); close(done) }()
+	pname := in.plan.Pipeline.Name
+	in.cancelSources()
+	if err := waitGroup(ctx, &in.sourcesWG); err != nil {
+		errs = append(errs, fmt.Errorf("pipeline %q: receive loops did not stop: %w", pname, err))
+	}
+	for _, rs := range in.stages {
+		rs.stage.CloseInput()
+		select {
+		case <-rs.done:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("pipeline %q: stage %s.%s did not drain: %w", pname, rs.plan.Node.Kind, rs.plan.Node.Name, ctx.Err()))
+		}
+	}
+	// Send streams end once the plugin has acknowledged what they carry;
+	// cancelling aborts them.
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		if in.senders != nil {
+			in.senders.closeAll()
+		}
+	}()
 	select {
-	case <-done:
+	case <-closed:
 	case <-ctx.Done():
-		errs = append(errs, fmt.Errorf("pipeline %q: flows did not stop: %w", in.plan.Pipeline.Name, ctx.Err()))
+		errs = append(errs, fmt.Errorf("pipeline %q: send streams did not finish: %w", pname, ctx.Err()))
+	}
+	in.cancel()
+	<-closed
+	if err := waitGroup(ctx, &in.wg); err != nil {
+		errs = append(errs, fmt.Errorf("pipeline %q: flows did not stop: %w", pname, err))
 	}
 	errs = append(errs, in.closeSockets(ctx)...)
 	return errors.Join(errs...)
+}
+
+// waitGroup waits for wg, or returns ctx's error first.
+func waitGroup(ctx context.Context, wg *sync.WaitGroup) error {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (in *Instance) closeSockets(ctx context.Context) []error {
@@ -241,7 +358,8 @@ type sharedSender struct {
 	snd transport.Sender
 }
 
-func (s *sharedSender) Send(ctx context.Context, b *message.Batch) error {
+// Push sends b; it makes a sharedSender a stage.Inlet.
+func (s *sharedSender) Push(ctx context.Context, b *message.Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.snd.Send(ctx, b)

@@ -59,6 +59,7 @@ const (
 	MetricZeekProxyBackendBytesSent         = "zeek.cluster.zeromq.proxy.backend.bytes.sent"
 	MetricZeekXPUBDrops                     = "zeek.cluster.zeromq.xpub.drops"
 	MetricZeekMsgErrors                     = "zeek.cluster.zeromq.msg_errors"
+	MetricZeekOnloopDrops                   = "zeek.cluster.zeromq.onloop.drops"
 )
 
 // Names of zpipe's own metrics.
@@ -70,6 +71,9 @@ const (
 	MetricSubscriptionsReceived = "zpipe.subscriptions.received"
 	MetricSubscriptionsSent     = "zpipe.subscriptions.sent"
 	MetricMessagesDropped       = "zpipe.messages.dropped"
+	MetricMessagesUndecoded     = "zpipe.messages.undecoded"
+	MetricQueueDepth            = "zpipe.queue.depth"
+	MetricQueueCapacity         = "zpipe.queue.capacity"
 	MetricPluginRestarts        = "zpipe.plugin.restarts"
 	MetricPluginUp              = "zpipe.plugin.up"
 	MetricPipelineUp            = "zpipe.pipeline.up"
@@ -114,6 +118,9 @@ var catalog = []MetricDesc{
 	{MetricZeekMsgErrors, KindCounter, "{message}", zeekAttrs,
 		"Number of events with the wrong number of message parts.",
 		"zeek_cluster_zeromq_msg_errors_total"},
+	{MetricZeekOnloopDrops, KindCounter, "{message}", zeekAttrs,
+		"Number of received events dropped due to OnLoop queue full.",
+		"zeek_cluster_zeromq_onloop_drops_total"},
 
 	{MetricMessagesReceived, KindCounter, "{message}", socketAttrs,
 		"Multipart messages received by a pipeline component.",
@@ -136,6 +143,15 @@ var catalog = []MetricDesc{
 	{MetricMessagesDropped, KindCounter, "{message}", dropAttrs,
 		"Messages a pipeline component lost, by reason (error.type).",
 		"zpipe_messages_dropped_total"},
+	{MetricMessagesUndecoded, KindCounter, "{message}", socketAttrs,
+		"Messages a stage passed on without decoding them, because no codec handles their format.",
+		"zpipe_messages_undecoded_total"},
+	{MetricQueueDepth, KindGauge, "{message}", socketAttrs,
+		"Messages a queue stage holds now.",
+		"zpipe_queue_depth"},
+	{MetricQueueCapacity, KindGauge, "{message}", socketAttrs,
+		"Messages a queue stage holds at most (0: unbounded).",
+		"zpipe_queue_capacity"},
 	{MetricPluginRestarts, KindCounter, "{restart}", pluginAttrs,
 		"Times a plugin process was restarted after it failed.",
 		"zpipe_plugin_restarts_total"},

@@ -189,6 +189,13 @@ func TestCatalogRendersAsDocumented(t *testing.T) {
 		t.Fatalf("RegisterPipelines: %v", err)
 	}
 
+	if _, err := tel.RegisterStages(func() []StageObservation {
+		return []StageObservation{{Pipeline: "broker", Component: "stage.onloop.in", Kind: "onloop", Received: 10, Sent: 8,
+			Dropped: map[string]uint64{"queue_full": 2}, HasDepth: true, Capacity: 10000}}
+	}); err != nil {
+		t.Fatalf("RegisterStages: %v", err)
+	}
+
 	body, fams := scrape(t, tel, "/metrics")
 	documented := map[string]bool{"target_info": true}
 	for _, row := range readDocTable(t) {

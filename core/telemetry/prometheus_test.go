@@ -251,6 +251,52 @@ func TestPrometheusPluginsAndPipelines(t *testing.T) {
 	}
 }
 
+// TestPrometheusStages: stage counters under their component, queue
+// gauges, and Zeek's onloop drops as the sum of the onloop stages'
+// queue_full drops (node label as configured).
+func TestPrometheusStages(t *testing.T) {
+	tel := newPrometheusTelemetry(t, Config{ZeekNode: "logger-1"})
+	if _, err := tel.RegisterStages(func() []StageObservation {
+		return []StageObservation{
+			{Pipeline: "logger", Component: "stage.onloop.a", Kind: "onloop", Received: 100, Sent: 90,
+				Dropped: map[string]uint64{"queue_full": 7}, HasDepth: true, Depth: 3, Capacity: 10},
+			{Pipeline: "logger", Component: "stage.onloop.b", Kind: "onloop",
+				Dropped: map[string]uint64{"queue_full": 5}, HasDepth: true, Capacity: 0},
+			{Pipeline: "logger", Component: "stage.transcode.t", Kind: "transcode", Received: 9, Sent: 8, Undecoded: 2,
+				Dropped: map[string]uint64{"malformed": 1, "queue_full": 100}},
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	body, fams := scrape(t, tel, "/metrics")
+	a := map[string]string{"pipeline": "logger", "component": "stage.onloop.a", "kind": "onloop"}
+	tc := map[string]string{"pipeline": "logger", "component": "stage.transcode.t", "kind": "transcode"}
+	checks := []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"zpipe_messages_received_total", a, 100},
+		{"zpipe_messages_sent_total", a, 90},
+		{"zpipe_messages_dropped_total", map[string]string{"pipeline": "logger", "component": "stage.onloop.a", "kind": "onloop", "error_type": "queue_full"}, 7},
+		{"zpipe_queue_depth", a, 3},
+		{"zpipe_queue_capacity", a, 10},
+		{"zpipe_messages_undecoded_total", tc, 2},
+		{"zpipe_messages_dropped_total", map[string]string{"pipeline": "logger", "component": "stage.transcode.t", "kind": "transcode", "error_type": "malformed"}, 1},
+		// Only onloop stages count as Zeek's onloop drops.
+		{"zeek_cluster_zeromq_onloop_drops_total", map[string]string{"node": "logger-1"}, 12},
+	}
+	for _, c := range checks {
+		got, ok := sample(fams, c.name, c.labels)
+		if !ok || got != c.want {
+			t.Errorf("%s%v = %v (present %v), want %v\n%s", c.name, c.labels, got, ok, c.want, body)
+		}
+	}
+	if _, ok := sample(fams, "zpipe_queue_depth", tc); ok {
+		t.Error("a stage without a queue exports a queue depth")
+	}
+}
+
 // pluginFeed hands out the plugin states the test set last.
 type pluginFeed struct {
 	mu  sync.Mutex

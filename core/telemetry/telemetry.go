@@ -219,6 +219,12 @@ func (t *Telemetry) RegisterPipelines(fn func() []PipelineObservation) (Registra
 	return RegisterPipelines(t.provider, fn)
 }
 
+// RegisterStages is RegisterStages on this provider with the configured
+// Zeek node name.
+func (t *Telemetry) RegisterStages(fn func() []StageObservation) (Registration, error) {
+	return RegisterStages(t.provider, t.zeekNode, fn)
+}
+
 // ForceFlush exports pending OTLP data now.
 func (t *Telemetry) ForceFlush(ctx context.Context) error {
 	if err := t.provider.ForceFlush(ctx); err != nil {

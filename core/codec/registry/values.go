@@ -263,3 +263,53 @@ func (c *counters) snapshot() Stats {
 	}
 	return out
 }
+
+// Transcoded is the outcome of transcoding one payload.
+type Transcoded struct {
+	// Payload is the payload in the target format; it aliases memory of
+	// the call's result, valid until the next Transcode with the same out.
+	Payload []byte
+	// DecodeErr is set when the payload did not decode; EncodeErr when
+	// its document could not be encoded in the target format.
+	DecodeErr, EncodeErr error
+}
+
+// Transcode re-encodes payloads of format from into format to. The
+// decoder's documents go straight to the encoder, so nothing is converted
+// to values in between. out gets one result per payload. The error is for
+// the call as a whole: no codec decodes from or encodes to, or a codec
+// failed.
+func (r *Registry) Transcode(ctx context.Context, from, to string, payloads *batch.Items, out []Transcoded) ([]Transcoded, error) {
+	dec, err := r.Lookup(ctx, from, OpDecode)
+	if err != nil {
+		return out, err
+	}
+	enc, err := r.Lookup(ctx, to, OpEncode)
+	if err != nil {
+		return out, err
+	}
+	var docs, payloadsOut batch.Result
+	if err := dec.codec.Decode(ctx, from, payloads, &docs); err != nil {
+		return out, err
+	}
+	r.stats.add(from, uint64(payloads.Len()-len(docs.Errors)), uint64(len(docs.Errors)), 0)
+	// Failed items are empty documents; the encoder fails them too, and
+	// the decode error is the one reported.
+	if err := enc.codec.Encode(ctx, to, &docs.Items, &payloadsOut); err != nil {
+		return out, err
+	}
+	out = out[:0]
+	for i, p := range payloadsOut.Items.All() {
+		var t Transcoded
+		switch {
+		case docs.Err(i) != nil:
+			t.DecodeErr = docs.Err(i)
+		case payloadsOut.Err(i) != nil:
+			t.EncodeErr = payloadsOut.Err(i)
+		default:
+			t.Payload = p
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}

@@ -1,0 +1,271 @@
+// Package stage defines the components that run inside zpipe's core
+// process between sources and sinks: the contract a stage implements, the
+// counters every stage keeps, and the registry of stage kinds that the
+// configuration loader and the pipeline runtime consult.
+//
+// Data reaches a stage as batches of multipart messages through Push. A
+// stage passes what it keeps to Env.Out, possibly later (queues) or changed
+// (transcode). The batch given to Push belongs to the caller and is only
+// valid during the call: a stage that keeps messages copies them.
+package stage
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/zpipe/zpipe/core/codec/registry"
+	"github.com/zpipe/zpipe/core/message"
+	"github.com/zpipe/zpipe/core/schema"
+)
+
+// Inlet takes batches into a component of a pipeline's core path.
+type Inlet interface {
+	// Push hands b to the component. b belongs to the caller: the
+	// component must not keep it, or anything pointing into it, after Push
+	// returns. Push may block (backpressure); it returns ctx's error if ctx
+	// ends first.
+	Push(ctx context.Context, b *message.Batch) error
+}
+
+// InletFunc adapts a function to Inlet.
+type InletFunc func(ctx context.Context, b *message.Batch) error
+
+// Push calls f.
+func (f InletFunc) Push(ctx context.Context, b *message.Batch) error { return f(ctx, b) }
+
+// Fanout returns an Inlet that pushes every batch to each of outs in turn.
+func Fanout(outs ...Inlet) Inlet {
+	if len(outs) == 1 {
+		return outs[0]
+	}
+	return InletFunc(func(ctx context.Context, b *message.Batch) error {
+		for _, o := range outs {
+			if err := o.Push(ctx, b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Stage is a running stage.
+//
+// The runtime calls Push from any number of goroutines, Run once in a
+// goroutine of its own, and CloseInput once no Push will come any more; Run
+// then returns when the stage has passed on everything it holds, or when
+// its context ends.
+type Stage interface {
+	Inlet
+	// Run does the stage's background work until CloseInput was called and
+	// everything held was passed on, or ctx ends.
+	Run(ctx context.Context) error
+	// CloseInput says that no more Push calls will come.
+	CloseInput()
+	// Stats returns the stage's counters.
+	Stats() Stats
+}
+
+// Stats are a stage's counters, monotonic over its life.
+type Stats struct {
+	// Received counts messages pushed into the stage.
+	Received uint64
+	// Sent counts messages the stage passed on.
+	Sent uint64
+	// Undecoded counts messages passed on without decoding because no
+	// codec handles their format (or they lack Zeek's four frames), for
+	// stages that decode.
+	Undecoded uint64
+	// Dropped counts messages the stage discarded, by reason (the
+	// error.type attribute of zpipe_messages_dropped_total).
+	Dropped map[string]uint64
+	// Depth is the number of messages the stage holds now, for queues;
+	// HasDepth says whether the stage has a queue at all.
+	Depth    int64
+	HasDepth bool
+	// Capacity is the queue's limit in messages (0: unbounded).
+	Capacity int64
+}
+
+// Drop reasons shared by stages (error.type values).
+const (
+	// DropQueueFull: a queue stage was full (onloop's HWM).
+	DropQueueFull = "queue_full"
+	// DropHWM: an hwm stage was full and its policy dropped.
+	DropHWM = "hwm"
+	// DropFiltered: a filter stage did not keep the message.
+	DropFiltered = "filtered"
+	// DropNoCodec: no codec handles the message's format, and the
+	// pipeline says to drop such messages.
+	DropNoCodec = "no_codec"
+	// DropMalformed: the message does not have the shape the stage needs
+	// (frame count), or its payload does not decode.
+	DropMalformed = "malformed"
+	// DropEncodeFailed: a decoded payload could not be encoded in the
+	// target format.
+	DropEncodeFailed = "encode_failed"
+)
+
+// Counters holds the counters of Stats for a stage; safe for concurrent
+// use. The drop reasons are fixed when it is made, so counting is lock free.
+type Counters struct {
+	received, sent, undecoded atomic.Uint64
+	reasons                   []string
+	dropped                   []atomic.Uint64
+}
+
+// NewCounters returns counters for a stage that drops for the given
+// reasons.
+func NewCounters(reasons ...string) *Counters {
+	return &Counters{reasons: reasons, dropped: make([]atomic.Uint64, len(reasons))}
+}
+
+// Received counts n messages in.
+func (c *Counters) Received(n int) { c.received.Add(uint64(n)) }
+
+// Sent counts n messages passed on.
+func (c *Counters) Sent(n int) { c.sent.Add(uint64(n)) }
+
+// Undecoded counts n messages passed on undecoded.
+func (c *Counters) Undecoded(n int) { c.undecoded.Add(uint64(n)) }
+
+// Drop counts n messages dropped for reason, which must be one of the
+// reasons the counters were made with.
+func (c *Counters) Drop(reason string, n int) {
+	for i, r := range c.reasons {
+		if r == reason {
+			c.dropped[i].Add(uint64(n))
+			return
+		}
+	}
+	panic(fmt.Sprintf("stage: drop reason %q not declared (have %v)", reason, c.reasons))
+}
+
+// Stats returns a snapshot; every declared reason is present, even at 0.
+func (c *Counters) Stats() Stats {
+	s := Stats{Received: c.received.Load(), Sent: c.sent.Load(), Undecoded: c.undecoded.Load(), Dropped: make(map[string]uint64, len(c.reasons))}
+	for i, r := range c.reasons {
+		s.Dropped[r] = c.dropped[i].Load()
+	}
+	return s
+}
+
+// Env is what a stage gets from the runtime when it is made.
+type Env struct {
+	// Pipeline and Component name the stage in logs and metrics
+	// (Component is "stage.KIND.NAME").
+	Pipeline, Component string
+	// Logger is the stage's logger.
+	Logger *slog.Logger
+	// Out receives what the stage passes on.
+	Out Inlet
+	// Codecs decodes and encodes payloads, for stages that look inside
+	// them. Nil when the runtime has no codecs; a stage that needs them
+	// fails to start with a clear error.
+	Codecs *registry.Registry
+}
+
+// Kind is a kind of stage: its name, its attribute schema and how to make
+// one.
+type Kind struct {
+	Name        string
+	Description string
+	Schema      schema.Schema
+	// NeedsCodecs says the stage decodes payloads (Env.Codecs must be set).
+	NeedsCodecs bool
+	// New makes a stage from its decoded configuration (a JSON object
+	// holding every attribute of Schema, defaults filled in). It checks
+	// what the schema cannot (ranges, combinations) and fails with an
+	// error naming the attribute.
+	New func(env Env, config []byte) (Stage, error)
+}
+
+// Registry maps stage kind names to kinds. It is safe for concurrent use.
+type Registry struct {
+	mu    sync.RWMutex
+	kinds map[string]Kind
+}
+
+// NewRegistry returns a registry holding kinds. It fails on a kind whose
+// schema is invalid or whose name is taken.
+func NewRegistry(kinds ...Kind) (*Registry, error) {
+	r := &Registry{kinds: make(map[string]Kind, len(kinds))}
+	for _, k := range kinds {
+		if err := r.Add(k); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// Add registers a kind.
+func (r *Registry) Add(k Kind) error {
+	if k.Name == "" || k.New == nil {
+		return fmt.Errorf("stage kind %q: name and constructor are required", k.Name)
+	}
+	if err := k.Schema.Check(); err != nil {
+		return fmt.Errorf("stage kind %q: %w", k.Name, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.kinds[k.Name]; ok {
+		return fmt.Errorf("stage kind %q registered twice", k.Name)
+	}
+	r.kinds[k.Name] = k
+	return nil
+}
+
+// Lookup returns the kind called name.
+func (r *Registry) Lookup(name string) (Kind, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	k, ok := r.kinds[name]
+	return k, ok
+}
+
+// Names returns the registered kind names, sorted.
+func (r *Registry) Names() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]string, 0, len(r.kinds))
+	for n := range r.kinds {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Sync provides Run and CloseInput for stages that do their work inside
+// Push and hold nothing: Run waits for CloseInput or ctx. Embed it.
+type Sync struct {
+	once   sync.Once
+	closed chan struct{}
+	mu     sync.Mutex
+}
+
+func (s *Sync) ch() chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed == nil {
+		s.closed = make(chan struct{})
+	}
+	return s.closed
+}
+
+// Run returns once CloseInput was called (nil) or ctx ends (its error).
+func (s *Sync) Run(ctx context.Context) error {
+	select {
+	case <-s.ch():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// CloseInput ends Run.
+func (s *Sync) CloseInput() {
+	s.once.Do(func() { close(s.ch()) })
+}
