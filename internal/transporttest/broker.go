@@ -1,4 +1,4 @@
-package zmqtransport
+package transporttest
 
 import (
 	"bytes"
@@ -26,7 +26,7 @@ type zeekNode struct {
 func newZeekNode(t *testing.T, ctx *zmq.Context, name, brokerXSub, brokerXPub string) *zeekNode {
 	t.Helper()
 	n := &zeekNode{name: name}
-	n.pub = peerSocket(t, ctx, zmq.XPUB, func(s *zmq.Socket) error {
+	n.pub = PeerSocket(t, ctx, zmq.XPUB, func(s *zmq.Socket) error {
 		if err := s.SetXpubVerbose(1); err != nil {
 			return err
 		}
@@ -35,13 +35,13 @@ func newZeekNode(t *testing.T, ctx *zmq.Context, name, brokerXSub, brokerXPub st
 		}
 		return s.Connect(brokerXSub)
 	})
-	n.sub = peerSocket(t, ctx, zmq.XSUB, func(s *zmq.Socket) error { return s.Connect(brokerXPub) })
+	n.sub = PeerSocket(t, ctx, zmq.XSUB, func(s *zmq.Socket) error { return s.Connect(brokerXPub) })
 	return n
 }
 
 func (n *zeekNode) subscribe(t *testing.T, prefix string) {
 	t.Helper()
-	sendMessage(t, n.sub, sub(prefix))
+	SendMessage(t, n.sub, Sub(prefix))
 }
 
 // expectSubscriptions reads subscription messages from the node's XPUB
@@ -50,14 +50,14 @@ func (n *zeekNode) expectSubscriptions(t *testing.T, want ...[]byte) {
 	t.Helper()
 	var got [][]byte
 	for len(got) < len(want) {
-		msg := recvMessage(t, n.pub)
+		msg := RecvMessage(t, n.pub)
 		if len(msg) != 1 {
-			t.Fatalf("%s: subscription message with %d frames: %s", n.name, len(msg), showFrames(msg))
+			t.Fatalf("%s: subscription message with %d frames: %s", n.name, len(msg), ShowFrames(msg))
 		}
 		got = append(got, msg[0])
 	}
 	if !sameMultiset(got, want) {
-		t.Fatalf("%s: subscriptions %s, want %s", n.name, showFrames(got), showFrames(want))
+		t.Fatalf("%s: subscriptions %s, want %s", n.name, ShowFrames(got), ShowFrames(want))
 	}
 }
 
@@ -78,15 +78,15 @@ func sameMultiset(a, b [][]byte) bool {
 
 // startBroker opens a Zeek-style broker: xsub and xpub (verboser, nodrop)
 // linked, with a subscription tap.
-func startBroker(t *testing.T, s *Server, framing string) (xsubEP, xpubEP string) {
+func startBroker(t *testing.T, s Server, framing string) (xsubEP, xpubEP string) {
 	t.Helper()
-	openSocket(t, s, "xsub", KindXSub, attrs{"bind": []string{"tcp://127.0.0.1:*"}, "framing": framing})
-	openSocket(t, s, "xpub", KindXPub, attrs{"bind": []string{"tcp://127.0.0.1:*"}, "verboser": true})
+	OpenSocket(t, s, "xsub", KindXSub, Attrs{"bind": []string{"tcp://127.0.0.1:*"}, "framing": framing})
+	OpenSocket(t, s, "xpub", KindXPub, Attrs{"bind": []string{"tcp://127.0.0.1:*"}, "verboser": true})
 	err := s.StartLink(context.Background(), transport.LinkSpec{ID: "broker", Source: "xsub", Sinks: []string{"xpub"}, TapSubscriptions: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return boundEndpoint(t, s, "xsub", 0), boundEndpoint(t, s, "xpub", 0)
+	return BoundEndpoint(t, s, "xsub", 0), BoundEndpoint(t, s, "xpub", 0)
 }
 
 // tapReader collects the link's tapped subscription frames in the
@@ -98,7 +98,7 @@ type tapReader struct {
 	cancel context.CancelFunc
 }
 
-func readTap(t *testing.T, s *Server, link string) *tapReader {
+func readTap(t *testing.T, s Server, link string) *tapReader {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &tapReader{done: make(chan error, 1), cancel: cancel}
 	go func() {
@@ -110,7 +110,7 @@ func readTap(t *testing.T, s *Server, link string) *tapReader {
 				return
 			}
 			r.mu.Lock()
-			for _, m := range batchMessages(&b) {
+			for _, m := range BatchMessages(&b) {
 				r.frames = append(r.frames, m...)
 			}
 			r.mu.Unlock()
@@ -129,11 +129,17 @@ func (r *tapReader) snapshot() [][]byte {
 	return slices.Clone(r.frames)
 }
 
-func TestZeekBrokerLink(t *testing.T) {
-	s := newTestServer(t)
+// testZeekBrokerLink: a broker set up as Zeek's (an xsub and an xpub with
+// verboser, linked, with a subscription tap) between libzmq nodes set up
+// as Zeek's: subscriptions are echoed to every node and replayed to a late
+// joiner, events arrive byte for byte and in order, a malformed event is
+// dropped, a departing node's subscriptions are withdrawn, the tap sees
+// every subscription message, and every counter is exact.
+func testZeekBrokerLink(t *testing.T, x *suite) {
+	s := x.newServer(t)
 	xsubEP, xpubEP := startBroker(t, s, FramingZeek)
 	tap := readTap(t, s, "broker")
-	ctx := peerContext(t)
+	ctx := PeerContext(t)
 
 	const (
 		pA     = "zeek.cluster.nodeid.A."
@@ -146,25 +152,25 @@ func TestZeekBrokerLink(t *testing.T) {
 
 	// Subscriptions are echoed to every node, the subscriber included.
 	a.subscribe(t, pA)
-	a.expectSubscriptions(t, sub(pA))
-	b.expectSubscriptions(t, sub(pA))
+	a.expectSubscriptions(t, Sub(pA))
+	b.expectSubscriptions(t, Sub(pA))
 	b.subscribe(t, pB)
-	a.expectSubscriptions(t, sub(pB))
-	b.expectSubscriptions(t, sub(pB))
+	a.expectSubscriptions(t, Sub(pB))
+	b.expectSubscriptions(t, Sub(pB))
 	// Duplicates are forwarded too.
 	a.subscribe(t, worker)
-	a.expectSubscriptions(t, sub(worker))
-	b.expectSubscriptions(t, sub(worker))
+	a.expectSubscriptions(t, Sub(worker))
+	b.expectSubscriptions(t, Sub(worker))
 	b.subscribe(t, worker)
-	a.expectSubscriptions(t, sub(worker))
-	b.expectSubscriptions(t, sub(worker))
+	a.expectSubscriptions(t, Sub(worker))
+	b.expectSubscriptions(t, Sub(worker))
 
 	// A late joiner gets the replay of every known prefix.
 	c := newZeekNode(t, ctx, "C", xsubEP, xpubEP)
-	c.expectSubscriptions(t, sub(pA), sub(pB), sub(worker))
+	c.expectSubscriptions(t, Sub(pA), Sub(pB), Sub(worker))
 	c.subscribe(t, pC)
 	for _, n := range []*zeekNode{a, b, c} {
-		n.expectSubscriptions(t, sub(pC))
+		n.expectSubscriptions(t, Sub(pC))
 	}
 
 	// Events from A to B's node topic arrive byte for byte, in order.
@@ -172,30 +178,30 @@ func TestZeekBrokerLink(t *testing.T) {
 	var sentEvents [][][]byte
 	for i := range events {
 		payload := bytes.Repeat([]byte{byte(i)}, 1+i%97)
-		ev := event(pB+"hello", "A", payload)
+		ev := Event(pB+"hello", "A", payload)
 		sentEvents = append(sentEvents, ev)
-		sendMessage(t, a.pub, ev...)
+		SendMessage(t, a.pub, ev...)
 	}
 	// A 3-frame message is dropped by the broker (framing zeek); the event
 	// after it arrives next.
 	malformed := [][]byte{[]byte(pB + "bad"), []byte("A"), []byte("broker-bin-v1")}
-	sendMessage(t, a.pub, malformed...)
-	sentinel := event(pB+"sentinel", "A", []byte("last"))
-	sendMessage(t, a.pub, sentinel...)
+	SendMessage(t, a.pub, malformed...)
+	sentinel := Event(pB+"sentinel", "A", []byte("last"))
+	SendMessage(t, a.pub, sentinel...)
 	sentEvents = append(sentEvents, sentinel)
 	for i, want := range sentEvents {
-		got := recvMessage(t, b.sub)
+		got := RecvMessage(t, b.sub)
 		if !slices.EqualFunc(got, want, bytes.Equal) {
-			t.Fatalf("event %d at B: got %s, want %s", i, showFrames(got), showFrames(want))
+			t.Fatalf("event %d at B: got %s, want %s", i, ShowFrames(got), ShowFrames(want))
 		}
 	}
 	// C publishes to the worker topic: A and B both get it.
-	workerEvent := event(worker+".x", "C", []byte("to workers"))
-	sendMessage(t, c.pub, workerEvent...)
+	workerEvent := Event(worker+".x", "C", []byte("to workers"))
+	SendMessage(t, c.pub, workerEvent...)
 	sentEvents = append(sentEvents, workerEvent)
 	for _, n := range []*zeekNode{a, b} {
-		if got := recvMessage(t, n.sub); !slices.EqualFunc(got, workerEvent, bytes.Equal) {
-			t.Fatalf("worker event at %s: got %s", n.name, showFrames(got))
+		if got := RecvMessage(t, n.sub); !slices.EqualFunc(got, workerEvent, bytes.Equal) {
+			t.Fatalf("worker event at %s: got %s", n.name, ShowFrames(got))
 		}
 	}
 
@@ -203,36 +209,36 @@ func TestZeekBrokerLink(t *testing.T) {
 	// prefix A held, and the xsub passes 00 pA on (pA is gone) but not
 	// 00 worker (B still holds it).
 	a.sub.Close()
-	b.expectSubscriptions(t, unsub(pA))
-	c.expectSubscriptions(t, unsub(pA))
+	b.expectSubscriptions(t, Unsub(pA))
+	c.expectSubscriptions(t, Unsub(pA))
 
 	// The tap saw every subscription message the link forwarded.
-	wantTap := [][]byte{sub(pA), sub(pB), sub(worker), sub(worker), sub(pC), unsub(pA), unsub(worker)}
-	eventually(t, "all subscription messages on the tap", func() bool { return len(tap.snapshot()) >= len(wantTap) })
+	wantTap := [][]byte{Sub(pA), Sub(pB), Sub(worker), Sub(worker), Sub(pC), Unsub(pA), Unsub(worker)}
+	Eventually(t, "all subscription messages on the tap", func() bool { return len(tap.snapshot()) >= len(wantTap) })
 	if got := tap.snapshot(); !sameMultiset(got, wantTap) {
-		t.Fatalf("tap: %s, want %s", showFrames(got), showFrames(wantTap))
+		t.Fatalf("tap: %s, want %s", ShowFrames(got), ShowFrames(wantTap))
 	}
 
 	// Counters, exactly. Frames and bytes in both directions.
 	var evFrames, evBytes uint64
 	for _, ev := range sentEvents {
 		evFrames += uint64(len(ev))
-		evBytes += frameBytes(ev)
+		evBytes += FrameBytes(ev)
 	}
-	subFrames, subBytes := uint64(len(wantTap)), frameBytes(wantTap)
-	eventually(t, "xpub counters to settle", func() bool {
-		return socketStats(t, s, "xpub").MessagesSent == uint64(len(sentEvents))
+	subFrames, subBytes := uint64(len(wantTap)), FrameBytes(wantTap)
+	Eventually(t, "xpub counters to settle", func() bool {
+		return SocketStats(t, s, "xpub").MessagesSent == uint64(len(sentEvents))
 	})
-	xsub := socketStats(t, s, "xsub")
+	xsub := SocketStats(t, s, "xsub")
 	wantXSub := transport.SocketStats{
 		ID:               "xsub",
-		MessagesReceived: uint64(len(sentEvents)) + 1, FramesReceived: evFrames + 3, BytesReceived: evBytes + frameBytes(malformed),
+		MessagesReceived: uint64(len(sentEvents)) + 1, FramesReceived: evFrames + 3, BytesReceived: evBytes + FrameBytes(malformed),
 		MessagesSent: subFrames, FramesSent: subFrames, BytesSent: subBytes,
 		SubscriptionsSent: subFrames,
 		Drops:             map[string]uint64{DropMalformed: 1},
 	}
 	checkStats(t, xsub, wantXSub)
-	xpub := socketStats(t, s, "xpub")
+	xpub := SocketStats(t, s, "xpub")
 	wantXPub := transport.SocketStats{
 		ID:               "xpub",
 		MessagesReceived: subFrames, FramesReceived: subFrames, BytesReceived: subBytes,
@@ -241,7 +247,7 @@ func TestZeekBrokerLink(t *testing.T) {
 		Drops: map[string]uint64{},
 	}
 	checkStats(t, xpub, wantXPub)
-	link := socketStats(t, s, "broker")
+	link := SocketStats(t, s, "broker")
 	wantLink := transport.SocketStats{
 		ID: "broker", MessagesSent: subFrames, FramesSent: subFrames, BytesSent: subBytes,
 		SubscriptionsSent: subFrames, Drops: map[string]uint64{},
@@ -256,29 +262,29 @@ func checkStats(t *testing.T, got, want transport.SocketStats) {
 	}
 }
 
-// TestLinkRawFraming: with framing raw, messages of any shape pass.
-func TestLinkRawFraming(t *testing.T) {
-	s := newTestServer(t)
+// testLinkRawFraming: with framing raw, messages of any shape pass.
+func testLinkRawFraming(t *testing.T, x *suite) {
+	s := x.newServer(t)
 	xsubEP, xpubEP := startBroker(t, s, FramingRaw)
-	ctx := peerContext(t)
+	ctx := PeerContext(t)
 	n := newZeekNode(t, ctx, "N", xsubEP, xpubEP)
 	n.subscribe(t, "t")
-	n.expectSubscriptions(t, sub("t"))
+	n.expectSubscriptions(t, Sub("t"))
 	msgs := [][][]byte{
 		{[]byte("t1")},
 		{[]byte("t2"), []byte("x"), []byte("y")},
-		event("t3", "N", []byte("payload")),
+		Event("t3", "N", []byte("payload")),
 		{[]byte("t4"), {}, {}, {}, {}, []byte("six")},
 	}
 	for _, m := range msgs {
-		sendMessage(t, n.pub, m...)
+		SendMessage(t, n.pub, m...)
 	}
 	for i, want := range msgs {
-		if got := recvMessage(t, n.sub); !slices.EqualFunc(got, want, bytes.Equal) {
-			t.Fatalf("message %d: got %s, want %s", i, showFrames(got), showFrames(want))
+		if got := RecvMessage(t, n.sub); !slices.EqualFunc(got, want, bytes.Equal) {
+			t.Fatalf("message %d: got %s, want %s", i, ShowFrames(got), ShowFrames(want))
 		}
 	}
-	if d := socketStats(t, s, "xsub").Drops; len(d) != 0 {
+	if d := SocketStats(t, s, "xsub").Drops; len(d) != 0 {
 		t.Fatalf("drops under raw framing: %v", d)
 	}
 }

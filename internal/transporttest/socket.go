@@ -1,4 +1,4 @@
-package zmqtransport
+package transporttest
 
 import (
 	"bytes"
@@ -15,24 +15,24 @@ import (
 	"github.com/zpipe/zpipe/core/transport"
 )
 
-// TestOpenEveryKind opens each kind bound to several endpoints (tcp and
+// testOpenEveryKind opens each kind bound to several endpoints (tcp and
 // ipc) and connected to several, and checks that data flows through each
 // endpoint.
-func TestOpenEveryKind(t *testing.T) {
+func testOpenEveryKind(t *testing.T, x *suite) {
 	peerTypes := map[string]zmq.Type{KindXSub: zmq.XPUB, KindPull: zmq.PUSH, KindXPub: zmq.XSUB, KindPush: zmq.PULL}
 	for _, kind := range []string{KindXSub, KindPull, KindXPub, KindPush} {
 		t.Run(kind, func(t *testing.T) {
-			s := newTestServer(t)
-			ctx := peerContext(t)
+			s := x.newServer(t)
+			ctx := PeerContext(t)
 			// Peers bound for our connects.
 			var connectEPs []string
 			var connectPeers []*zmq.Socket
 			for i := range 2 {
 				ep := "tcp://127.0.0.1:*"
 				if i == 1 {
-					ep = ipcEndpoint(t, "peer")
+					ep = IPCEndpoint(t, "peer")
 				}
-				p := peerSocket(t, ctx, peerTypes[kind], func(s *zmq.Socket) error { return s.Bind(ep) })
+				p := PeerSocket(t, ctx, peerTypes[kind], func(s *zmq.Socket) error { return s.Bind(ep) })
 				last, err := p.GetLastEndpoint()
 				if err != nil {
 					t.Fatal(err)
@@ -40,14 +40,14 @@ func TestOpenEveryKind(t *testing.T) {
 				connectEPs = append(connectEPs, last)
 				connectPeers = append(connectPeers, p)
 			}
-			a := attrs{
-				"bind":    []string{"tcp://127.0.0.1:*", ipcEndpoint(t, "ours")},
+			a := Attrs{
+				"bind":    []string{"tcp://127.0.0.1:*", IPCEndpoint(t, "ours")},
 				"connect": connectEPs,
 			}
 			if kind == KindXSub || kind == KindPull {
 				a["framing"] = FramingRaw
 			}
-			openSocket(t, s, "s", kind, a)
+			OpenSocket(t, s, "s", kind, a)
 			bound, err := s.BoundEndpoints("s")
 			if err != nil {
 				t.Fatal(err)
@@ -57,7 +57,7 @@ func TestOpenEveryKind(t *testing.T) {
 			}
 			var peers []*zmq.Socket
 			for _, ep := range bound {
-				peers = append(peers, peerSocket(t, ctx, peerTypes[kind], func(s *zmq.Socket) error { return s.Connect(ep) }))
+				peers = append(peers, PeerSocket(t, ctx, peerTypes[kind], func(s *zmq.Socket) error { return s.Connect(ep) }))
 			}
 			peers = append(peers, connectPeers...)
 			checkFlow(t, s, kind, peers)
@@ -66,7 +66,7 @@ func TestOpenEveryKind(t *testing.T) {
 }
 
 // checkFlow moves one message between our socket "s" and each peer.
-func checkFlow(t *testing.T, s *Server, kind string, peers []*zmq.Socket) {
+func checkFlow(t *testing.T, s Server, kind string, peers []*zmq.Socket) {
 	t.Helper()
 	ctx := context.Background()
 	switch kind {
@@ -79,24 +79,24 @@ func checkFlow(t *testing.T, s *Server, kind string, peers []*zmq.Socket) {
 		}
 		received := make(chan result, 1)
 		go func() {
-			msgs, err := recvN(s, "s", len(peers), transport.Limits{})
+			msgs, err := RecvN(s, "s", len(peers), transport.Limits{})
 			received <- result{msgs, err}
 		}()
 		if kind == KindXSub {
 			// Subscribe to everything so the XPUB peers send.
 			var b message.Batch
-			b.Append(sub(""))
+			b.Append(Sub(""))
 			if _, err := s.Send(ctx, "s", &b); err != nil {
 				t.Fatal(err)
 			}
 			for _, p := range peers {
-				if got := recvMessage(t, p); !bytes.Equal(got[0], sub("")) {
-					t.Fatalf("peer got %s, want the subscription", showFrames(got))
+				if got := RecvMessage(t, p); !bytes.Equal(got[0], Sub("")) {
+					t.Fatalf("peer got %s, want the subscription", ShowFrames(got))
 				}
 			}
 		}
 		for i, p := range peers {
-			sendMessage(t, p, []byte(fmt.Sprint("from peer ", i)))
+			SendMessage(t, p, []byte(fmt.Sprint("from peer ", i)))
 		}
 		r := <-received
 		if r.err != nil {
@@ -115,24 +115,24 @@ func checkFlow(t *testing.T, s *Server, kind string, peers []*zmq.Socket) {
 		}
 	case KindXPub:
 		for _, p := range peers {
-			sendMessage(t, p, sub("topic"))
+			SendMessage(t, p, Sub("topic"))
 		}
 		// Without verbose, the xpub reports the first subscription only.
-		subs := recvAll(t, s, "s", 1, transport.Limits{})
-		if !bytes.Equal(subs[0][0], sub("topic")) {
-			t.Fatalf("xpub received %s", showFrames(subs[0]))
+		subs := RecvAll(t, s, "s", 1, transport.Limits{})
+		if !bytes.Equal(subs[0][0], Sub("topic")) {
+			t.Fatalf("xpub received %s", ShowFrames(subs[0]))
 		}
-		eventually(t, "every subscriber to be known", func() bool {
-			return socketStats(t, s, "s").MessagesReceived == 1 && sendUntil(t, s, peers)
+		Eventually(t, "every subscriber to be known", func() bool {
+			return SocketStats(t, s, "s").MessagesReceived == 1 && sendUntil(t, s, peers)
 		})
 	case KindPush:
 		// A bound push adds a peer once its handshake is through; send until
 		// every peer has had a message.
 		got := make([]bool, len(peers))
-		eventually(t, "a message at every peer", func() bool {
+		Eventually(t, "a message at every peer", func() bool {
 			var b message.Batch
 			b.Append([]byte("to a peer"))
-			if res, err := s.Send(testCtx(t), "s", &b); err != nil || res.Sent != 1 {
+			if res, err := s.Send(TestCtx(t), "s", &b); err != nil || res.Sent != 1 {
 				t.Fatalf("send: %+v, %v", res, err)
 			}
 			all := true
@@ -143,7 +143,7 @@ func checkFlow(t *testing.T, s *Server, kind string, peers []*zmq.Socket) {
 						break
 					}
 					if string(msg[0]) != "to a peer" {
-						t.Fatalf("peer %d got %s", i, showFrames(msg))
+						t.Fatalf("peer %d got %s", i, ShowFrames(msg))
 					}
 					got[i] = true
 				}
@@ -157,17 +157,17 @@ func checkFlow(t *testing.T, s *Server, kind string, peers []*zmq.Socket) {
 // sendUntil publishes on xpub "s" and reports whether every peer got it.
 // Subscriptions reach the xpub one connection at a time, so a publish may
 // miss a peer whose subscription is still in flight; the caller retries.
-func sendUntil(t *testing.T, s *Server, peers []*zmq.Socket) bool {
+func sendUntil(t *testing.T, s Server, peers []*zmq.Socket) bool {
 	var b message.Batch
 	b.Append([]byte("topic"), []byte("data"))
-	if _, err := s.Send(testCtx(t), "s", &b); err != nil {
+	if _, err := s.Send(TestCtx(t), "s", &b); err != nil {
 		t.Fatal(err)
 	}
 	all := true
 	for _, p := range peers {
 		got := false
 		for {
-			if _, ok := tryRecv(t, p); !ok {
+			if _, ok := TryRecv(t, p); !ok {
 				break
 			}
 			got = true
@@ -177,32 +177,35 @@ func sendUntil(t *testing.T, s *Server, peers []*zmq.Socket) bool {
 	return all
 }
 
-func TestPullRecvBatches(t *testing.T) {
+// testPullRecvBatches: a pull over tcp and ipc hands out what a libzmq
+// PUSH sent, in order, in batches within the receive limits; messages
+// without four frames are dropped as malformed and counted.
+func testPullRecvBatches(t *testing.T, x *suite) {
 	for _, transportName := range []string{"tcp", "ipc"} {
 		t.Run(transportName, func(t *testing.T) {
-			s := newTestServer(t)
+			s := x.newServer(t)
 			ep := "tcp://127.0.0.1:*"
 			if transportName == "ipc" {
-				ep = ipcEndpoint(t, "pull")
+				ep = IPCEndpoint(t, "pull")
 			}
-			openSocket(t, s, "pull", KindPull, attrs{"bind": []string{ep}})
-			ctx := peerContext(t)
-			push := peerSocket(t, ctx, zmq.PUSH, func(p *zmq.Socket) error {
-				return p.Connect(boundEndpoint(t, s, "pull", 0))
+			OpenSocket(t, s, "pull", KindPull, Attrs{"bind": []string{ep}})
+			ctx := PeerContext(t)
+			push := PeerSocket(t, ctx, zmq.PUSH, func(p *zmq.Socket) error {
+				return p.Connect(BoundEndpoint(t, s, "pull", 0))
 			})
 			const n = 500
 			var want [][][]byte
 			for i := range n {
-				ev := event("log-write", "node", bytes.Repeat([]byte{byte(i)}, i%300))
+				ev := Event("log-write", "node", bytes.Repeat([]byte{byte(i)}, i%300))
 				if i%50 == 7 {
-					sendMessage(t, push, []byte("short"), []byte("message"))
+					SendMessage(t, push, []byte("short"), []byte("message"))
 				}
-				sendMessage(t, push, ev...)
+				SendMessage(t, push, ev...)
 				want = append(want, ev)
 			}
 			// Small limits: many batches, none above them.
 			lim := transport.Limits{MaxMessages: 37, MaxBytes: 4096}
-			rctx, cancel := context.WithTimeout(context.Background(), waitFor)
+			rctx, cancel := context.WithTimeout(context.Background(), WaitFor)
 			defer cancel()
 			var got [][][]byte
 			var b message.Batch
@@ -214,14 +217,14 @@ func TestPullRecvBatches(t *testing.T) {
 				if b.Len() == 0 || b.Len() > lim.MaxMessages || b.Bytes() > lim.MaxBytes {
 					t.Fatalf("batch of %d messages, %d bytes; limits %+v", b.Len(), b.Bytes(), lim)
 				}
-				got = append(got, batchMessages(&b)...)
+				got = append(got, BatchMessages(&b)...)
 			}
 			for i := range want {
 				if !slices.EqualFunc(got[i], want[i], bytes.Equal) {
-					t.Fatalf("message %d: got %s, want %s", i, showFrames(got[i]), showFrames(want[i]))
+					t.Fatalf("message %d: got %s, want %s", i, ShowFrames(got[i]), ShowFrames(want[i]))
 				}
 			}
-			st := socketStats(t, s, "pull")
+			st := SocketStats(t, s, "pull")
 			short := uint64(n/50 + 1)
 			if n%50 <= 7 {
 				short = n / 50
@@ -233,118 +236,70 @@ func TestPullRecvBatches(t *testing.T) {
 	}
 }
 
-// TestRecvLargeMessage: a message larger than MaxBytes still arrives, alone.
-func TestRecvLargeMessage(t *testing.T) {
-	s := newTestServer(t)
-	openSocket(t, s, "pull", KindPull, attrs{"bind": []string{"tcp://127.0.0.1:*"}, "framing": FramingRaw})
-	push := peerSocket(t, peerContext(t), zmq.PUSH, func(p *zmq.Socket) error {
-		return p.Connect(boundEndpoint(t, s, "pull", 0))
+// testRecvLargeMessage: a message larger than MaxBytes still arrives, alone.
+func testRecvLargeMessage(t *testing.T, x *suite) {
+	s := x.newServer(t)
+	OpenSocket(t, s, "pull", KindPull, Attrs{"bind": []string{"tcp://127.0.0.1:*"}, "framing": FramingRaw})
+	push := PeerSocket(t, PeerContext(t), zmq.PUSH, func(p *zmq.Socket) error {
+		return p.Connect(BoundEndpoint(t, s, "pull", 0))
 	})
 	big := bytes.Repeat([]byte("x"), 3<<20)
-	sendMessage(t, push, []byte("small"))
-	sendMessage(t, push, big, []byte("tail"))
-	sendMessage(t, push, []byte("after"))
-	got := recvAll(t, s, "pull", 3, transport.Limits{MaxBytes: 1024})
+	SendMessage(t, push, []byte("small"))
+	SendMessage(t, push, big, []byte("tail"))
+	SendMessage(t, push, []byte("after"))
+	got := RecvAll(t, s, "pull", 3, transport.Limits{MaxBytes: 1024})
 	if string(got[0][0]) != "small" || !bytes.Equal(got[1][0], big) || string(got[1][1]) != "tail" || string(got[2][0]) != "after" {
 		t.Fatalf("got %d messages, frame sizes %d/%d/%d", len(got), len(got[0][0]), len(got[1][0]), len(got[2][0]))
 	}
 }
 
-func TestPushRoundRobin(t *testing.T) {
-	s := newTestServer(t)
-	ctx := peerContext(t)
-	var pulls []*zmq.Socket
-	var eps []string
-	for _, ep := range []string{"tcp://127.0.0.1:*", ipcEndpoint(t, "rr")} {
-		p := peerSocket(t, ctx, zmq.PULL, func(p *zmq.Socket) error { return p.Bind(ep) })
-		last, err := p.GetLastEndpoint()
-		if err != nil {
-			t.Fatal(err)
-		}
-		pulls = append(pulls, p)
-		eps = append(eps, last)
-	}
-	openSocket(t, s, "push", KindPush, attrs{"connect": eps})
-	const n = 200
-	var b message.Batch
-	for i := range n {
-		b.Append(event("log-write", "me", []byte(fmt.Sprint(i)))...)
-	}
-	res, err := s.Send(testCtx(t), "push", &b)
-	if err != nil || res.Sent != n || res.Dropped != 0 {
-		t.Fatalf("send: %+v, %v", res, err)
-	}
-	// Round-robin: each pull gets every other message, in order.
-	for k, p := range pulls {
-		var got []string
-		for range n / 2 {
-			msg := recvMessage(t, p)
-			if len(msg) != 4 {
-				t.Fatalf("pull %d got %s", k, showFrames(msg))
-			}
-			got = append(got, string(msg[3]))
-		}
-		var first int
-		fmt.Sscan(got[0], &first)
-		for i, g := range got {
-			if g != fmt.Sprint(first+2*i) {
-				t.Fatalf("pull %d: messages %q are not every other one", k, got)
-			}
-		}
-	}
-	st := socketStats(t, s, "push")
-	if st.MessagesSent != n || st.FramesSent != 4*n {
-		t.Fatalf("stats %+v", st)
-	}
-}
-
-// TestPushNoPeer: a bound push without peers refuses messages; with
+// testPushNoPeer: a bound push without peers refuses messages; with
 // send_timeout_ms 0 they are dropped as no_peer, with N they are dropped
 // after one wait, then at once.
-func TestPushNoPeer(t *testing.T) {
+func testPushNoPeer(t *testing.T, x *suite) {
 	for _, timeout := range []int{0, 50} {
 		t.Run(fmt.Sprint(timeout), func(t *testing.T) {
-			s := newTestServer(t)
-			openSocket(t, s, "push", KindPush, attrs{"bind": []string{"tcp://127.0.0.1:*"}, "send_timeout_ms": timeout})
+			s := x.newServer(t)
+			OpenSocket(t, s, "push", KindPush, Attrs{"bind": []string{"tcp://127.0.0.1:*"}, "send_timeout_ms": timeout})
 			var b message.Batch
 			for range 10 {
 				b.Append([]byte("x"))
 			}
-			res, err := s.Send(testCtx(t), "push", &b)
+			res, err := s.Send(TestCtx(t), "push", &b)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if res.Sent != 0 || res.Dropped != 10 || res.DropReason != DropNoPeer {
 				t.Fatalf("result %+v", res)
 			}
-			if d := socketStats(t, s, "push").Drops; d[DropNoPeer] != 10 || len(d) != 1 {
+			if d := SocketStats(t, s, "push").Drops; d[DropNoPeer] != 10 || len(d) != 1 {
 				t.Fatalf("drops %v", d)
 			}
 			// A peer arrives: the next batch goes through.
-			pull := peerSocket(t, peerContext(t), zmq.PULL, func(p *zmq.Socket) error {
-				return p.Connect(boundEndpoint(t, s, "push", 0))
+			pull := PeerSocket(t, PeerContext(t), zmq.PULL, func(p *zmq.Socket) error {
+				return p.Connect(BoundEndpoint(t, s, "push", 0))
 			})
-			eventually(t, "a send to the new peer", func() bool {
+			Eventually(t, "a send to the new peer", func() bool {
 				var one message.Batch
 				one.Append([]byte("hello"))
-				res, err := s.Send(testCtx(t), "push", &one)
+				res, err := s.Send(TestCtx(t), "push", &one)
 				if err != nil {
 					t.Fatal(err)
 				}
 				return res.Sent == 1
 			})
-			if got := recvMessage(t, pull); string(got[0]) != "hello" {
-				t.Fatalf("got %s", showFrames(got))
+			if got := RecvMessage(t, pull); string(got[0]) != "hello" {
+				t.Fatalf("got %s", ShowFrames(got))
 			}
 		})
 	}
 }
 
-// TestPushBlockingSend: with send_timeout_ms -1, Send waits for a peer and
+// testPushBlockingSend: with send_timeout_ms -1, Send waits for a peer and
 // returns when its context ends, counting what it sent.
-func TestPushBlockingSend(t *testing.T) {
-	s := newTestServer(t)
-	openSocket(t, s, "push", KindPush, attrs{"bind": []string{"tcp://127.0.0.1:*"}})
+func testPushBlockingSend(t *testing.T, x *suite) {
+	s := x.newServer(t)
+	OpenSocket(t, s, "push", KindPush, Attrs{"bind": []string{"tcp://127.0.0.1:*"}})
 	var b message.Batch
 	b.Append([]byte("waits for a peer"))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -358,11 +313,11 @@ func TestPushBlockingSend(t *testing.T) {
 		done <- result{res, err}
 	}()
 	// The send is still waiting while there is no peer; connect one.
-	pull := peerSocket(t, peerContext(t), zmq.PULL, func(p *zmq.Socket) error {
-		return p.Connect(boundEndpoint(t, s, "push", 0))
+	pull := PeerSocket(t, PeerContext(t), zmq.PULL, func(p *zmq.Socket) error {
+		return p.Connect(BoundEndpoint(t, s, "push", 0))
 	})
-	if got := recvMessage(t, pull); string(got[0]) != "waits for a peer" {
-		t.Fatalf("got %s", showFrames(got))
+	if got := RecvMessage(t, pull); string(got[0]) != "waits for a peer" {
+		t.Fatalf("got %s", ShowFrames(got))
 	}
 	r := <-done
 	if r.err != nil || r.res.Sent != 1 {
@@ -371,7 +326,7 @@ func TestPushBlockingSend(t *testing.T) {
 	cancel()
 
 	// Now without peers and a context that ends.
-	openSocket(t, s, "lonely", KindPush, attrs{"bind": []string{"tcp://127.0.0.1:*"}})
+	OpenSocket(t, s, "lonely", KindPush, Attrs{"bind": []string{"tcp://127.0.0.1:*"}})
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	go func() {
 		res, err := s.Send(ctx2, "lonely", &b)
@@ -384,14 +339,14 @@ func TestPushBlockingSend(t *testing.T) {
 	}
 }
 
-// TestXSubXPubRecvSend drives an xsub and an xpub through Recv and Send
+// testXSubXPubRecvSend drives an xsub and an xpub through Recv and Send
 // only, each from two goroutines at once: the receive and the send stream
 // of one socket.
-func TestXSubXPubRecvSend(t *testing.T) {
-	s := newTestServer(t)
-	openSocket(t, s, "xpub", KindXPub, attrs{"bind": []string{"tcp://127.0.0.1:*"}, "verbose": true})
-	openSocket(t, s, "xsub", KindXSub, attrs{"connect": []string{boundEndpoint(t, s, "xpub", 0)}, "framing": FramingZeek})
-	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+func testXSubXPubRecvSend(t *testing.T, x *suite) {
+	s := x.newServer(t)
+	OpenSocket(t, s, "xpub", KindXPub, Attrs{"bind": []string{"tcp://127.0.0.1:*"}, "verbose": true})
+	OpenSocket(t, s, "xsub", KindXSub, Attrs{"connect": []string{BoundEndpoint(t, s, "xpub", 0)}, "framing": FramingZeek})
+	ctx, cancel := context.WithTimeout(context.Background(), WaitFor)
 	defer cancel()
 
 	const n = 2000
@@ -401,7 +356,7 @@ func TestXSubXPubRecvSend(t *testing.T) {
 	wg.Go(func() {
 		for i := range 50 {
 			var b message.Batch
-			b.Append(sub(fmt.Sprint("t", i)))
+			b.Append(Sub(fmt.Sprint("t", i)))
 			if _, err := s.Send(ctx, "xsub", &b); err != nil {
 				errs <- fmt.Errorf("xsub send: %w", err)
 				return
@@ -418,7 +373,7 @@ func TestXSubXPubRecvSend(t *testing.T) {
 				errs <- fmt.Errorf("xpub recv: %w", err)
 				return
 			}
-			subs = append(subs, batchMessages(&b)...)
+			subs = append(subs, BatchMessages(&b)...)
 		}
 	})
 	wg.Wait()
@@ -427,8 +382,8 @@ func TestXSubXPubRecvSend(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, m := range subs {
-		if !bytes.Equal(m[0], sub(fmt.Sprint("t", i))) {
-			t.Fatalf("subscription %d: %s", i, showFrames(m))
+		if !bytes.Equal(m[0], Sub(fmt.Sprint("t", i))) {
+			t.Fatalf("subscription %d: %s", i, ShowFrames(m))
 		}
 	}
 
@@ -448,7 +403,7 @@ func TestXSubXPubRecvSend(t *testing.T) {
 		for i := 0; i < n; i += 100 {
 			var b message.Batch
 			for k := i; k < i+100; k++ {
-				b.Append(event(fmt.Sprint("t", k%50), "x", []byte(fmt.Sprint(k)))...)
+				b.Append(Event(fmt.Sprint("t", k%50), "x", []byte(fmt.Sprint(k)))...)
 			}
 			res, err := s.Send(ctx, "xpub", &b)
 			if err != nil || res.Sent != 100 {
@@ -457,7 +412,7 @@ func TestXSubXPubRecvSend(t *testing.T) {
 			}
 		}
 	})
-	got := recvAll(t, s, "xsub", n, transport.Limits{MaxMessages: 64})
+	got := RecvAll(t, s, "xsub", n, transport.Limits{MaxMessages: 64})
 	wg.Wait()
 	stopRecv()
 	idle.Wait()
@@ -467,27 +422,29 @@ func TestXSubXPubRecvSend(t *testing.T) {
 	}
 	for i, m := range got {
 		if string(m[3]) != fmt.Sprint(i) {
-			t.Fatalf("message %d: %s", i, showFrames(m))
+			t.Fatalf("message %d: %s", i, ShowFrames(m))
 		}
 	}
-	st := socketStats(t, s, "xsub")
+	st := SocketStats(t, s, "xsub")
 	if st.SubscriptionsSent != 50 || st.MessagesReceived != n {
 		t.Fatalf("xsub stats %+v", st)
 	}
-	if st := socketStats(t, s, "xpub"); st.SubscriptionsReceived != 50 || st.MessagesSent != n {
+	if st := SocketStats(t, s, "xpub"); st.SubscriptionsReceived != 50 || st.MessagesSent != n {
 		t.Fatalf("xpub stats %+v", st)
 	}
 }
 
-func TestRecvAfterClose(t *testing.T) {
-	s := newTestServer(t)
-	openSocket(t, s, "pull", KindPull, attrs{"bind": []string{"tcp://127.0.0.1:*"}})
+// testRecvAfterClose: a receive waiting when its socket is closed returns
+// transport.ErrClosed; a receive on the closed socket fails.
+func testRecvAfterClose(t *testing.T, x *suite) {
+	s := x.newServer(t)
+	OpenSocket(t, s, "pull", KindPull, Attrs{"bind": []string{"tcp://127.0.0.1:*"}})
 	done := make(chan error, 1)
 	go func() {
 		var b message.Batch
 		done <- s.Recv(context.Background(), "pull", &b, transport.Limits{})
 	}()
-	waitReceiving(t, s, "pull")
+	x.waitReceiving(t, s, "pull")
 	if err := s.Close(context.Background(), "pull"); err != nil {
 		t.Fatal(err)
 	}
@@ -496,7 +453,7 @@ func TestRecvAfterClose(t *testing.T) {
 		if !errors.Is(err, transport.ErrClosed) {
 			t.Fatalf("receive interrupted by close: %v, want ErrClosed", err)
 		}
-	case <-time.After(waitFor):
+	case <-time.After(WaitFor):
 		t.Fatal("receive still waiting after close")
 	}
 	var b message.Batch
@@ -505,9 +462,11 @@ func TestRecvAfterClose(t *testing.T) {
 	}
 }
 
-func TestRecvContextCancel(t *testing.T) {
-	s := newTestServer(t)
-	openSocket(t, s, "pull", KindPull, attrs{"bind": []string{"tcp://127.0.0.1:*"}})
+// testRecvContextCancel: a receive with nothing to read returns its
+// context's error when the context ends.
+func testRecvContextCancel(t *testing.T, x *suite) {
+	s := x.newServer(t)
+	OpenSocket(t, s, "pull", KindPull, Attrs{"bind": []string{"tcp://127.0.0.1:*"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
 	var b message.Batch
@@ -516,11 +475,14 @@ func TestRecvContextCancel(t *testing.T) {
 	}
 }
 
-func TestWrongDirection(t *testing.T) {
-	s := newTestServer(t)
-	openSocket(t, s, "pull", KindPull, attrs{"bind": []string{"tcp://127.0.0.1:*"}})
-	openSocket(t, s, "push", KindPush, attrs{"bind": []string{"tcp://127.0.0.1:*"}})
-	openSocket(t, s, "xsub", KindXSub, attrs{"bind": []string{"tcp://127.0.0.1:*"}})
+// testWrongDirection: Send on a pull, Recv on a push, non-subscription or
+// multi-frame messages on an xsub, an inconsistent batch and unknown ids
+// are refused.
+func testWrongDirection(t *testing.T, x *suite) {
+	s := x.newServer(t)
+	OpenSocket(t, s, "pull", KindPull, Attrs{"bind": []string{"tcp://127.0.0.1:*"}})
+	OpenSocket(t, s, "push", KindPush, Attrs{"bind": []string{"tcp://127.0.0.1:*"}})
+	OpenSocket(t, s, "xsub", KindXSub, Attrs{"bind": []string{"tcp://127.0.0.1:*"}})
 	ctx := context.Background()
 	var b message.Batch
 	b.Append([]byte("x"))
@@ -534,7 +496,7 @@ func TestWrongDirection(t *testing.T) {
 		t.Error("send of a non-subscription on xsub succeeded")
 	}
 	var multi message.Batch
-	multi.Append(sub("a"), []byte("b"))
+	multi.Append(Sub("a"), []byte("b"))
 	if _, err := s.Send(ctx, "xsub", &multi); err == nil {
 		t.Error("send of a 2-frame message on xsub succeeded")
 	}
