@@ -9,7 +9,7 @@ GO       ?= go
 BIN      := bin
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
-PLUGINS  := transport-cgo codec-zeek codec-json codec-msgpack
+PLUGINS  := transport-cgo transport-purego codec-zeek codec-json codec-msgpack
 PIPELINE ?= pipelines/zeek-broker.hcl
 RUNFLAGS ?=
 BENCHFLAGS ?=
@@ -30,6 +30,10 @@ $(BIN)/zpipe: $(GOFILES) go.mod go.sum
 
 $(BIN)/zpipe-transport-cgo: $(GOFILES) go.mod go.sum
 	$(GO) build -ldflags '$(LDFLAGS)' -o $@ ./plugins/transport-cgo
+
+# Static, no libzmq: the pure-Go transport must build without cgo.
+$(BIN)/zpipe-transport-purego: $(GOFILES) go.mod go.sum
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $@ ./plugins/transport-purego
 
 $(BIN)/zpipe-codec-zeek: $(GOFILES) go.mod go.sum
 	$(GO) build -ldflags '$(LDFLAGS)' -o $@ ./plugins/codec-zeek
@@ -66,7 +70,8 @@ fuzz:
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./core/... ./plugins/...
 	$(GO) run ./bench/cmd/brokerbench -zpipe $(BIN)/zpipe -plugin-dir $(BIN) -pipeline $(PIPELINE) \
-		-zpipe-variant 'zpipe-core=--var passthrough=false' $(BENCHFLAGS)
+		-zpipe-variant 'zpipe-core=--var passthrough=false' \
+		-zpipe-variant 'zpipe-purego=--transport purego' $(BENCHFLAGS)
 
 vet:
 	$(GO) vet ./...

@@ -1,0 +1,69 @@
+package puresock
+
+// msgQueue is a FIFO of multipart messages in a ring buffer. It is not
+// safe for concurrent use; the socket's mutex guards every queue.
+type msgQueue struct {
+	buf  [][][]byte
+	head int
+	n    int
+}
+
+// shrinkCap is the capacity above which an emptied queue gives its ring
+// back to the garbage collector.
+const shrinkCap = 4096
+
+func (q *msgQueue) len() int { return q.n }
+
+func (q *msgQueue) push(m [][]byte) {
+	if q.n == len(q.buf) {
+		q.grow()
+	}
+	q.buf[(q.head+q.n)%len(q.buf)] = m
+	q.n++
+}
+
+func (q *msgQueue) grow() {
+	size := max(2*len(q.buf), 16)
+	buf := make([][][]byte, size)
+	for i := range q.n {
+		buf[i] = q.buf[(q.head+i)%len(q.buf)]
+	}
+	q.buf, q.head = buf, 0
+}
+
+// peek returns the oldest message; the queue must not be empty.
+func (q *msgQueue) peek() [][]byte { return q.buf[q.head] }
+
+// pop removes and returns the oldest message; the queue must not be empty.
+func (q *msgQueue) pop() [][]byte {
+	m := q.buf[q.head]
+	q.buf[q.head] = nil
+	q.head = (q.head + 1) % len(q.buf)
+	q.n--
+	if q.n == 0 {
+		q.head = 0
+		if len(q.buf) > shrinkCap {
+			q.buf = nil
+		}
+	}
+	return m
+}
+
+// popBatch moves messages to dst until it holds maxMsgs messages or at
+// least maxBytes bytes, and returns it.
+func (q *msgQueue) popBatch(dst [][][]byte, maxMsgs, maxBytes int) [][][]byte {
+	bytes := 0
+	for q.n > 0 && len(dst) < maxMsgs && bytes < maxBytes {
+		m := q.pop()
+		for _, f := range m {
+			bytes += len(f)
+		}
+		dst = append(dst, m)
+	}
+	return dst
+}
+
+// clear drops every message.
+func (q *msgQueue) clear() {
+	*q = msgQueue{}
+}

@@ -1,0 +1,518 @@
+package puresock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// maxPending bounds the subscription messages an XPUB socket holds for an
+// application that does not read them; beyond it they are counted in
+// Dropped (the subscriptions still take effect).
+const maxPending = 1 << 16
+
+// Writer batch bounds: how much a connection's writer takes from its
+// pipe at once.
+const (
+	writeBatchMessages = 256
+	writeBatchBytes    = 256 << 10
+	// readBatchMessages bounds the messages a connection's reader parses
+	// before handing them to the socket.
+	readBatchMessages = 64
+)
+
+// Socket is a ZeroMQ socket speaking ZMTP 3 over tcp:// and ipc://. All
+// its methods are safe for concurrent use.
+//
+// Every peer connection has a pipe: a queue towards the peer bounded by
+// SendHWM and a queue from the peer bounded by RecvHWM, as in libzmq. A
+// connection has a reader and a writer goroutine; a bound endpoint has an
+// accepting goroutine, a connect endpoint a dialing one that reconnects
+// forever. Close ends them all (after the linger) and Done reports it.
+type Socket struct {
+	typ  Type
+	opts Options
+	log  *slog.Logger
+	// verboseSubs and verboseUnsubs are libzmq's XPUB flags, set by
+	// XPubVerbose and XPubVerboser.
+	verboseSubs, verboseUnsubs bool
+
+	ctx       context.Context // ends at the hard stop, after the linger
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup // every goroutine of the socket
+	closeOnce sync.Once
+	closing   chan struct{} // closed by Close
+	done      chan struct{} // closed when every goroutine has ended
+
+	readable chan struct{} // a message may be ready for TryRecv
+	writable chan struct{} // a refused message may be taken now
+	drained  chan struct{} // while closing: a pipe's queue emptied
+
+	peers   atomic.Int64
+	dropped atomic.Uint64
+
+	mu        sync.Mutex
+	closed    bool
+	pipes     []*pipe // attached pipes, in attach order
+	lbNext    int     // PUSH: the pipe to try first
+	active    []*pipe // pipes with received messages (fair queue)
+	fqNext    int
+	conns     map[net.Conn]struct{} // open connections, handshaking ones included
+	listeners []net.Listener
+	tempDirs  []string
+	index     pipeIndex // XPUB: subscriptions of the peers
+	pending   msgQueue  // XPUB: messages for the application
+	own       refSet    // XSUB: subscriptions sent by the application
+	matchGen  uint64
+	matched   []*pipe
+}
+
+// New returns a socket of type typ with no endpoints.
+func New(typ Type, opts Options) (*Socket, error) {
+	if typ.zmtp() == "" {
+		return nil, fmt.Errorf("new socket: unknown type %d", int(typ))
+	}
+	if err := opts.check(); err != nil {
+		return nil, fmt.Errorf("new %s socket: %w", typ, err)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Socket{
+		typ:           typ,
+		opts:          opts,
+		log:           log,
+		verboseSubs:   opts.XPubVerbose || opts.XPubVerboser,
+		verboseUnsubs: opts.XPubVerboser,
+		ctx:           ctx,
+		cancel:        cancel,
+		closing:       make(chan struct{}),
+		done:          make(chan struct{}),
+		readable:      make(chan struct{}, 1),
+		writable:      make(chan struct{}, 1),
+		drained:       make(chan struct{}, 1),
+		conns:         map[net.Conn]struct{}{},
+	}, nil
+}
+
+// Type returns the socket's type.
+func (s *Socket) Type() Type { return s.typ }
+
+// signal leaves a wake-up in a one-slot channel without waiting.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// Bind listens on endpoint (tcp://host:port, tcp://*:port, tcp://[v6]:port,
+// ipc://path, ipc://*; port * or 0 picks a free one) and returns it as
+// bound.
+func (s *Socket) Bind(endpoint string) (string, error) {
+	e, err := parseEndpoint(endpoint, true, s.opts.IPv6)
+	if err != nil {
+		return "", fmt.Errorf("bind: %w", err)
+	}
+	if s.isClosed() {
+		return "", fmt.Errorf("bind %s: %w", endpoint, ErrClosed)
+	}
+	ln, bound, tempDir, err := e.listen(s.ctx, &s.opts)
+	if err != nil {
+		return "", fmt.Errorf("bind %s: %w", endpoint, err)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		_ = ln.Close()
+		if tempDir != "" {
+			_ = os.RemoveAll(tempDir)
+		}
+		return "", fmt.Errorf("bind %s: %w", endpoint, ErrClosed)
+	}
+	s.listeners = append(s.listeners, ln)
+	if tempDir != "" {
+		s.tempDirs = append(s.tempDirs, tempDir)
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go s.acceptLoop(ln, bound)
+	return bound, nil
+}
+
+// Connect starts connecting to endpoint, and reconnecting whenever the
+// connection ends, until the socket is closed. It returns at once.
+func (s *Socket) Connect(endpoint string) error {
+	e, err := parseEndpoint(endpoint, false, s.opts.IPv6)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("connect %s: %w", endpoint, ErrClosed)
+	}
+	var p *pipe
+	if !s.opts.Immediate {
+		p = newPipe(true)
+		s.attachLocked(p)
+	}
+	s.wg.Add(1)
+	go s.dialLoop(e, p)
+	return nil
+}
+
+func (s *Socket) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Peers returns the number of connected peers (completed handshakes).
+func (s *Socket) Peers() int { return int(s.peers.Load()) }
+
+// Dropped returns the number of messages the socket lost without
+// refusing them: per subscriber on an XPUB without XPubNoDrop, per peer
+// for XSUB messages to a full pipe, and XPUB subscription messages beyond
+// what an application that does not read them can be held.
+func (s *Socket) Dropped() uint64 { return s.dropped.Load() }
+
+// Queued returns the number of messages waiting in the socket's pipes, in
+// both directions (outgoing ones taken by a connection's writer and not
+// written yet included).
+func (s *Socket) Queued() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.pending.len()
+	for _, p := range s.pipes {
+		n += p.out.len() + p.inFlight + p.in.len()
+	}
+	for _, p := range s.active {
+		if !p.attached {
+			n += p.in.len()
+		}
+	}
+	return n
+}
+
+// Readable returns a channel that receives a value when a message may
+// have become ready for TryRecv. It is meant for the socket's one reader.
+func (s *Socket) Readable() <-chan struct{} { return s.readable }
+
+// Writable returns a channel that receives a value when a message
+// refused with ErrWouldBlock may be taken now. It is meant for the
+// socket's one sender.
+func (s *Socket) Writable() <-chan struct{} { return s.writable }
+
+// Closing returns a channel that is closed when Close is called.
+func (s *Socket) Closing() <-chan struct{} { return s.closing }
+
+// Done returns a channel that is closed once the socket has let go of
+// everything after Close: the linger is over, every connection is closed
+// and every goroutine has ended.
+func (s *Socket) Done() <-chan struct{} { return s.done }
+
+// Close closes the socket. Calls waiting in Send or Recv return
+// ErrClosed. Queued outgoing messages are still written for up to the
+// linger; Done tells when that is over. Close itself does not wait.
+func (s *Socket) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		listeners := s.listeners
+		s.listeners = nil
+		s.mu.Unlock()
+		close(s.closing)
+		for _, ln := range listeners {
+			_ = ln.Close()
+		}
+		s.wg.Add(1)
+		go s.linger()
+		go func() {
+			s.wg.Wait()
+			for _, d := range s.tempDirs {
+				_ = os.RemoveAll(d)
+			}
+			close(s.done)
+		}()
+	})
+	return nil
+}
+
+// linger waits until every pipe has written its queue, or the linger
+// time is over, then stops everything.
+func (s *Socket) linger() {
+	defer s.wg.Done()
+	defer s.hardStop()
+	if s.opts.Linger == 0 {
+		return
+	}
+	var timeout <-chan time.Time
+	if s.opts.Linger > 0 {
+		t := time.NewTimer(s.opts.Linger)
+		defer t.Stop()
+		timeout = t.C
+	}
+	for {
+		s.mu.Lock()
+		done := s.drainedLocked()
+		s.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-s.drained:
+		case <-timeout:
+			return
+		}
+	}
+}
+
+func (s *Socket) drainedLocked() bool {
+	for _, p := range s.pipes {
+		if p.out.len() > 0 || p.busy {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Socket) hardStop() {
+	s.cancel()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for nc := range s.conns {
+		_ = nc.Close()
+	}
+}
+
+// track registers a connection so that the hard stop closes it; false
+// means the socket is already stopped.
+func (s *Socket) track(nc net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx.Err() != nil {
+		return false
+	}
+	s.conns[nc] = struct{}{}
+	return true
+}
+
+func (s *Socket) untrack(nc net.Conn) {
+	s.mu.Lock()
+	delete(s.conns, nc)
+	s.mu.Unlock()
+	_ = nc.Close()
+}
+
+// acceptLoop accepts connections on a bound endpoint until it is closed.
+func (s *Socket) acceptLoop(ln net.Listener, local string) {
+	defer s.wg.Done()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || s.ctx.Err() != nil {
+				return
+			}
+			// Out of file descriptors and the like: try again shortly.
+			s.log.Debug("accept failed", "socket", s.typ.String(), "endpoint", local, "err", err)
+			t := time.NewTimer(s.opts.ReconnectInterval)
+			select {
+			case <-s.ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			continue
+		}
+		if !s.track(nc) {
+			_ = nc.Close()
+			return
+		}
+		s.wg.Add(1)
+		go s.serveAccepted(nc, local)
+	}
+}
+
+// serveAccepted runs one accepted connection: handshake, a pipe for its
+// lifetime, the reader and the writer.
+func (s *Socket) serveAccepted(nc net.Conn, local string) {
+	defer s.wg.Done()
+	defer s.untrack(nc)
+	peer := nc.RemoteAddr().String()
+	fr, err := s.handshake(nc)
+	if err != nil {
+		s.log.Debug("peer handshake failed", "socket", s.typ.String(), "endpoint", local, "peer", peer, "err", err)
+		return
+	}
+	p := newPipe(false)
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.attachLocked(p)
+	s.mu.Unlock()
+	s.runConn(p, nc, fr, local, peer)
+	s.terminate(p)
+}
+
+// dialLoop connects to a connect endpoint and reconnects, with backoff,
+// until the hard stop. p is the endpoint's pipe that outlives its
+// connections, or nil with Immediate (each connection gets its own).
+func (s *Socket) dialLoop(e endpoint, p *pipe) {
+	defer s.wg.Done()
+	wait := s.opts.ReconnectInterval
+	failing := false
+	for {
+		err := s.dialOnce(e, p)
+		if s.ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			if !failing {
+				s.log.Debug("connect failed; retrying", "socket", s.typ.String(), "endpoint", e.raw, "err", err)
+			}
+			failing = true
+		} else {
+			failing, wait = false, s.opts.ReconnectInterval
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-s.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if err != nil {
+			wait = min(2*wait, s.opts.ReconnectIntervalMax)
+		}
+	}
+}
+
+// dialOnce makes one connection and serves it until it ends. It returns
+// an error when no connection came about.
+func (s *Socket) dialOnce(e endpoint, p *pipe) error {
+	nc, err := e.dial(s.ctx, &s.opts)
+	if err != nil {
+		return err
+	}
+	if !s.track(nc) {
+		_ = nc.Close()
+		return ErrClosed
+	}
+	defer s.untrack(nc)
+	fr, err := s.handshake(nc)
+	if err != nil {
+		return fmt.Errorf("handshake: %w", err)
+	}
+	own := p == nil
+	if own {
+		p = newPipe(false)
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return nil
+		}
+		s.attachLocked(p)
+		s.mu.Unlock()
+	}
+	s.runConn(p, nc, fr, e.raw, nc.RemoteAddr().String())
+	if own {
+		s.terminate(p)
+	}
+	return nil
+}
+
+func (s *Socket) handshake(nc net.Conn) (*frameReader, error) {
+	if _, err := handshake(nc, s.typ, s.opts.HandshakeTimeout); err != nil {
+		return nil, err
+	}
+	return newFrameReader(nc), nil
+}
+
+// attachLocked makes p a destination of the socket's messages. An XSUB
+// sends the new pipe every subscription it holds.
+func (s *Socket) attachLocked(p *pipe) {
+	p.attached = true
+	s.pipes = append(s.pipes, p)
+	if s.typ == XSub {
+		s.replayLocked(p)
+	}
+	signal(s.writable)
+}
+
+// replayLocked queues one subscribe message per held prefix to p. The
+// replay is not bounded by SendHWM: a peer must learn every subscription.
+func (s *Socket) replayLocked(p *pipe) {
+	for _, prefix := range s.own.prefixes() {
+		s.pushLocked(p, [][]byte{append([]byte{1}, prefix...)})
+	}
+}
+
+// terminate detaches p after its connection ended: its queued messages
+// are dropped, and an XPUB forgets its subscriptions (reporting
+// unsubscriptions as libzmq does). Messages received from it stay
+// readable.
+func (s *Socket) terminate(p *pipe) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !p.attached {
+		return
+	}
+	p.attached = false
+	i := slices.Index(s.pipes, p)
+	s.pipes = slices.Delete(s.pipes, i, i+1)
+	if s.lbNext > i {
+		s.lbNext--
+	}
+	if s.lbNext >= len(s.pipes) {
+		s.lbNext = 0
+	}
+	p.out.clear()
+	if s.typ == XPub {
+		s.index.rmPipe(p, func(prefix string, last bool) {
+			if last || s.verboseUnsubs {
+				s.queuePendingLocked([][]byte{append([]byte{0}, prefix...)})
+			}
+		})
+	}
+	signal(s.writable)
+	if s.closed {
+		signal(s.drained)
+	}
+}
+
+// pushLocked queues m to p and wakes its writer when the queue was empty.
+func (s *Socket) pushLocked(p *pipe, m [][]byte) {
+	p.out.push(m)
+	if p.out.len() == 1 {
+		signal(p.hasOut)
+	}
+}
+
+// fullLocked reports whether p holds SendHWM messages for its peer:
+// queued, or taken by its writer and not written yet.
+func (s *Socket) fullLocked(p *pipe) bool {
+	return s.opts.SendHWM > 0 && p.out.len()+p.inFlight >= s.opts.SendHWM
+}
+
+// queuePendingLocked queues a message for an XPUB's application.
+func (s *Socket) queuePendingLocked(m [][]byte) {
+	if s.pending.len() >= maxPending {
+		s.dropped.Add(1)
+		return
+	}
+	s.pending.push(m)
+	signal(s.readable)
+}
