@@ -3,7 +3,11 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"os/exec"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,7 +21,9 @@ import (
 // TestCurveBroker runs the broker with Zeek's CURVE setup: both sockets
 // are CURVE servers with the cluster's server secret key and accept only
 // the cluster's client key (ZAP). A node with the client keys exchanges
-// subscriptions and events; a node with another key is refused.
+// subscriptions and events; a node with another key is refused. A
+// transport without CURVE (purego) refuses the pipeline before anything
+// starts, naming the option and the transport.
 func TestCurveBroker(t *testing.T) {
 	if !zmq.HasCurve() {
 		t.Fatal("this libzmq has no CURVE support; zpipe's broker needs it for this test")
@@ -26,17 +32,46 @@ func TestCurveBroker(t *testing.T) {
 	clientPub, clientSec := keypair(t)
 	roguePub, rogueSec := keypair(t)
 
-	base := brokers.commands[brokerproc.Zpipe]
-	if base.Path == "" {
-		t.Fatalf("this test needs the zpipe broker; %s selects %v", envBrokers, brokers.kinds)
+	forEachZpipe(t, func(t *testing.T, kind brokerproc.Kind) {
+		base := brokers.commands[kind]
+		cmd := base
+		cmd.Curve = &brokerproc.CurveClient{ServerKey: serverPub, PublicKey: clientPub, SecretKey: clientSec}
+		cmd.Args = func(ep brokerproc.Endpoints) []string {
+			return append(base.Args(ep),
+				"--var", "curve_server_secretkey="+serverSec,
+				"--var", "curve_client_publickey="+clientPub)
+		}
+		if kind == brokerproc.ZpipePurego {
+			testCurveRefused(t, cmd, "purego")
+			return
+		}
+		testCurveBroker(t, cmd, serverPub, clientPub, clientSec, roguePub, rogueSec)
+	})
+}
+
+// testCurveRefused: a transport without the curve capability makes zpipe
+// exit with status 1 and a diagnostic for each CURVE option.
+func testCurveRefused(t *testing.T, cmd brokerproc.Command, transport string) {
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	args := cmd.Args(brokerproc.Endpoints{XSub: "tcp://127.0.0.1:1", XPub: "tcp://127.0.0.1:2", Metrics: "127.0.0.1:0"})
+	out, err := exec.CommandContext(ctx, cmd.Path, args...).CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("zpipe %v: %v, want exit status 1; output:\n%s", args, err, out)
 	}
-	cmd := base
-	cmd.Curve = &brokerproc.CurveClient{ServerKey: serverPub, PublicKey: clientPub, SecretKey: clientSec}
-	cmd.Args = func(ep brokerproc.Endpoints) []string {
-		return append(base.Args(ep),
-			"--var", "curve_server_secretkey="+serverSec,
-			"--var", "curve_client_publickey="+clientPub)
+	for _, option := range []string{"curve_server", "curve_secretkey"} {
+		want := fmt.Sprintf("The option %q needs the \"curve\" capability, which transport %q does not have.", option, transport)
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
+	if !strings.Contains(string(out), "zeek-broker.hcl:100:") {
+		t.Errorf("output does not point at the pipeline file's line:\n%s", out)
+	}
+}
+
+func testCurveBroker(t *testing.T, cmd brokerproc.Command, serverPub, clientPub, clientSec, roguePub, rogueSec string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	b, err := brokerproc.Start(ctx, cmd)

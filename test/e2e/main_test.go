@@ -22,7 +22,7 @@ import (
 
 // Environment variables that steer the suite.
 const (
-	envBrokers   = "ZPIPE_E2E_BROKER" // zpipe, zmqproxy, or both (comma-separated or "both")
+	envBrokers   = "ZPIPE_E2E_BROKER" // zpipe, zpipe-purego, zmqproxy (comma-separated), or "all"
 	envBin       = "ZPIPE_BIN"        // the zpipe binary
 	envPluginDir = "ZPIPE_PLUGIN_DIR" // where zpipe finds its plugins
 )
@@ -31,6 +31,8 @@ const (
 type suite struct {
 	kinds    []brokerproc.Kind
 	commands map[brokerproc.Kind]brokerproc.Command
+	// zpipeBin and pluginDir are set when a zpipe broker is selected.
+	zpipeBin, pluginDir string
 }
 
 var brokers suite
@@ -63,11 +65,12 @@ func setUp(m *testing.M) (int, error) {
 		return 0, err
 	}
 	cmds := map[brokerproc.Kind]brokerproc.Command{}
-	if slices.Contains(kinds, brokerproc.Zpipe) {
+	var pluginDir string
+	if slices.ContainsFunc(kinds, brokerproc.Kind.IsZpipe) {
 		if !haveZpipe {
 			return 0, fmt.Errorf("zpipe binary %s: %v; run `make build` first (or set %s)", zpipeBin, statErr, envBin)
 		}
-		pluginDir := os.Getenv(envPluginDir)
+		pluginDir = os.Getenv(envPluginDir)
 		if pluginDir == "" {
 			pluginDir = filepath.Join(root, "bin")
 		}
@@ -75,7 +78,18 @@ func setUp(m *testing.M) (int, error) {
 		if _, err := os.Stat(pipeline); err != nil {
 			return 0, fmt.Errorf("broker pipeline: %w", err)
 		}
-		cmds[brokerproc.Zpipe] = brokerproc.ZpipeCommand(zpipeBin, pluginDir, pipeline)
+		if slices.Contains(kinds, brokerproc.Zpipe) {
+			cmds[brokerproc.Zpipe] = brokerproc.ZpipeCommand(zpipeBin, pluginDir, pipeline)
+		}
+		if slices.Contains(kinds, brokerproc.ZpipePurego) {
+			plugin := filepath.Join(pluginDir, "zpipe-transport-purego")
+			if _, err := os.Stat(plugin); err != nil {
+				return 0, fmt.Errorf("the purego broker needs %s: %v; run `make build` first (or leave zpipe-purego out of %s)", plugin, err, envBrokers)
+			}
+			cmd := brokerproc.ZpipeCommand(zpipeBin, pluginDir, pipeline, "--transport", "purego")
+			cmd.Kind = brokerproc.ZpipePurego
+			cmds[brokerproc.ZpipePurego] = cmd
+		}
 	}
 	if slices.Contains(kinds, brokerproc.ZmqProxy) {
 		dir, err := os.MkdirTemp("", "zpipe-e2e-")
@@ -92,12 +106,15 @@ func setUp(m *testing.M) (int, error) {
 		cmds[brokerproc.ZmqProxy] = brokerproc.ZmqProxyCommand(bin)
 	}
 	brokers = suite{kinds: kinds, commands: cmds}
+	if pluginDir != "" {
+		brokers.zpipeBin, brokers.pluginDir = zpipeBin, pluginDir
+	}
 	return m.Run(), nil
 }
 
 // selectBrokers interprets ZPIPE_E2E_BROKER.
 func selectBrokers(value, zpipeBin string, haveZpipe bool) ([]brokerproc.Kind, error) {
-	all := []brokerproc.Kind{brokerproc.Zpipe, brokerproc.ZmqProxy}
+	all := []brokerproc.Kind{brokerproc.Zpipe, brokerproc.ZpipePurego, brokerproc.ZmqProxy}
 	switch strings.TrimSpace(value) {
 	case "":
 		if !haveZpipe {
@@ -111,7 +128,7 @@ func selectBrokers(value, zpipeBin string, haveZpipe bool) ([]brokerproc.Kind, e
 	for _, k := range strings.Split(value, ",") {
 		kind := brokerproc.Kind(strings.TrimSpace(k))
 		if !slices.Contains(all, kind) {
-			return nil, fmt.Errorf("%s=%q: unknown broker %q (want zpipe, zmqproxy or both)", envBrokers, value, kind)
+			return nil, fmt.Errorf("%s=%q: unknown broker %q (want zpipe, zpipe-purego, zmqproxy or all)", envBrokers, value, kind)
 		}
 		if !slices.Contains(kinds, kind) {
 			kinds = append(kinds, kind)
@@ -152,6 +169,22 @@ func forEachBroker(t *testing.T, test func(t *testing.T, b *brokerproc.Process))
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			test(t, StartBroker(t, kind))
+		})
+	}
+}
+
+// forEachZpipe runs test as a parallel subtest for every selected zpipe
+// broker (one per transport), each with a broker of its own; it fails if
+// none is selected.
+func forEachZpipe(t *testing.T, test func(t *testing.T, kind brokerproc.Kind)) {
+	zpipes := slices.DeleteFunc(slices.Clone(brokers.kinds), func(k brokerproc.Kind) bool { return !k.IsZpipe() })
+	if len(zpipes) == 0 {
+		t.Fatalf("this test needs a zpipe broker; %s selects %v", envBrokers, brokers.kinds)
+	}
+	for _, kind := range zpipes {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			test(t, kind)
 		})
 	}
 }

@@ -3,7 +3,6 @@ package e2e
 import (
 	"bytes"
 	"fmt"
-	"slices"
 	"testing"
 	"time"
 
@@ -27,10 +26,10 @@ var zeekCounters = []string{
 // counters (whole messages and payload bytes, as libzmq's proxy counts
 // them for Zeek), and they move by exactly the traffic that crossed it.
 func TestBrokerMetrics(t *testing.T) {
-	if !slices.Contains(brokers.kinds, brokerproc.Zpipe) {
-		t.Fatalf("this test needs the zpipe broker; %s selects %v", envBrokers, brokers.kinds)
-	}
-	b := StartBroker(t, brokerproc.Zpipe)
+	forEachZpipe(t, func(t *testing.T, kind brokerproc.Kind) { testBrokerMetrics(t, StartBroker(t, kind)) })
+}
+
+func testBrokerMetrics(t *testing.T, b *brokerproc.Process) {
 	ctx := waitCtx(t, 2*waitTimeout)
 	before := metrics(t, b)
 	for _, name := range zeekCounters {

@@ -19,7 +19,10 @@ import (
 // killed; zpipe notices, restarts it with its sockets and link, counts the
 // restart, and events flow again once the nodes have reconnected.
 func TestTransportPluginCrash(t *testing.T) {
-	b := StartBroker(t, brokerproc.Zpipe)
+	forEachZpipe(t, func(t *testing.T, kind brokerproc.Kind) { testTransportPluginCrash(t, StartBroker(t, kind)) })
+}
+
+func testTransportPluginCrash(t *testing.T, b *brokerproc.Process) {
 	ctx := waitCtx(t, 3*waitTimeout)
 	manager := startNode(t, b, zeektest.Config{Name: "manager", Role: "manager", Topics: []string{"zeek.test.events"}, KnownNodes: cluster})
 	worker := startNode(t, b, zeektest.Config{Name: "worker-1", KnownNodes: cluster})

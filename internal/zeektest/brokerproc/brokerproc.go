@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,9 +27,16 @@ type Kind string
 
 // Broker kinds.
 const (
-	Zpipe    Kind = "zpipe"
+	// Zpipe is zpipe's broker pipeline on its default transport (cgo).
+	Zpipe Kind = "zpipe"
+	// ZpipePurego is the same pipeline with --transport purego.
+	ZpipePurego Kind = "zpipe-purego"
+	// ZmqProxy is libzmq's zmq_proxy set up as Zeek's broker.
 	ZmqProxy Kind = "zmqproxy"
 )
+
+// IsZpipe says whether k is one of zpipe's brokers (on any transport).
+func (k Kind) IsZpipe() bool { return k == Zpipe || k == ZpipePurego }
 
 // Endpoints are where a broker listens.
 type Endpoints struct {
@@ -106,6 +114,10 @@ type Process struct {
 	stopOnce sync.Once
 	stopErr  error
 }
+
+// probeRetry is how long the readiness probe waits for the echo of one
+// subscription before it sends another.
+const probeRetry = time.Second
 
 // startAttempts bounds retries when a free port was taken between picking
 // it and the broker binding it.
@@ -272,21 +284,29 @@ func probe(ctx context.Context, ep Endpoints, curve *CurveClient) error {
 	if err := xpub.SetRcvtimeo(100 * time.Millisecond); err != nil {
 		return fmt.Errorf("probe: receive timeout: %w", err)
 	}
-	topic := fmt.Sprintf("zpipe.probe.%d.%d.", os.Getpid(), time.Now().UnixNano())
-	if _, err := xsub.SendBytes(append([]byte{1}, topic...), 0); err != nil {
-		return fmt.Errorf("probe: subscribe: %w", err)
-	}
-	want := append([]byte{1}, topic...)
+	// A subscription sent while the broker is still handshaking with the
+	// probe's sockets can be held back by libzmq until the broker's next
+	// socket call; a fresh topic every probeRetry does not depend on it.
+	var sent [][]byte
+	var last time.Time
 	for {
+		if time.Since(last) >= probeRetry {
+			topic := fmt.Sprintf("zpipe.probe.%d.%d.", os.Getpid(), time.Now().UnixNano())
+			sub := append([]byte{1}, topic...)
+			if _, err := xsub.SendBytes(sub, 0); err != nil {
+				return fmt.Errorf("probe: subscribe: %w", err)
+			}
+			sent, last = append(sent, sub), time.Now()
+		}
 		msg, err := xpub.RecvBytes(0)
 		switch {
-		case err == nil && bytes.Equal(msg, want):
+		case err == nil && slices.ContainsFunc(sent, func(s []byte) bool { return bytes.Equal(s, msg) }):
 			return nil
 		case err != nil && zmq.AsErrno(err) != zmq.Errno(syscall.EAGAIN):
 			return fmt.Errorf("probe: receive: %w", err)
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("probe: no echo of a subscription from %s/%s: %w", ep.XPub, ep.XSub, ctx.Err())
+			return fmt.Errorf("probe: no echo of %d subscriptions from %s/%s: %w", len(sent), ep.XPub, ep.XSub, ctx.Err())
 		}
 	}
 }
