@@ -81,13 +81,22 @@ kinds built into zpipe follow. -v also prints every attribute they accept.`,
 				}
 			}
 			tw.Flush()
-			fmt.Fprintln(a.stdout, "\nBuilt-in stages (stage \"KIND\" \"NAME\" { … }):")
-			for _, name := range eng.Stages().Names() {
-				k, _ := eng.Stages().Lookup(name)
-				fmt.Fprintf(a.stdout, "  %-10s %s\n", k.Name, k.Description)
-				if verbose {
-					printAttributes(a.stdout, k.Schema)
-					fmt.Fprintln(a.stdout)
+			for _, sinks := range []bool{false, true} {
+				if sinks {
+					fmt.Fprintln(a.stdout, "\nBuilt-in sinks (sink \"KIND\" \"NAME\" { … }, any transport):")
+				} else {
+					fmt.Fprintln(a.stdout, "\nBuilt-in stages (stage \"KIND\" \"NAME\" { … }):")
+				}
+				for _, name := range eng.Stages().Names() {
+					k, _ := eng.Stages().Lookup(name)
+					if k.Sink != sinks {
+						continue
+					}
+					fmt.Fprintf(a.stdout, "  %-10s %s\n", k.Name, k.Description)
+					if verbose {
+						printAttributes(a.stdout, k.Schema)
+						fmt.Fprintln(a.stdout)
+					}
 				}
 			}
 			if failed {

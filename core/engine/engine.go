@@ -109,9 +109,12 @@ func (e *Engine) Transport(ctx context.Context, name string) (*plugin.TransportH
 func (e *Engine) Component(transportName, class, kind string) (*config.Component, error) {
 	if class == config.ClassStage {
 		k, ok := e.stages.Lookup(kind)
-		if !ok {
-			return nil, fmt.Errorf("unknown stage kind %q (zpipe has: %s)", kind, strings.Join(e.stages.Names(), ", "))
+		if !ok || k.Sink {
+			return nil, fmt.Errorf("unknown stage kind %q (zpipe has: %s)", kind, strings.Join(e.coreKinds(false), ", "))
 		}
+		return &config.Component{Schema: k.Schema, Core: true}, nil
+	}
+	if k, ok := e.stages.Lookup(kind); ok && k.Sink && class == config.ClassSink {
 		return &config.Component{Schema: k.Schema, Core: true}, nil
 	}
 	_, desc, err := e.Transport(context.Background(), transportName)
@@ -123,6 +126,17 @@ func (e *Engine) Component(transportName, class, kind string) (*config.Component
 		return nil, fmt.Errorf("transport %q has no %s kind %q (it offers: %s)", transportName, class, kind, kindsOf(desc, class))
 	}
 	return &config.Component{Schema: sk.Schema, Subscriptions: sk.Subscriptions, Capabilities: desc.Capabilities}, nil
+}
+
+// coreKinds returns the names of the built-in stage kinds, or sink kinds.
+func (e *Engine) coreKinds(sinks bool) []string {
+	var out []string
+	for _, n := range e.stages.Names() {
+		if k, _ := e.stages.Lookup(n); k.Sink == sinks {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func kindsOf(desc *transport.Description, role string) string {

@@ -19,7 +19,8 @@ type Plan struct {
 	Links []LinkPlan
 	// Paths are sources whose data flows through the core.
 	Paths []PathPlan
-	// Stages run in the core, listed upstream before downstream.
+	// Stages are the stages, and the sinks that run in zpipe's core,
+	// listed upstream before downstream.
 	Stages []StagePlan
 	// SubscriptionRoutes forward subscription messages received on an
 	// emitting sink (XPUB) to the accepting sources (XSUB) upstream of it,
@@ -41,7 +42,8 @@ type PathPlan struct {
 	Outputs []*config.Node
 }
 
-// StagePlan is one stage and the stages and sinks it feeds.
+// StagePlan is one stage and the stages and sinks it feeds, or one sink
+// that runs in the core (no outputs).
 type StagePlan struct {
 	Node    *config.Node
 	Outputs []*config.Node
@@ -71,15 +73,10 @@ func MakePlan(p *config.Pipeline, desc *transport.Description) (*Plan, error) {
 		return nil, err
 	}
 	for _, st := range stages {
-		if len(consumers[st]) == 0 {
+		if st.Class == config.ClassStage && len(consumers[st]) == 0 {
 			return nil, fmt.Errorf("pipeline %q: stage %s.%s feeds nothing", p.Name, st.Kind, st.Name)
 		}
 		plan.Stages = append(plan.Stages, StagePlan{Node: st, Outputs: consumers[st]})
-	}
-	for _, n := range p.Nodes {
-		if n.Class == config.ClassSink && n.Core {
-			return nil, fmt.Errorf("pipeline %q: sink %s.%s runs in zpipe's core, which this version cannot run yet", p.Name, n.Kind, n.Name)
-		}
 	}
 	canLink := p.Passthrough && desc != nil && desc.HasCapability(transport.CapLink)
 	linked := make(map[*config.Node]bool)
@@ -117,13 +114,13 @@ func MakePlan(p *config.Pipeline, desc *transport.Description) (*Plan, error) {
 	return plan, nil
 }
 
-// stageOrder returns the stages of p, each after every stage feeding it;
-// a cycle is an error.
+// stageOrder returns the stages and core sinks of p, each after every
+// stage feeding it; a cycle is an error.
 func stageOrder(p *config.Pipeline, consumers map[*config.Node][]*config.Node) ([]*config.Node, error) {
 	pending := make(map[*config.Node]int) // stage inputs not yet ordered
 	var ready, order []*config.Node
 	for _, n := range p.Nodes {
-		if n.Class != config.ClassStage {
+		if !inCore(n) {
 			continue
 		}
 		for _, in := range n.Inputs {
@@ -140,7 +137,7 @@ func stageOrder(p *config.Pipeline, consumers map[*config.Node][]*config.Node) (
 		ready = ready[1:]
 		order = append(order, n)
 		for _, c := range consumers[n] {
-			if c.Class != config.ClassStage {
+			if !inCore(c) {
 				continue
 			}
 			if pending[c]--; pending[c] == 0 {
@@ -149,11 +146,17 @@ func stageOrder(p *config.Pipeline, consumers map[*config.Node][]*config.Node) (
 		}
 	}
 	for _, n := range p.Nodes {
-		if n.Class == config.ClassStage && pending[n] > 0 {
+		if inCore(n) && pending[n] > 0 {
 			return nil, fmt.Errorf("pipeline %q: stage %s.%s is part of a cycle", p.Name, n.Kind, n.Name)
 		}
 	}
 	return order, nil
+}
+
+// inCore says whether n runs in zpipe's core: a stage, or a sink zpipe
+// provides itself.
+func inCore(n *config.Node) bool {
+	return n.Class == config.ClassStage || (n.Class == config.ClassSink && n.Core)
 }
 
 func linkable(src *config.Node, sinks []*config.Node) bool {

@@ -182,18 +182,21 @@ func (in *Instance) startFlows(ctx, srcCtx context.Context, r *Runner) error {
 		sp := in.plan.Stages[i]
 		n := sp.Node
 		kind, ok := r.Stages.Lookup(n.Kind)
-		if !ok {
-			return fmt.Errorf("pipeline %q: unknown stage kind %q", pname, n.Kind)
+		if !ok || kind.Sink != (n.Class == config.ClassSink) {
+			return fmt.Errorf("pipeline %q: unknown %s kind %q", pname, n.Class, n.Kind)
 		}
-		out, err := inletsOf(sp.Outputs)
-		if err != nil {
-			return err
+		var out stage.Inlet
+		if !kind.Sink {
+			var err error
+			if out, err = inletsOf(sp.Outputs); err != nil {
+				return err
+			}
 		}
 		name := n.Class + "." + n.Kind + "." + n.Name
 		env := stage.Env{Pipeline: pname, Component: name, Logger: in.logger.With("component", name), Out: out, Codecs: r.Codecs}
 		st, err := kind.New(env, n.Config)
 		if err != nil {
-			return fmt.Errorf("pipeline %q: stage %s.%s: %w", pname, n.Kind, n.Name, err)
+			return fmt.Errorf("pipeline %q: %s %s.%s: %w", pname, n.Class, n.Kind, n.Name, err)
 		}
 		inlets[n] = st
 		rs := runningStage{plan: sp, stage: st, done: make(chan struct{})}
@@ -302,7 +305,7 @@ func (in *Instance) Stop(ctx context.Context) error {
 		select {
 		case <-rs.done:
 		case <-ctx.Done():
-			errs = append(errs, fmt.Errorf("pipeline %q: stage %s.%s did not drain: %w", pname, rs.plan.Node.Kind, rs.plan.Node.Name, ctx.Err()))
+			errs = append(errs, fmt.Errorf("pipeline %q: %s %s.%s did not drain: %w", pname, rs.plan.Node.Class, rs.plan.Node.Kind, rs.plan.Node.Name, ctx.Err()))
 		}
 	}
 	// Send streams end once the plugin has acknowledged what they carry;

@@ -212,3 +212,160 @@ func TestPlanStages(t *testing.T) {
 		t.Fatalf("dangling stage: %v", err)
 	}
 }
+
+// TestCoreSinkFanOut: a stage feeds a transport sink and a discard sink
+// (a sink running in the core) alike.
+func TestCoreSinkFanOut(t *testing.T) {
+	h := startCgo(t)
+	zctx := newContext(t)
+	in, inEP := peer(t, zctx, zmq.PUSH)
+	out, outEP := peer(t, zctx, zmq.PULL)
+	pull := node(config.ClassSource, "pull", "in", "")
+	pull.Config = cfgJSON(t, map[string]any{"connect": []string{inEP}, "framing": "raw"})
+	q := stageNode("hwm", "q", cfgJSON(t, map[string]any{"capacity": 100, "policy": "block"}), pull)
+	push := node(config.ClassSink, "push", "out", "", q)
+	push.Config = cfgJSON(t, map[string]any{"connect": []string{outEP}})
+	discard := node(config.ClassSink, "discard", "count", "", q)
+	discard.Core, discard.Config = true, []byte(`{}`)
+	p := &config.Pipeline{Name: "p", Transport: "cgo", Passthrough: true, Nodes: []*config.Node{pull, q, push, discard}}
+	inst, err := stageRunner(t, h).Start(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		if err := inst.Stop(ctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+	const n = 1000
+	for i := range n {
+		if _, err := in.SendMessage("m", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		if got := zmqtest.Recv(t, waitFor, out, in); string(got[1]) != fmt.Sprint(i) {
+			t.Fatalf("message %d arrived as %q", i, got)
+		}
+	}
+	infos := inst.Stages()
+	if len(infos) != 2 || infos[1].Name != "sink.discard.count" || infos[1].Stats.Received != n {
+		t.Fatalf("stages %+v", infos)
+	}
+}
+
+// TestOverload: a burst far larger than the queue into a sink that does
+// not read. onloop drops, and what arrives plus what it counted as
+// dropped is exactly what was sent, its depth never above its HWM; hwm
+// with policy block loses nothing and holds the source back instead.
+func TestOverload(t *testing.T) {
+	for _, c := range []struct {
+		name, kind string
+		config     map[string]any
+		lossless   bool
+	}{
+		{"onloop", "onloop", map[string]any{"hwm": 50}, false},
+		{"block", "hwm", map[string]any{"capacity": 50, "policy": "block"}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := startCgo(t)
+			zctx := newContext(t)
+			in, inEP := peer(t, zctx, zmq.PUSH)
+			if err := in.SetSndhwm(0); err != nil {
+				t.Fatal(err)
+			}
+			// A sink peer with small buffers that does not read yet.
+			out, err := zctx.NewSocket(zmq.PULL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { out.Close() })
+			for _, err := range []error{out.SetLinger(0), out.SetRcvhwm(10), out.SetRcvbuf(4096), out.Bind("tcp://127.0.0.1:*")} {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			outEP, _ := out.GetLastEndpoint()
+			pull := node(config.ClassSource, "pull", "in", "")
+			pull.Config = cfgJSON(t, map[string]any{"connect": []string{inEP}, "rcvhwm": 10, "framing": "raw"})
+			q := stageNode(c.kind, "q", cfgJSON(t, c.config), pull)
+			push := node(config.ClassSink, "push", "out", "", q)
+			push.Config = cfgJSON(t, map[string]any{"connect": []string{outEP}, "sndhwm": 10, "sndbuf": 4096})
+			p := &config.Pipeline{Name: "p", Transport: "cgo", Passthrough: true, Nodes: []*config.Node{pull, q, push}}
+			inst, err := stageRunner(t, h).Start(context.Background(), p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+				defer cancel()
+				if err := inst.Stop(ctx); err != nil {
+					t.Errorf("stop: %v", err)
+				}
+			})
+			const n = 20000
+			payload := make([]byte, 100)
+			for i := range n {
+				if _, err := in.SendMessage(payload, fmt.Sprint(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			stats := func() stage.Stats { return inst.Stages()[0].Stats }
+			// Let the burst settle against the stuck sink, watching the depth.
+			deadline := time.Now().Add(waitFor)
+			maxDepth, last, since := int64(0), uint64(0), time.Now()
+			for time.Since(since) < 300*time.Millisecond {
+				_, _ = in.GetEvents()
+				st := stats()
+				maxDepth = max(maxDepth, st.Depth)
+				if seen := st.Received; seen != last {
+					last, since = seen, time.Now()
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the pipeline never settled")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if maxDepth > 50 {
+				t.Fatalf("queue held %d messages, limit 50", maxDepth)
+			}
+			if c.lossless && stats().Received >= n {
+				t.Fatalf("the blocked queue took all %d messages: no backpressure", n)
+			}
+			// Now the sink reads: count what arrives until the counters
+			// account for every message sent.
+			got, prev := 0, -1
+			for {
+				if _, err := out.RecvMessageBytes(zmq.DONTWAIT); err == nil {
+					got++
+					continue
+				}
+				_, _ = in.GetEvents()
+				st := stats()
+				dropped := int(st.Dropped[stage.DropQueueFull] + st.Dropped[stage.DropHWM])
+				if got+dropped == n {
+					if c.lossless && dropped != 0 {
+						t.Fatalf("block policy dropped %d", dropped)
+					}
+					if !c.lossless && dropped == 0 {
+						t.Fatal("onloop dropped nothing although the sink was stuck")
+					}
+					t.Logf("%s: %d delivered, %d dropped (queue peak %d)", c.name, got, dropped, maxDepth)
+					return
+				}
+				if got+dropped > n {
+					t.Fatalf("delivered %d + dropped %d > sent %d", got, dropped, n)
+				}
+				if got != prev {
+					prev, deadline = got, time.Now().Add(waitFor)
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("delivered %d + dropped %d of %d sent, and nothing more arrives", got, dropped, n)
+				}
+				time.Sleep(time.Millisecond)
+			}
+		})
+	}
+}

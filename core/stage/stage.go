@@ -168,14 +168,17 @@ type Env struct {
 	Codecs *registry.Registry
 }
 
-// Kind is a kind of stage: its name, its attribute schema and how to make
-// one.
+// Kind is a kind of stage, or of sink that runs in zpipe's core (a file,
+// an exporter): its name, its attribute schema and how to make one.
 type Kind struct {
 	Name        string
 	Description string
 	Schema      schema.Schema
 	// NeedsCodecs says the stage decodes payloads (Env.Codecs must be set).
 	NeedsCodecs bool
+	// Sink marks a kind used as a sink block (sink "KIND" "NAME"): it
+	// passes nothing on, and its Env.Out is nil.
+	Sink bool
 	// New makes a stage from its decoded configuration (a JSON object
 	// holding every attribute of Schema, defaults filled in). It checks
 	// what the schema cannot (ranges, combinations) and fails with an

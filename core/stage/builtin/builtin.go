@@ -1,16 +1,18 @@
-// Package builtin lists the stage kinds built into zpipe.
+// Package builtin lists the stage kinds, and the sink kinds running in
+// zpipe's core, built into zpipe.
 package builtin
 
 import (
 	"github.com/zpipe/zpipe/core/stage"
+	"github.com/zpipe/zpipe/core/stage/discard"
 	"github.com/zpipe/zpipe/core/stage/filter"
 	"github.com/zpipe/zpipe/core/stage/queue"
 	"github.com/zpipe/zpipe/core/stage/transcode"
 )
 
-// Kinds returns every built-in stage kind.
+// Kinds returns every built-in stage and core sink kind.
 func Kinds() []stage.Kind {
-	return []stage.Kind{queue.Onloop, queue.HWM, filter.Kind, transcode.Kind}
+	return []stage.Kind{queue.Onloop, queue.HWM, filter.Kind, transcode.Kind, discard.Kind}
 }
 
 // Registry returns a registry of the built-in stage kinds.
