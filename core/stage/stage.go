@@ -166,6 +166,20 @@ type Env struct {
 	// them. Nil when the runtime has no codecs; a stage that needs them
 	// fails to start with a clear error.
 	Codecs *registry.Registry
+	// Upstream sends subscription messages (one frame: 0x01 or 0x00, then
+	// the topic prefix) to the subscription-accepting sources (XSUB)
+	// upstream of the stage, as if a downstream XPUB had received them.
+	// Nil when there are none.
+	Upstream Inlet
+}
+
+// SubscriptionObserver is implemented by stages that watch subscription
+// messages: the runtime hands them every subscription and unsubscription
+// that the subscription-emitting sinks (XPUB) downstream of the stage
+// receive, before forwarding them upstream. The batch is only valid during
+// the call.
+type SubscriptionObserver interface {
+	ObserveSubscriptions(ctx context.Context, b *message.Batch) error
 }
 
 // Kind is a kind of stage, or of sink that runs in zpipe's core (a file,
