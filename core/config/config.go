@@ -89,6 +89,11 @@ type Pipeline struct {
 	Transport string
 	// Passthrough lets the transport run source→sink segments itself.
 	Passthrough bool
+	// ForwardSubscriptions sends the subscriptions an XPUB sink receives
+	// to the XSUB sources upstream of it, as a broker does (default). A
+	// pipeline taking part in a cluster sets it false: its XPUB sees the
+	// other nodes' subscriptions, which are not its own.
+	ForwardSubscriptions bool
 	// Nodes are the sources, then the stages, then the sinks, each in
 	// declaration order.
 	Nodes     []*Node

@@ -10,7 +10,7 @@ import (
 )
 
 var pipelineSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "passthrough"}},
+	Attributes: []hcl.AttributeSchema{{Name: "passthrough"}, {Name: "forward_subscriptions"}},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: ClassSource, LabelNames: []string{"kind", "name"}},
 		{Type: ClassStage, LabelNames: []string{"kind", "name"}},
@@ -44,17 +44,22 @@ func (l *loader) loadPipeline(file string, b *hcl.Block, transport string, ctx *
 			Subject:  b.LabelRanges[0].Ptr(),
 		})
 	}
-	p := &Pipeline{Name: name, File: file, Transport: transport, Passthrough: true, DeclRange: b.DefRange}
+	p := &Pipeline{Name: name, File: file, Transport: transport, Passthrough: true, ForwardSubscriptions: true, DeclRange: b.DefRange}
 	l.pipelines[name] = p
 	l.cfg.Pipelines = append(l.cfg.Pipelines, p)
 
 	content, moreDiags := b.Body.Content(pipelineSchema)
 	diags = append(diags, moreDiags...)
-	if attr, ok := content.Attributes["passthrough"]; ok {
-		v, moreDiags := evalAs(attr.Expr, ctx, cty.Bool, "passthrough setting")
-		diags = append(diags, moreDiags...)
-		if !moreDiags.HasErrors() && v.IsKnown() {
-			p.Passthrough = v.True()
+	for _, setting := range []struct {
+		name string
+		dst  *bool
+	}{{"passthrough", &p.Passthrough}, {"forward_subscriptions", &p.ForwardSubscriptions}} {
+		if attr, ok := content.Attributes[setting.name]; ok {
+			v, moreDiags := evalAs(attr.Expr, ctx, cty.Bool, strings.ReplaceAll(setting.name, "_", " ")+" setting")
+			diags = append(diags, moreDiags...)
+			if !moreDiags.HasErrors() && v.IsKnown() {
+				*setting.dst = v.True()
+			}
 		}
 	}
 

@@ -49,10 +49,13 @@ type StagePlan struct {
 	Outputs []*config.Node
 }
 
-// SubscriptionRoute forwards the subscription messages of Sink to Sources.
+// SubscriptionRoute carries the subscription messages of Sink to the
+// Observers (stages between the sources and the sink that watch them) and,
+// when the pipeline forwards subscriptions, to Sources.
 type SubscriptionRoute struct {
-	Sink    *config.Node
-	Sources []*config.Node
+	Sink      *config.Node
+	Sources   []*config.Node
+	Observers []*config.Node
 }
 
 // MakePlan decides how a pipeline runs. A source runs as a link when
@@ -107,8 +110,14 @@ func MakePlan(p *config.Pipeline, desc *transport.Description) (*Plan, error) {
 				srcs = append(srcs, in)
 			}
 		}
-		if len(srcs) > 0 {
-			plan.SubscriptionRoutes = append(plan.SubscriptionRoutes, SubscriptionRoute{Sink: sink, Sources: srcs})
+		var observers []*config.Node
+		for _, n := range upstreamNodes(sink) {
+			if n.Class == config.ClassStage {
+				observers = append(observers, n)
+			}
+		}
+		if len(srcs) > 0 || len(observers) > 0 {
+			plan.SubscriptionRoutes = append(plan.SubscriptionRoutes, SubscriptionRoute{Sink: sink, Sources: srcs, Observers: observers})
 		}
 	}
 	return plan, nil
@@ -170,6 +179,17 @@ func linkable(src *config.Node, sinks []*config.Node) bool {
 
 // upstreamSources returns every source whose data reaches n.
 func upstreamSources(n *config.Node) []*config.Node {
+	var out []*config.Node
+	for _, x := range upstreamNodes(n) {
+		if x.Class == config.ClassSource {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// upstreamNodes returns every node whose data reaches n, sorted by id.
+func upstreamNodes(n *config.Node) []*config.Node {
 	seen := make(map[*config.Node]bool)
 	var out []*config.Node
 	var walk func(*config.Node)
@@ -179,9 +199,7 @@ func upstreamSources(n *config.Node) []*config.Node {
 				continue
 			}
 			seen[in] = true
-			if in.Class == config.ClassSource {
-				out = append(out, in)
-			}
+			out = append(out, in)
 			walk(in)
 		}
 	}

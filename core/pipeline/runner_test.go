@@ -138,7 +138,7 @@ func TestBrokerThroughCore(t *testing.T) {
 			xsub.Config = cfgJSON(t, map[string]any{"connect": []string{pubEP}, "rcvhwm": 0})
 			xpub := node(config.ClassSink, "xpub", "subscribers", transport.SubsEmits, xsub)
 			xpub.Config = cfgJSON(t, map[string]any{"connect": []string{subEP}, "verboser": true, "sndhwm": 0})
-			p := &config.Pipeline{Name: "p", Transport: "cgo", Passthrough: passthrough, Nodes: []*config.Node{xsub, xpub}}
+			p := &config.Pipeline{Name: "p", Transport: "cgo", Passthrough: passthrough, ForwardSubscriptions: true, Nodes: []*config.Node{xsub, xpub}}
 			inst := startPipeline(t, h, p)
 			if wantLinks := map[bool]int{false: 0, true: 1}[passthrough]; len(inst.Plan().Links) != wantLinks {
 				t.Fatalf("plan has %d links, want %d", len(inst.Plan().Links), wantLinks)

@@ -194,6 +194,20 @@ func (in *Instance) startFlows(ctx, srcCtx context.Context, r *Runner) error {
 		}
 		name := n.Class + "." + n.Kind + "." + n.Name
 		env := stage.Env{Pipeline: pname, Component: name, Logger: in.logger.With("component", name), Out: out, Codecs: r.Codecs}
+		var ups []stage.Inlet
+		for _, src := range upstreamSources(n) {
+			if src.Subscriptions != transport.SubsAccepts {
+				continue
+			}
+			snd, err := senders.get(ctx, src.ID)
+			if err != nil {
+				return fmt.Errorf("pipeline %q: open subscription stream to %s: %w", pname, src.ID, err)
+			}
+			ups = append(ups, snd)
+		}
+		if len(ups) > 0 {
+			env.Upstream = stage.Fanout(ups...)
+		}
 		st, err := kind.New(env, n.Config)
 		if err != nil {
 			return fmt.Errorf("pipeline %q: %s %s.%s: %w", pname, n.Class, n.Kind, n.Name, err)
@@ -226,12 +240,22 @@ func (in *Instance) startFlows(ctx, srcCtx context.Context, r *Runner) error {
 	}
 	for _, route := range in.plan.SubscriptionRoutes {
 		var outs []stage.Inlet
-		for _, s := range route.Sources {
-			snd, err := senders.get(ctx, s.ID)
-			if err != nil {
-				return fmt.Errorf("pipeline %q: open subscription stream to %s: %w", pname, s.ID, err)
+		for _, o := range route.Observers {
+			if obs, ok := inlets[o].(stage.SubscriptionObserver); ok {
+				outs = append(outs, stage.InletFunc(obs.ObserveSubscriptions))
 			}
-			outs = append(outs, snd)
+		}
+		if in.plan.Pipeline.ForwardSubscriptions {
+			for _, s := range route.Sources {
+				snd, err := senders.get(ctx, s.ID)
+				if err != nil {
+					return fmt.Errorf("pipeline %q: open subscription stream to %s: %w", pname, s.ID, err)
+				}
+				outs = append(outs, snd)
+			}
+		}
+		if len(outs) == 0 {
+			continue
 		}
 		out := stage.Fanout(outs...)
 		in.goRun(srcCtx, &in.sourcesWG, "subscriptions "+route.Sink.ID, func(ctx context.Context) error {
