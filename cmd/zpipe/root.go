@@ -110,6 +110,9 @@ Its first job is a drop-in central broker for Zeek's ZeroMQ cluster backend:
 		newPluginsCmd(a),
 		newVersionCmd(a),
 		newDecodeCmd(a),
+		newTailCmd(a),
+		newPublishCmd(a),
+		newNodesCmd(a),
 		newEncodeCmd(a),
 	)
 	return root
