@@ -1,0 +1,632 @@
+// Package logfile writes Zeek log batches to files the way Zeek's logger
+// does: one active file per log path in a directory, rotated by time or
+// size, in Zeek's ASCII (TSV) or JSON format.
+//
+// # Files
+//
+// The active file of path "conn" is <dir>/conn.log. It is created on the
+// first batch for the path (lazily, also after a rotation). In the TSV
+// format it starts with Zeek's header (package zeekascii) and, once
+// closed, ends with a "#close" line; in the JSON format it holds one
+// object per record (package jsonl, Zeek's bytes exactly) and nothing
+// else.
+//
+// # Rotation
+//
+// A file is closed and renamed to
+//
+//	<path>.<open>-<close>.log      e.g. conn.2026-11-22-04-00-00-2026-11-22-05-00-00.log
+//
+// where open and close are formatted "2006-01-02-15-04-05" in the
+// location of the times Config.Now returns (local time by default, as
+// Zeek's Log::default_rotation_date_format does with its local clock).
+// Before the rename the file gets its #close line (TSV) and is fsynced;
+// the directory is fsynced after it. Should the name exist already (two
+// rotations within a second), "-1", "-2", … is added before ".log" rather
+// than overwriting a file. A file is rotated:
+//
+//   - by interval (Config.RotateInterval): at local midnight plus a
+//     multiple of the interval, as Zeek aligns rotation with its default
+//     rotate_base_time of 0:00 (hourly rotation happens on the hour). The
+//     close time in the name and in the #close line is that boundary,
+//     even when the rotation happens later. The Writer has no
+//     goroutine: a due rotation happens on the next Write for the path,
+//     or when the caller calls RotateDue, which it should do periodically
+//     so that quiet logs rotate on time;
+//   - by size (Config.RotateSize): before a batch that would take a file
+//     holding records, with its #close line, past the size. Batches are
+//     never split, so a file exceeds the size only if its first batch
+//     alone does;
+//   - when the fields of a batch (names or types) differ from those of the
+//     open file's header, so that every file has one schema;
+//   - on Close, if rotation is configured (as Zeek rotates its logs when
+//     it terminates); without rotation Close leaves <path>.log in place.
+//
+// An active file left behind by an earlier process (a crash, or a Close
+// without rotation) is not overwritten: before a new <path>.log is
+// created, the old one is renamed as a rotated file, its times taken from
+// its #open and #close lines when it has them, else from its modification
+// time. A partial last line is cut off first; an empty file is removed.
+//
+// # Durability
+//
+// Write renders every line of a batch into memory and checks it before
+// touching any file, then hands the lines (with the header, for a new
+// file) to the kernel in one write(2). Nothing is buffered in user space
+// between batches, so a process killed with SIGKILL leaves complete lines:
+// the kernel finishes the write(2) it is in, with one exception: Linux
+// stops a write of several pages between two pages when the process gets a
+// fatal signal, so a kill landing inside a large write can leave part of a
+// batch. That partial last line is cut off when the file is found as a
+// leftover (below). A failed write (a full disk) is cut back to the last
+// complete batch at once. Flush fsyncs every open file; Close writes the
+// #close lines, fsyncs and closes them.
+//
+// A batch whose records do not match its own fields is rejected as a
+// whole: Write returns an error wrapping ErrMismatch that names the record
+// and the field, and writes nothing of it. Other paths and later batches
+// are not affected.
+//
+// The Writer is safe for concurrent use; calls are serialized.
+package logfile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zpipe/zpipe/core/codec/jsonl"
+	"github.com/zpipe/zpipe/core/codec/zeekascii"
+	"github.com/zpipe/zpipe/core/value"
+)
+
+// The formats of Config.Format.
+const (
+	FormatTSV  = "tsv"  // Zeek's ASCII writer (LogAscii::use_json = F)
+	FormatJSON = "json" // Zeek's JSON lines (LogAscii::use_json = T)
+)
+
+// Errors of the Writer.
+var (
+	// ErrMismatch is wrapped by the error of a batch whose records do not
+	// match its fields. It is zeekascii.ErrMismatch.
+	ErrMismatch = zeekascii.ErrMismatch
+	// ErrPath is wrapped by the error of a batch whose path cannot be a
+	// file name: empty, ".", "..", or holding "/" or NUL.
+	ErrPath = errors.New("log path cannot be a file name")
+	// ErrClosed is returned by calls after Close.
+	ErrClosed = errors.New("logfile: writer is closed")
+)
+
+// Config configures a Writer.
+type Config struct {
+	// Dir is the directory of the log files; it is created if missing.
+	Dir string
+	// Format is FormatTSV (the default when empty) or FormatJSON.
+	Format string
+	// RotateInterval rotates files at local midnight plus multiples of
+	// it; 0 disables rotation by time.
+	RotateInterval time.Duration
+	// RotateSize rotates a file before a batch would take it past this
+	// many bytes; 0 disables rotation by size.
+	RotateSize int64
+	// Now returns the current time, which the #open and #close lines and
+	// the rotated file names show in its location. Default: time.Now.
+	Now func() time.Time
+	// Logger receives opened, rotated and rejected events. Default:
+	// discard.
+	Logger *slog.Logger
+}
+
+// Stats counts what a Writer did.
+type Stats struct {
+	Batches         uint64 // batches written
+	Records         uint64 // records written
+	Bytes           uint64 // bytes written: lines, headers and #close lines
+	BatchesRejected uint64 // batches refused: records not matching their fields, bad paths
+	FilesOpened     uint64 // active files created
+	FilesRotated    uint64 // files renamed to their rotated names, leftovers included
+	Errors          uint64 // failed writes, fsyncs, closes and renames
+}
+
+// Writer writes log batches to files. Create it with New.
+type Writer struct {
+	mu     sync.Mutex
+	dir    string
+	json   bool
+	every  time.Duration
+	size   int64
+	now    func() time.Time
+	log    *slog.Logger
+	files  map[string]*file
+	lines  []byte // rendered lines of the current batch
+	out    []byte // header and lines of a batch that opens a file
+	stats  Stats
+	closed bool
+}
+
+// file is an open active file.
+type file struct {
+	path     string // log path, e.g. "conn"
+	name     string // file name, <dir>/<path>.log
+	f        *os.File
+	fields   []value.Field // the fields of the header
+	open     time.Time
+	rotateAt time.Time // zero without rotation by time
+	size     int64
+	records  uint64
+}
+
+// New returns a Writer for cfg, creating cfg.Dir if needed.
+func New(cfg Config) (*Writer, error) {
+	w := &Writer{dir: cfg.Dir, every: cfg.RotateInterval, size: cfg.RotateSize, now: cfg.Now, log: cfg.Logger,
+		files: make(map[string]*file)}
+	switch cfg.Format {
+	case "", FormatTSV:
+	case FormatJSON:
+		w.json = true
+	default:
+		return nil, fmt.Errorf("logfile: unknown format %q (want %q or %q)", cfg.Format, FormatTSV, FormatJSON)
+	}
+	if cfg.Dir == "" {
+		return nil, errors.New("logfile: no directory")
+	}
+	if cfg.RotateInterval < 0 || cfg.RotateSize < 0 {
+		return nil, fmt.Errorf("logfile: negative rotation interval (%v) or size (%d)", cfg.RotateInterval, cfg.RotateSize)
+	}
+	if w.now == nil {
+		w.now = time.Now
+	}
+	if w.log == nil {
+		w.log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o777); err != nil {
+		return nil, fmt.Errorf("logfile: %w", err)
+	}
+	return w, nil
+}
+
+// Write appends the records of b to the active file of b.Path, opening or
+// rotating it first as needed. A batch that does not match its fields or
+// whose path is not a file name is rejected whole (the error wraps
+// ErrMismatch or ErrPath); an error also means nothing of the batch was
+// written. A batch without records writes nothing.
+func (w *Writer) Write(b *value.LogBatch) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return ErrClosed
+	}
+	if err := w.render(b); err != nil {
+		w.stats.BatchesRejected++
+		w.log.Warn("logfile: batch rejected", "stream", b.Stream, "path", b.Path, "records", len(b.Records), "error", err)
+		return err
+	}
+	if len(b.Records) == 0 {
+		return nil
+	}
+	now := w.now()
+	f := w.files[b.Path]
+	if f != nil {
+		closeAt, reason := now, ""
+		switch {
+		case !sameFields(f.fields, b.Fields):
+			reason = "fields changed"
+		case !f.rotateAt.IsZero() && !now.Before(f.rotateAt):
+			closeAt, reason = f.rotateAt, "interval"
+		case w.size > 0 && f.records > 0 && f.size+int64(len(w.lines))+w.footerLen() > w.size:
+			reason = "size"
+		}
+		if reason != "" {
+			// A failed rotation closes the file all the same; the
+			// next open moves what is left of it aside.
+			if err := w.rotate(f, closeAt, reason); err != nil {
+				w.log.Error("logfile: rotation failed", "path", f.path, "error", err)
+			}
+			f = nil
+		}
+	}
+	out := w.lines
+	if f == nil {
+		var err error
+		if f, err = w.open(b, now); err != nil {
+			return err
+		}
+		if !w.json {
+			w.out = zeekascii.AppendHeader(w.out[:0], b, now)
+			w.out = append(w.out, w.lines...)
+			out = w.out
+		}
+	}
+	if err := w.write(f, out); err != nil {
+		if f.size == 0 {
+			// Not even the header made it: drop the file, so that
+			// the next batch starts a new one with its header.
+			_ = f.f.Close()
+			_ = os.Remove(f.name)
+			delete(w.files, f.path)
+		}
+		return fmt.Errorf("logfile: batch of %d records for %q not written: %w", len(b.Records), b.Path, err)
+	}
+	f.records += uint64(len(b.Records))
+	w.stats.Batches++
+	w.stats.Records += uint64(len(b.Records))
+	return nil
+}
+
+// closeLen is the length of a #close line.
+const closeLen = int64(len("#close\t2006-01-02-15-04-05\n"))
+
+// footerLen returns the length of what closing a file adds to it.
+func (w *Writer) footerLen() int64 {
+	if w.json {
+		return 0
+	}
+	return closeLen
+}
+
+// render checks b's path and renders its records into w.lines.
+func (w *Writer) render(b *value.LogBatch) error {
+	if err := checkPath(b.Path); err != nil {
+		return fmt.Errorf("logfile: batch of %s rejected: %w", b.Stream, err)
+	}
+	if len(b.Fields) == 0 && len(b.Records) > 0 {
+		return fmt.Errorf("logfile: batch for %q rejected: %w: %d records without fields", b.Path, ErrMismatch, len(b.Records))
+	}
+	var err error
+	if !w.json {
+		w.lines, err = zeekascii.AppendRecords(w.lines[:0], b)
+	} else {
+		w.lines = w.lines[:0]
+		for i, rec := range b.Records {
+			if err = zeekascii.CheckRecord(b.Fields, rec); err != nil {
+				err = fmt.Errorf("record %d: %w", i, err)
+				break
+			}
+			w.lines = jsonl.AppendRecord(w.lines, b.Fields, rec, jsonl.LogOptions{}, b.Path)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("logfile: batch of %d records for %q rejected: %w", len(b.Records), b.Path, err)
+	}
+	return nil
+}
+
+// checkPath reports whether path can name a file in the directory.
+func checkPath(path string) error {
+	if path == "" || path == "." || path == ".." || strings.ContainsAny(path, "/\x00") {
+		return fmt.Errorf("%w: %q", ErrPath, path)
+	}
+	return nil
+}
+
+// sameFields reports whether two schemas have the same names and types.
+func sameFields(a, b []value.Field) bool {
+	return slices.EqualFunc(a, b, func(x, y value.Field) bool { return x.Name == y.Name && x.Type == y.Type })
+}
+
+// open creates the active file for b.Path, moving a leftover aside first.
+// The header is not written: Write writes it with the first batch.
+func (w *Writer) open(b *value.LogBatch, now time.Time) (*file, error) {
+	name := filepath.Join(w.dir, b.Path+".log")
+	if err := w.moveLeftover(b.Path, name, now.Location()); err != nil {
+		return nil, err
+	}
+	fd, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o666)
+	if err != nil {
+		w.stats.Errors++
+		return nil, fmt.Errorf("logfile: open: %w", err)
+	}
+	f := &file{path: b.Path, name: name, f: fd, fields: slices.Clone(b.Fields), open: now}
+	if w.every > 0 {
+		f.rotateAt = nextRotation(now, w.every)
+	}
+	w.files[b.Path] = f
+	w.stats.FilesOpened++
+	w.log.Debug("logfile: opened", "path", b.Path, "file", name)
+	return f, nil
+}
+
+// nextRotation returns the first time after now that is local midnight
+// (in now's location) plus a multiple of every.
+func nextRotation(now time.Time, every time.Duration) time.Time {
+	y, m, d := now.Date()
+	midnight := time.Date(y, m, d, 0, 0, 0, 0, now.Location())
+	return midnight.Add((now.Sub(midnight)/every + 1) * every)
+}
+
+// write appends out to f in one write(2). If the write fails part way, the
+// file is cut back to its previous size so that no partial line remains.
+func (w *Writer) write(f *file, out []byte) error {
+	n, err := f.f.Write(out)
+	if err != nil {
+		w.stats.Errors++
+		if n > 0 {
+			if terr := f.f.Truncate(f.size); terr != nil {
+				err = errors.Join(err, fmt.Errorf("cut back to %d bytes: %w", f.size, terr))
+				f.size += int64(n)
+				w.stats.Bytes += uint64(n)
+			}
+		}
+		return fmt.Errorf("write %s: %w", f.name, err)
+	}
+	f.size += int64(n)
+	w.stats.Bytes += uint64(n)
+	return nil
+}
+
+// finish writes f's #close line (TSV), fsyncs and closes it.
+func (w *Writer) finish(f *file, closeAt time.Time) error {
+	var errs []error
+	if !w.json {
+		if err := w.write(f, zeekascii.AppendClose(nil, closeAt)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := f.f.Sync(); err != nil {
+		w.stats.Errors++
+		errs = append(errs, fmt.Errorf("fsync %s: %w", f.name, err))
+	}
+	if err := f.f.Close(); err != nil {
+		w.stats.Errors++
+		errs = append(errs, fmt.Errorf("close %s: %w", f.name, err))
+	}
+	delete(w.files, f.path)
+	return errors.Join(errs...)
+}
+
+// rotate finishes f and renames it to its rotated name.
+func (w *Writer) rotate(f *file, closeAt time.Time, reason string) error {
+	err := w.finish(f, closeAt)
+	target, rerr := w.rename(f.path, f.name, f.open, closeAt)
+	if rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	w.log.Info("logfile: rotated", "path", f.path, "file", target, "reason", reason, "records", f.records, "bytes", f.size)
+	return err
+}
+
+// rename moves the file name to the first free rotated name of path for
+// the open and close times, and fsyncs the directory.
+func (w *Writer) rename(path, name string, open, closeAt time.Time) (string, error) {
+	base := path + "." + open.Format(zeekascii.TimestampLayout) + "-" + closeAt.Format(zeekascii.TimestampLayout)
+	target := filepath.Join(w.dir, base+".log")
+	for n := 1; ; n++ {
+		_, err := os.Lstat(target)
+		if errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if err != nil {
+			w.stats.Errors++
+			return "", fmt.Errorf("logfile: rotate: %w", err)
+		}
+		target = filepath.Join(w.dir, base+"-"+strconv.Itoa(n)+".log")
+	}
+	if err := os.Rename(name, target); err != nil {
+		w.stats.Errors++
+		return "", fmt.Errorf("logfile: rotate: %w", err)
+	}
+	w.stats.FilesRotated++
+	if err := syncDir(w.dir); err != nil {
+		w.stats.Errors++
+		return target, fmt.Errorf("logfile: rotate: %w", err)
+	}
+	return target, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("fsync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// moveLeftover renames an existing active file of path, left by an earlier
+// process, as a rotated file; an empty one is removed.
+func (w *Writer) moveLeftover(path, name string, loc *time.Location) error {
+	st, err := os.Lstat(name)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		w.stats.Errors++
+		return fmt.Errorf("logfile: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("logfile: %s exists and is not a regular file", name)
+	}
+	size, err := cutPartialLine(name, st.Size())
+	if err != nil {
+		w.stats.Errors++
+		return fmt.Errorf("logfile: leftover: %w", err)
+	}
+	if size != st.Size() {
+		w.log.Warn("logfile: cut a partial last line off a leftover log file", "path", path, "file", name, "bytes", st.Size()-size)
+	}
+	if size == 0 {
+		if err := os.Remove(name); err != nil {
+			w.stats.Errors++
+			return fmt.Errorf("logfile: remove empty leftover: %w", err)
+		}
+		return nil
+	}
+	open, closeAt := leftoverTimes(name, size, st.ModTime().In(loc), loc)
+	target, err := w.rename(path, name, open, closeAt)
+	if err != nil {
+		return err
+	}
+	w.log.Warn("logfile: moved leftover log file aside", "path", path, "file", target)
+	return nil
+}
+
+// cutPartialLine truncates the file name of the given size after its last
+// newline and returns the new size. A process killed during a write(2)
+// of several pages can leave part of a batch: Linux checks for a fatal
+// signal between the pages it copies.
+func cutPartialLine(name string, size int64) (int64, error) {
+	fd, err := os.OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
+		return size, err
+	}
+	defer fd.Close()
+	buf := make([]byte, 4096)
+	end := size
+	for end > 0 {
+		off := max(0, end-int64(len(buf)))
+		n, err := fd.ReadAt(buf[:end-off], off)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return size, err
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			end = off + int64(i) + 1
+			break
+		}
+		end = off
+	}
+	if end == size {
+		return size, nil
+	}
+	if err := fd.Truncate(end); err != nil {
+		return size, err
+	}
+	return end, fd.Sync()
+}
+
+// leftoverTimes returns the open and close times of a leftover file of
+// the given size: those of its #open and #close lines if it has them, else
+// its modification time.
+func leftoverTimes(name string, size int64, mtime time.Time, loc *time.Location) (open, closeAt time.Time) {
+	open, closeAt = mtime, mtime
+	fd, err := os.Open(name)
+	if err != nil {
+		return open, closeAt
+	}
+	defer fd.Close()
+	head := make([]byte, 4096)
+	n, _ := io.ReadFull(fd, head)
+	if t, ok := stampLine(head[:n], "\n#open\t", loc); ok {
+		open = t
+	}
+	tail := make([]byte, 64)
+	n, _ = fd.ReadAt(tail, max(0, size-int64(len(tail))))
+	if t, ok := stampLine(tail[:n], "\n#close\t", loc); ok {
+		closeAt = t
+	}
+	return open, closeAt
+}
+
+// stampLine finds the line starting with key (newline included) in b and
+// parses its time.
+func stampLine(b []byte, key string, loc *time.Location) (time.Time, bool) {
+	i := bytes.Index(b, []byte(key))
+	if i < 0 {
+		return time.Time{}, false
+	}
+	rest := b[i+len(key):]
+	end := bytes.IndexByte(rest, '\n')
+	if end < 0 {
+		return time.Time{}, false
+	}
+	t, err := time.ParseInLocation(zeekascii.TimestampLayout, string(rest[:end]), loc)
+	return t, err == nil
+}
+
+// RotateDue rotates every file whose rotation time has passed. Without a
+// goroutine of its own the Writer rotates by time only when a batch
+// arrives for the path; call RotateDue periodically (every second, say)
+// so that quiet logs rotate on time too.
+func (w *Writer) RotateDue() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return ErrClosed
+	}
+	now := w.now()
+	var errs []error
+	for _, f := range w.sorted() {
+		if !f.rotateAt.IsZero() && !now.Before(f.rotateAt) {
+			if err := w.rotate(f, f.rotateAt, "interval"); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// sorted returns the open files in path order.
+func (w *Writer) sorted() []*file {
+	files := make([]*file, 0, len(w.files))
+	for _, f := range w.files {
+		files = append(files, f)
+	}
+	slices.SortFunc(files, func(a, b *file) int { return strings.Compare(a.path, b.path) })
+	return files
+}
+
+// Flush fsyncs every open file. (Write leaves nothing in user-space
+// buffers, so there is nothing else to flush.)
+func (w *Writer) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return ErrClosed
+	}
+	var errs []error
+	for _, f := range w.sorted() {
+		if err := f.f.Sync(); err != nil {
+			w.stats.Errors++
+			errs = append(errs, fmt.Errorf("logfile: fsync %s: %w", f.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close writes the #close line of every open TSV file, fsyncs and closes
+// every file, and, if rotation is configured, renames them to their
+// rotated names. Later calls return ErrClosed.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return ErrClosed
+	}
+	w.closed = true
+	now := w.now()
+	var errs []error
+	for _, f := range w.sorted() {
+		var err error
+		if w.every > 0 || w.size > 0 {
+			err = w.rotate(f, now, "close")
+		} else {
+			err = w.finish(f, now)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Stats returns the counters.
+func (w *Writer) Stats() Stats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.stats
+}
