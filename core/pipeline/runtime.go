@@ -47,10 +47,15 @@ type Instance struct {
 	// stages drain in order, then everything else (send streams) stops.
 	cancelSources context.CancelFunc
 	sourcesWG     sync.WaitGroup
-	stages        []runningStage
-	senders       *senderSet
-	cancel        context.CancelFunc
-	wg            sync.WaitGroup
+	// drain, closed by Stop, ends the receive loops on sources gracefully:
+	// what the transport has read is still delivered.
+	drain     chan struct{}
+	drainOnce sync.Once
+	dataWG    sync.WaitGroup // receive loops on sources
+	stages    []runningStage
+	senders   *senderSet
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
 
 	mu      sync.Mutex
 	err     error
@@ -78,7 +83,7 @@ func (r *Runner) Start(ctx context.Context, p *config.Pipeline) (*Instance, erro
 	if logger == nil {
 		logger = slog.Default()
 	}
-	inst := &Instance{plan: plan, client: client, logger: logger.With("pipeline", p.Name), failed: make(chan struct{})}
+	inst := &Instance{plan: plan, client: client, logger: logger.With("pipeline", p.Name), failed: make(chan struct{}), drain: make(chan struct{})}
 	if len(plan.Stages) > 0 && r.Stages == nil {
 		return nil, fmt.Errorf("pipeline %q: has stages, and no stage kinds are registered", p.Name)
 	}
@@ -93,6 +98,7 @@ func (r *Runner) Start(ctx context.Context, p *config.Pipeline) (*Instance, erro
 	if err := inst.startFlows(runCtx, srcCtx, r); err != nil {
 		cancelSources()
 		cancel()
+		inst.dataWG.Wait()
 		inst.sourcesWG.Wait()
 		inst.wg.Wait()
 		inst.closeSockets(context.WithoutCancel(ctx))
@@ -232,8 +238,10 @@ func (in *Instance) startFlows(ctx, srcCtx context.Context, r *Runner) error {
 		if err != nil {
 			return err
 		}
-		in.goRun(srcCtx, &in.sourcesWG, "data "+path.Source.ID, func(ctx context.Context) error {
-			return in.client.Receive(ctx, path.Source.ID, receiveOptions(), func(b *message.Batch) error {
+		opts := receiveOptions()
+		opts.Drain = in.drain
+		in.goRun(srcCtx, &in.dataWG, "data "+path.Source.ID, func(ctx context.Context) error {
+			return in.client.Receive(ctx, path.Source.ID, opts, func(b *message.Batch) error {
 				return out.Push(ctx, b)
 			})
 		})
@@ -320,6 +328,12 @@ func (in *Instance) Stop(ctx context.Context) error {
 		}
 	}
 	pname := in.plan.Pipeline.Name
+	// Receive loops on sources drain: the transport stops reading and
+	// delivers what it has read. Subscription routes just stop.
+	in.drainOnce.Do(func() { close(in.drain) })
+	if err := waitGroup(ctx, &in.dataWG); err != nil {
+		errs = append(errs, fmt.Errorf("pipeline %q: sources did not drain: %w", pname, err))
+	}
 	in.cancelSources()
 	if err := waitGroup(ctx, &in.sourcesWG); err != nil {
 		errs = append(errs, fmt.Errorf("pipeline %q: receive loops did not stop: %w", pname, err))

@@ -565,3 +565,52 @@ func TestLogsReachHostLogger(t *testing.T) {
 		return rec && line && strings.Contains(l, "plugin=transport-test")
 	})
 }
+
+// TestReceiveDrain: closing Drain ends a receive gracefully: every message
+// the plugin read from its socket reaches the consumer, and Receive
+// returns nil.
+func TestReceiveDrain(t *testing.T) {
+	t.Parallel()
+	ctx := testContext(t)
+	h := startHost(t, HostConfig{})
+	openSocket(t, ctx, h, "in", "memsink", `{"queue":"drain"}`)
+	openSocket(t, ctx, h, "out", "memsource", `{"queue":"drain"}`)
+	snd, err := h.Sender(ctx, "in", transport.SendOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const total = 5000
+	for i := 0; i < total; i += 500 {
+		if err := snd.Send(ctx, stringBatch(numbered(fmt.Sprint("m", i), 500)...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := snd.Close(); err != nil {
+		t.Fatal(err)
+	}
+	drain := make(chan struct{})
+	consumed := 0
+	err = h.Receive(ctx, "out", transport.ReceiveOptions{Window: 4, Limits: transport.Limits{MaxMessages: 100}, Drain: drain},
+		func(b *message.Batch) error {
+			consumed += b.Len()
+			if consumed >= 1000 {
+				select {
+				case <-drain:
+				default:
+					close(drain) // batches are in flight now
+				}
+			}
+			return nil
+		})
+	if err != nil {
+		t.Fatalf("drained receive: %v", err)
+	}
+	st, err := h.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := socketStats(st, "out")
+	if out.MessagesReceived != uint64(consumed) || consumed >= total {
+		t.Fatalf("plugin read %d messages, consumer got %d of %d", out.MessagesReceived, consumed, total)
+	}
+}

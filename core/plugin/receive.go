@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"sync"
 
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/plugin/internal/wire"
@@ -36,7 +37,7 @@ func (h *TransportHost) Receive(ctx context.Context, handle string, opts transpo
 		if err != nil {
 			return h.receiveErr(ctx, handle, err)
 		}
-		lost, err := h.receiveFrom(ctx, g, first, fn)
+		lost, err := h.receiveFrom(ctx, g, first, opts.Drain, fn)
 		if !lost {
 			return h.receiveErr(ctx, handle, err)
 		}
@@ -67,21 +68,52 @@ func (h *TransportHost) receiveErr(ctx context.Context, handle string, err error
 
 // receiveFrom runs one receive stream on plugin g. lost reports that the
 // stream broke because the plugin went away.
-func (h *TransportHost) receiveFrom(ctx context.Context, g *generation, first *pb.ReceiveRequest, fn func(*message.Batch) error) (lost bool, err error) {
+func (h *TransportHost) receiveFrom(ctx context.Context, g *generation, first *pb.ReceiveRequest, drain <-chan struct{}, fn func(*message.Batch) error) (lost bool, err error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := g.rpc.Receive(sctx)
 	if err != nil {
 		return isUnavailable(err), fromStatus(err)
 	}
-	// A failed Send means the stream ended; RecvMsg below reports why.
-	_ = stream.Send(first)
+	// Sends (credit grants) and the half-close of a drain never overlap,
+	// as gRPC requires.
+	var sendMu sync.Mutex
+	drained := false
+	send := func(req *pb.ReceiveRequest) {
+		sendMu.Lock()
+		defer sendMu.Unlock()
+		if !drained {
+			// A failed Send means the stream ended; RecvMsg reports why.
+			_ = stream.Send(req)
+		}
+	}
+	send(first)
+	if drain != nil {
+		watchDone := make(chan struct{})
+		defer close(watchDone)
+		go func() {
+			select {
+			case <-drain:
+				sendMu.Lock()
+				drained = true
+				_ = stream.CloseSend()
+				sendMu.Unlock()
+			case <-watchDone:
+			}
+		}()
+	}
 	grant := &pb.ReceiveRequest{Credit: 1}
 	var in pb.Batch
 	var b message.Batch
 	for {
 		if err := stream.RecvMsg(&in); err != nil {
 			if errors.Is(err, io.EOF) {
+				sendMu.Lock()
+				wasDrained := drained
+				sendMu.Unlock()
+				if wasDrained {
+					return false, nil
+				}
 				return false, transport.ErrClosed
 			}
 			return isUnavailable(err), fromStatus(err)
@@ -92,7 +124,7 @@ func (h *TransportHost) receiveFrom(ctx context.Context, g *generation, first *p
 		if err := fn(&b); err != nil {
 			return false, fnError{err}
 		}
-		_ = stream.Send(grant)
+		send(grant)
 	}
 }
 

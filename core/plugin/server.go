@@ -152,14 +152,14 @@ func (s *transportService) Receive(stream pb.Transport_ReceiveServer) error {
 	cr := newCredit()
 	cr.add(first.GetCredit())
 	// The credit reader ends when the stream does: gRPC fails its Recv once
-	// this handler returns.
+	// this handler returns. The client closing its side asks for a drain:
+	// stop reading the socket; what was sent is delivered, then the stream
+	// ends.
 	go func() {
 		for {
 			req, err := stream.Recv()
 			if err != nil {
-				if !errors.Is(err, io.EOF) {
-					cancel()
-				}
+				cancel()
 				return
 			}
 			cr.add(req.GetCredit())
@@ -175,6 +175,9 @@ func (s *transportService) Receive(stream pb.Transport_ReceiveServer) error {
 				return nil
 			}
 			return toStatus(err)
+		}
+		if ctx.Err() != nil && b.Len() == 0 {
+			return nil
 		}
 		if b.Len() == 0 {
 			// Nothing read; the credit is still owed.

@@ -167,6 +167,11 @@ type ReceiveOptions struct {
 	// Window is the number of batches the plugin may send ahead of the
 	// consumer (credit). Zero means a small default.
 	Window int
+	// Drain, when closed, ends the receive gracefully: the plugin stops
+	// reading the socket, the batches it has already read are still
+	// delivered to fn, and Receive returns nil. Nil never drains; ending
+	// ctx instead stops at once and loses what is in flight.
+	Drain <-chan struct{}
 }
 
 // SendOptions tune a send stream.
