@@ -59,6 +59,8 @@ func isBrokerShaped(p *config.Pipeline) bool {
 type StageInfo struct {
 	Component
 	Stats stage.Stats
+	// Stage is the running stage, for what only some kinds report.
+	Stage stage.Stage
 }
 
 // Stages returns the running stages of the instance with their counters,
@@ -71,6 +73,7 @@ func (in *Instance) Stages() []StageInfo {
 		out = append(out, StageInfo{
 			Component: Component{Pipeline: p.Name, Name: n.Class + "." + n.Kind + "." + n.Name, Kind: n.Kind},
 			Stats:     rs.stage.Stats(),
+			Stage:     rs.stage,
 		})
 	}
 	return out

@@ -44,6 +44,8 @@ const (
 	AttrKind      = "kind"
 	AttrErrorType = "error.type"
 	AttrPlugin    = "plugin"
+	AttrNodeName  = "node.name"
+	AttrNodeRole  = "node.role"
 )
 
 // Names of the Zeek broker metrics (spec §2.4) and Zeek backend metrics
@@ -74,6 +76,7 @@ const (
 	MetricMessagesUndecoded     = "zpipe.messages.undecoded"
 	MetricQueueDepth            = "zpipe.queue.depth"
 	MetricQueueCapacity         = "zpipe.queue.capacity"
+	MetricClusterNodes          = "zpipe.cluster.nodes"
 	MetricPluginRestarts        = "zpipe.plugin.restarts"
 	MetricPluginUp              = "zpipe.plugin.up"
 	MetricPipelineUp            = "zpipe.pipeline.up"
@@ -152,6 +155,9 @@ var catalog = []MetricDesc{
 	{MetricQueueCapacity, KindGauge, "{message}", socketAttrs,
 		"Messages a queue stage holds at most (0: unbounded).",
 		"zpipe_queue_capacity"},
+	{MetricClusterNodes, KindGauge, "{node}", []string{AttrPipeline, AttrComponent, AttrNodeName, AttrNodeRole},
+		"Zeek cluster nodes a hello_tracker stage sees up, by name and role.",
+		"zpipe_cluster_nodes"},
 	{MetricPluginRestarts, KindCounter, "{restart}", pluginAttrs,
 		"Times a plugin process was restarted after it failed.",
 		"zpipe_plugin_restarts_total"},

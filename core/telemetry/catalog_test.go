@@ -196,6 +196,12 @@ func TestCatalogRendersAsDocumented(t *testing.T) {
 		t.Fatalf("RegisterStages: %v", err)
 	}
 
+	if _, err := tel.RegisterMembership(func() []MemberObservation {
+		return []MemberObservation{{Pipeline: "node", Component: "stage.hello_tracker.members", Name: "worker-1", Role: "worker"}}
+	}); err != nil {
+		t.Fatalf("RegisterMembership: %v", err)
+	}
+
 	body, fams := scrape(t, tel, "/metrics")
 	documented := map[string]bool{"target_info": true}
 	for _, row := range readDocTable(t) {

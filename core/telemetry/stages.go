@@ -79,3 +79,43 @@ func RegisterStages(mp metric.MeterProvider, zeekNode string, fn func() []StageO
 	}
 	return reg, nil
 }
+
+// MemberObservation is one cluster node a hello_tracker stage sees up.
+type MemberObservation struct {
+	Pipeline, Component string
+	Name, Role          string
+}
+
+// RegisterMembership registers zpipe.cluster.nodes, fed by fn at
+// collection time: the number of nodes up per tracker, name and role.
+func RegisterMembership(mp metric.MeterProvider, fn func() []MemberObservation) (Registration, error) {
+	if mp == nil || fn == nil {
+		return nil, errors.New("register membership metrics: nil meter provider or function")
+	}
+	meter := mp.Meter(instrumentationScope)
+	nodes, err := newObservable(meter, MetricClusterNodes)
+	if err != nil {
+		return nil, fmt.Errorf("register membership metrics: %w", err)
+	}
+	reg, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		counts := map[MemberObservation]int64{}
+		for _, m := range fn() {
+			counts[m]++
+		}
+		for m, n := range counts {
+			o.ObserveInt64(nodes, n, metric.WithAttributes(
+				attribute.String(AttrPipeline, m.Pipeline), attribute.String(AttrComponent, m.Component),
+				attribute.String(AttrNodeName, m.Name), attribute.String(AttrNodeRole, m.Role)))
+		}
+		return nil
+	}, nodes)
+	if err != nil {
+		return nil, fmt.Errorf("register membership metrics: %w", err)
+	}
+	return reg, nil
+}
+
+// RegisterMembership is RegisterMembership on this provider.
+func (t *Telemetry) RegisterMembership(fn func() []MemberObservation) (Registration, error) {
+	return RegisterMembership(t.provider, fn)
+}
