@@ -12,6 +12,7 @@ import (
 
 	"github.com/zpipe/zpipe/core/config"
 	"github.com/zpipe/zpipe/core/pipeline"
+	"github.com/zpipe/zpipe/core/stage/hello"
 	"github.com/zpipe/zpipe/core/telemetry"
 	"github.com/zpipe/zpipe/core/transport"
 )
@@ -147,6 +148,12 @@ func telemetryConfig(t *config.Telemetry) telemetry.Config {
 // registerMetrics wires the plugins' socket counters and the plugin
 // restart counters into the meter provider; they are read at collection
 // time, so the data path pays nothing for them.
+// membershipTracker is a stage that follows cluster membership (the
+// hello_tracker).
+type membershipTracker interface {
+	Members() []hello.Member
+}
+
 func (e *Engine) registerMetrics(mp metric.MeterProvider, zeekNode string, instances []*pipeline.Instance) ([]telemetry.Registration, error) {
 	type group struct {
 		client     transport.Client
@@ -235,5 +242,26 @@ func (e *Engine) registerMetrics(mp metric.MeterProvider, zeekNode string, insta
 		_ = pipelines.Unregister()
 		return nil, fmt.Errorf("register stage metrics: %w", err)
 	}
-	return []telemetry.Registration{sockets, plugins, pipelines, stages}, nil
+	membership, err := telemetry.RegisterMembership(mp, func() []telemetry.MemberObservation {
+		var obs []telemetry.MemberObservation
+		for _, in := range instances {
+			for _, s := range in.Stages() {
+				tracker, ok := s.Stage.(membershipTracker)
+				if !ok {
+					continue
+				}
+				for _, m := range tracker.Members() {
+					obs = append(obs, telemetry.MemberObservation{Pipeline: s.Pipeline, Component: s.Name, Name: m.Name, Role: m.Role})
+				}
+			}
+		}
+		return obs
+	})
+	if err != nil {
+		for _, r := range []telemetry.Registration{sockets, plugins, pipelines, stages} {
+			_ = r.Unregister()
+		}
+		return nil, fmt.Errorf("register membership metrics: %w", err)
+	}
+	return []telemetry.Registration{sockets, plugins, pipelines, stages, membership}, nil
 }

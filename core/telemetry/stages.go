@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -86,8 +87,13 @@ type MemberObservation struct {
 	Name, Role          string
 }
 
+// maxMemberSeries bounds the series of zpipe.cluster.nodes kept at 0
+// after their node went down.
+const maxMemberSeries = 10000
+
 // RegisterMembership registers zpipe.cluster.nodes, fed by fn at
-// collection time: the number of nodes up per tracker, name and role.
+// collection time: the number of nodes up per tracker, name and role. A
+// name seen up once stays in the series, at 0 while down.
 func RegisterMembership(mp metric.MeterProvider, fn func() []MemberObservation) (Registration, error) {
 	if mp == nil || fn == nil {
 		return nil, errors.New("register membership metrics: nil meter provider or function")
@@ -97,12 +103,27 @@ func RegisterMembership(mp metric.MeterProvider, fn func() []MemberObservation) 
 	if err != nil {
 		return nil, fmt.Errorf("register membership metrics: %w", err)
 	}
+	// seen keeps every (tracker, name, role) once observed, so that a node
+	// that went down reads 0 rather than vanishing from the series.
+	var (
+		mu   sync.Mutex
+		seen = map[MemberObservation]bool{}
+	)
 	reg, err := meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		counts := map[MemberObservation]int64{}
 		for _, m := range fn() {
 			counts[m]++
 		}
-		for m, n := range counts {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(seen)+len(counts) > maxMemberSeries {
+			clear(seen) // a cluster of that many names is beyond the gauge's purpose; start over
+		}
+		for m := range counts {
+			seen[m] = true
+		}
+		for m := range seen {
+			n := counts[m]
 			o.ObserveInt64(nodes, n, metric.WithAttributes(
 				attribute.String(AttrPipeline, m.Pipeline), attribute.String(AttrComponent, m.Component),
 				attribute.String(AttrNodeName, m.Name), attribute.String(AttrNodeRole, m.Role)))

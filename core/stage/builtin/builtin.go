@@ -7,13 +7,15 @@ import (
 	"github.com/zpipe/zpipe/core/stage/discard"
 	"github.com/zpipe/zpipe/core/stage/filesink"
 	"github.com/zpipe/zpipe/core/stage/filter"
+	"github.com/zpipe/zpipe/core/stage/hello"
 	"github.com/zpipe/zpipe/core/stage/queue"
+	"github.com/zpipe/zpipe/core/stage/subscribe"
 	"github.com/zpipe/zpipe/core/stage/transcode"
 )
 
 // Kinds returns every built-in stage and core sink kind.
 func Kinds() []stage.Kind {
-	return []stage.Kind{queue.Onloop, queue.HWM, filter.Kind, transcode.Kind, discard.Kind, filesink.Kind}
+	return []stage.Kind{queue.Onloop, queue.HWM, filter.Kind, transcode.Kind, hello.Kind, subscribe.Kind, discard.Kind, filesink.Kind}
 }
 
 // Registry returns a registry of the built-in stage kinds.
