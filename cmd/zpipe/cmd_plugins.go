@@ -81,18 +81,15 @@ kinds built into zpipe follow. -v also prints every attribute they accept.`,
 				}
 			}
 			tw.Flush()
-			for _, sinks := range []bool{false, true} {
-				if sinks {
-					fmt.Fprintln(a.stdout, "\nBuilt-in sinks (sink \"KIND\" \"NAME\" { … }, any transport):")
-				} else {
-					fmt.Fprintln(a.stdout, "\nBuilt-in stages (stage \"KIND\" \"NAME\" { … }):")
-				}
-				for _, name := range eng.Stages().Names() {
-					k, _ := eng.Stages().Lookup(name)
-					if k.Sink != sinks {
-						continue
-					}
-					fmt.Fprintf(a.stdout, "  %-10s %s\n", k.Name, k.Description)
+			for _, class := range []string{"source", "stage", "sink"} {
+				heading := map[string]string{
+					"source": "\nBuilt-in sources (source \"KIND\" \"NAME\" { … }, any transport):",
+					"stage":  "\nBuilt-in stages (stage \"KIND\" \"NAME\" { … }):",
+					"sink":   "\nBuilt-in sinks (sink \"KIND\" \"NAME\" { … }, any transport):",
+				}[class]
+				fmt.Fprintln(a.stdout, heading)
+				for _, k := range eng.Stages().Kinds(class) {
+					fmt.Fprintf(a.stdout, "  %-14s %s\n", k.Name, k.Description)
 					if verbose {
 						printAttributes(a.stdout, k.Schema)
 						fmt.Fprintln(a.stdout)

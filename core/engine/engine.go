@@ -107,15 +107,11 @@ func (e *Engine) Transport(ctx context.Context, name string) (*plugin.TransportH
 // Component implements config.Schemas: it serves the schema of a source or
 // sink kind from its transport plugin.
 func (e *Engine) Component(transportName, class, kind string) (*config.Component, error) {
-	if class == config.ClassStage {
-		k, ok := e.stages.Lookup(kind)
-		if !ok || k.Sink {
-			return nil, fmt.Errorf("unknown stage kind %q (zpipe has: %s)", kind, strings.Join(e.coreKinds(false), ", "))
-		}
+	if k, ok := e.stages.Lookup(class, kind); ok {
 		return &config.Component{Schema: k.Schema, Core: true}, nil
 	}
-	if k, ok := e.stages.Lookup(kind); ok && k.Sink && class == config.ClassSink {
-		return &config.Component{Schema: k.Schema, Core: true}, nil
+	if class == config.ClassStage {
+		return nil, fmt.Errorf("unknown stage kind %q (zpipe has: %s)", kind, strings.Join(e.coreKinds(config.ClassStage), ", "))
 	}
 	_, desc, err := e.Transport(context.Background(), transportName)
 	if err != nil {
@@ -123,18 +119,20 @@ func (e *Engine) Component(transportName, class, kind string) (*config.Component
 	}
 	sk, ok := desc.Socket(kind)
 	if !ok || sk.Role != class {
-		return nil, fmt.Errorf("transport %q has no %s kind %q (it offers: %s)", transportName, class, kind, kindsOf(desc, class))
+		offers := kindsOf(desc, class)
+		if core := e.coreKinds(class); len(core) > 0 {
+			offers += "; built into zpipe: " + strings.Join(core, ", ")
+		}
+		return nil, fmt.Errorf("transport %q has no %s kind %q (it offers: %s)", transportName, class, kind, offers)
 	}
 	return &config.Component{Schema: sk.Schema, Subscriptions: sk.Subscriptions, Capabilities: desc.Capabilities}, nil
 }
 
-// coreKinds returns the names of the built-in stage kinds, or sink kinds.
-func (e *Engine) coreKinds(sinks bool) []string {
+// coreKinds returns the names of the built-in kinds of a block class.
+func (e *Engine) coreKinds(class string) []string {
 	var out []string
-	for _, n := range e.stages.Names() {
-		if k, _ := e.stages.Lookup(n); k.Sink == sinks {
-			out = append(out, n)
-		}
+	for _, k := range e.stages.Kinds(class) {
+		out = append(out, k.Name)
 	}
 	return out
 }

@@ -56,7 +56,7 @@ func (e *Engine) Run(ctx context.Context, cfg *config.Config, opts RunOptions) (
 	runner := &pipeline.Runner{Transports: e.Clients(), Stages: e.stages, Logger: e.logger}
 	for _, p := range cfg.Pipelines {
 		for _, n := range p.Nodes {
-			if n.Class == config.ClassStage {
+			if n.Core {
 				runner.Codecs = e.Codecs()
 			}
 		}
@@ -100,14 +100,36 @@ func (e *Engine) Run(ctx context.Context, cfg *config.Config, opts RunOptions) (
 		opts.OnStarted(metricsAddr)
 	}
 
+	// The waiters below end with Run.
+	waitCtx, stopWaiting := context.WithCancel(ctx)
+	defer stopWaiting()
 	var runErr error
 	select {
 	case <-ctx.Done():
 		e.logger.Info("stopping")
-	case i := <-firstFailure(ctx, instances):
+	case <-allFinished(waitCtx, instances):
+		e.logger.Info("every pipeline came to its end; stopping")
+	case i := <-firstFailure(waitCtx, instances):
 		runErr = fmt.Errorf("pipeline %q failed: %w", instances[i].Plan().Pipeline.Name, instances[i].Err())
 	}
 	return errors.Join(runErr, stopAll())
+}
+
+// allFinished returns a channel closed once every instance has finished
+// (its sources came to their end); it stops waiting when ctx ends.
+func allFinished(ctx context.Context, instances []*pipeline.Instance) <-chan struct{} {
+	out := make(chan struct{})
+	go func() {
+		for _, in := range instances {
+			select {
+			case <-in.Finished():
+			case <-ctx.Done():
+				return
+			}
+		}
+		close(out)
+	}()
+	return out
 }
 
 // firstFailure returns a channel that yields the index of the first failed

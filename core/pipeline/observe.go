@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"slices"
+
 	"github.com/zpipe/zpipe/core/config"
 	"github.com/zpipe/zpipe/core/stage"
 	"github.com/zpipe/zpipe/core/transport"
@@ -63,12 +65,12 @@ type StageInfo struct {
 	Stage stage.Stage
 }
 
-// Stages returns the running stages of the instance with their counters,
-// upstream first.
+// Stages returns the running stages of the instance, and the sources
+// that run in the core, with their counters, upstream first.
 func (in *Instance) Stages() []StageInfo {
 	p := in.plan.Pipeline
-	out := make([]StageInfo, 0, len(in.stages))
-	for _, rs := range in.stages {
+	out := make([]StageInfo, 0, len(in.sources)+len(in.stages))
+	for _, rs := range slices.Concat(in.sources, in.stages) {
 		n := rs.plan.Node
 		out = append(out, StageInfo{
 			Component: Component{Pipeline: p.Name, Name: n.Class + "." + n.Kind + "." + n.Name, Kind: n.Kind},

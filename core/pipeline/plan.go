@@ -36,7 +36,8 @@ type LinkPlan struct {
 }
 
 // PathPlan is one source whose messages the core reads and hands to
-// Outputs: the stages and sinks it feeds directly.
+// Outputs: the stages and sinks it feeds directly. A source that runs in
+// the core (Source.Core) pushes to Outputs itself.
 type PathPlan struct {
 	Source  *config.Node
 	Outputs []*config.Node
@@ -91,7 +92,7 @@ func MakePlan(p *config.Pipeline, desc *transport.Description) (*Plan, error) {
 		if len(sinks) == 0 {
 			return nil, fmt.Errorf("pipeline %q: source %s.%s feeds nothing", p.Name, src.Kind, src.Name)
 		}
-		if canLink && linkable(src, sinks) {
+		if canLink && !src.Core && linkable(src, sinks) {
 			plan.Links = append(plan.Links, LinkPlan{ID: src.ID + "/link", Source: src, Sinks: sinks})
 			for _, s := range sinks {
 				linked[s] = true

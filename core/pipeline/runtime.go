@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/zpipe/zpipe/core/codec/registry"
 	"github.com/zpipe/zpipe/core/config"
@@ -53,9 +54,15 @@ type Instance struct {
 	drainOnce sync.Once
 	dataWG    sync.WaitGroup // receive loops on sources
 	stages    []runningStage
-	senders   *senderSet
-	cancel    context.CancelFunc
-	wg        sync.WaitGroup
+	sources   []runningStage // sources that run in the core
+	// finished is closed once every source of the pipeline has come to
+	// its end: only sources that run in the core (a replayed file) can.
+	finished       chan struct{}
+	pendingSources sync.WaitGroup
+	sourceFailed   atomic.Bool
+	senders        *senderSet
+	cancel         context.CancelFunc
+	wg             sync.WaitGroup
 
 	mu      sync.Mutex
 	err     error
@@ -83,7 +90,7 @@ func (r *Runner) Start(ctx context.Context, p *config.Pipeline) (*Instance, erro
 	if logger == nil {
 		logger = slog.Default()
 	}
-	inst := &Instance{plan: plan, client: client, logger: logger.With("pipeline", p.Name), failed: make(chan struct{}), drain: make(chan struct{})}
+	inst := &Instance{plan: plan, client: client, logger: logger.With("pipeline", p.Name), failed: make(chan struct{}), drain: make(chan struct{}), finished: make(chan struct{})}
 	if len(plan.Stages) > 0 && r.Stages == nil {
 		return nil, fmt.Errorf("pipeline %q: has stages, and no stage kinds are registered", p.Name)
 	}
@@ -187,8 +194,8 @@ func (in *Instance) startFlows(ctx, srcCtx context.Context, r *Runner) error {
 	for i := len(in.plan.Stages) - 1; i >= 0; i-- {
 		sp := in.plan.Stages[i]
 		n := sp.Node
-		kind, ok := r.Stages.Lookup(n.Kind)
-		if !ok || kind.Sink != (n.Class == config.ClassSink) {
+		kind, ok := r.Stages.Lookup(n.Class, n.Kind)
+		if !ok {
 			return fmt.Errorf("pipeline %q: unknown %s kind %q", pname, n.Class, n.Kind)
 		}
 		var out stage.Inlet
@@ -238,6 +245,12 @@ func (in *Instance) startFlows(ctx, srcCtx context.Context, r *Runner) error {
 		if err != nil {
 			return err
 		}
+		if path.Source.Core {
+			if err := in.startCoreSource(srcCtx, r, path.Source, out); err != nil {
+				return err
+			}
+			continue
+		}
 		opts := receiveOptions()
 		opts.Drain = in.drain
 		in.goRun(srcCtx, &in.dataWG, "data "+path.Source.ID, func(ctx context.Context) error {
@@ -245,6 +258,18 @@ func (in *Instance) startFlows(ctx, srcCtx context.Context, r *Runner) error {
 				return out.Push(ctx, b)
 			})
 		})
+	}
+	if len(in.sources) == len(in.plan.Links)+len(in.plan.Paths) {
+		in.wg.Add(1)
+		go func() {
+			defer in.wg.Done()
+			// Sources end at the latest when Stop drains them.
+			in.pendingSources.Wait()
+			if !in.sourceFailed.Load() && ctx.Err() == nil {
+				in.logger.Info("every source came to its end")
+				close(in.finished)
+			}
+		}()
 	}
 	for _, route := range in.plan.SubscriptionRoutes {
 		var outs []stage.Inlet
@@ -274,6 +299,48 @@ func (in *Instance) startFlows(ctx, srcCtx context.Context, r *Runner) error {
 	}
 	return nil
 }
+
+// startCoreSource starts a source that runs in the core: its Run pushes
+// to out until it has no more, Stop drains the pipeline (CloseInput) or
+// srcCtx ends.
+func (in *Instance) startCoreSource(srcCtx context.Context, r *Runner, n *config.Node, out stage.Inlet) error {
+	pname := in.plan.Pipeline.Name
+	kind, ok := r.Stages.Lookup(n.Class, n.Kind)
+	if !ok {
+		return fmt.Errorf("pipeline %q: unknown source kind %q", pname, n.Kind)
+	}
+	name := n.Class + "." + n.Kind + "." + n.Name
+	env := stage.Env{Pipeline: pname, Component: name, Logger: in.logger.With("component", name), Out: out, Codecs: r.Codecs}
+	src, err := kind.New(env, n.Config)
+	if err != nil {
+		return fmt.Errorf("pipeline %q: source %s.%s: %w", pname, n.Kind, n.Name, err)
+	}
+	in.sources = append(in.sources, runningStage{plan: StagePlan{Node: n}, stage: src})
+	in.pendingSources.Add(1)
+	in.goRun(srcCtx, &in.dataWG, "source "+name, func(ctx context.Context) error {
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			select {
+			case <-in.drain:
+				src.CloseInput()
+			case <-stop:
+			}
+		}()
+		defer in.pendingSources.Done()
+		err := src.Run(ctx)
+		if err != nil {
+			in.sourceFailed.Store(true)
+		}
+		return err
+	})
+	return nil
+}
+
+// Finished is closed once every source of the pipeline has come to its
+// end, which only sources running in the core (a replayed file) do; a
+// pipeline with a socket source never finishes by itself.
+func (in *Instance) Finished() <-chan struct{} { return in.finished }
 
 func receiveOptions() transport.ReceiveOptions {
 	return transport.ReceiveOptions{

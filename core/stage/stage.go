@@ -193,6 +193,10 @@ type Kind struct {
 	// Sink marks a kind used as a sink block (sink "KIND" "NAME"): it
 	// passes nothing on, and its Env.Out is nil.
 	Sink bool
+	// Source marks a kind used as a source block (source "KIND" "NAME"):
+	// its Run produces messages and pushes them to Env.Out until it has
+	// no more, CloseInput is called or ctx ends; Push is never called.
+	Source bool
 	// New makes a stage from its decoded configuration (a JSON object
 	// holding every attribute of Schema, defaults filled in). It checks
 	// what the schema cannot (ranges, combinations) and fails with an
@@ -200,16 +204,32 @@ type Kind struct {
 	New func(env Env, config []byte) (Stage, error)
 }
 
-// Registry maps stage kind names to kinds. It is safe for concurrent use.
-type Registry struct {
-	mu    sync.RWMutex
-	kinds map[string]Kind
+// Class returns the block class the kind is used as: "source", "stage"
+// or "sink".
+func (k Kind) Class() string {
+	switch {
+	case k.Sink:
+		return "sink"
+	case k.Source:
+		return "source"
+	}
+	return "stage"
 }
 
+// Registry maps block classes and kind names to kinds: a source and a
+// sink may share a name (the file source replays what the file sink
+// writes). It is safe for concurrent use.
+type Registry struct {
+	mu    sync.RWMutex
+	kinds map[kindKey]Kind
+}
+
+type kindKey struct{ class, name string }
+
 // NewRegistry returns a registry holding kinds. It fails on a kind whose
-// schema is invalid or whose name is taken.
+// schema is invalid or whose class and name are taken.
 func NewRegistry(kinds ...Kind) (*Registry, error) {
-	r := &Registry{kinds: make(map[string]Kind, len(kinds))}
+	r := &Registry{kinds: make(map[kindKey]Kind, len(kinds))}
 	for _, k := range kinds {
 		if err := r.Add(k); err != nil {
 			return nil, err
@@ -218,7 +238,7 @@ func NewRegistry(kinds ...Kind) (*Registry, error) {
 	return r, nil
 }
 
-// Add registers a kind.
+// Add registers k.
 func (r *Registry) Add(k Kind) error {
 	if k.Name == "" || k.New == nil {
 		return fmt.Errorf("stage kind %q: name and constructor are required", k.Name)
@@ -226,33 +246,47 @@ func (r *Registry) Add(k Kind) error {
 	if err := k.Schema.Check(); err != nil {
 		return fmt.Errorf("stage kind %q: %w", k.Name, err)
 	}
+	if k.Sink && k.Source {
+		return fmt.Errorf("stage kind %q: both a sink and a source", k.Name)
+	}
+	key := kindKey{k.Class(), k.Name}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.kinds[k.Name]; ok {
-		return fmt.Errorf("stage kind %q registered twice", k.Name)
+	if _, ok := r.kinds[key]; ok {
+		return fmt.Errorf("%s kind %q registered twice", key.class, k.Name)
 	}
-	r.kinds[k.Name] = k
+	r.kinds[key] = k
 	return nil
 }
 
-// Lookup returns the kind called name.
-func (r *Registry) Lookup(name string) (Kind, bool) {
+// Lookup returns the kind of a block class ("source", "stage", "sink")
+// called name.
+func (r *Registry) Lookup(class, name string) (Kind, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	k, ok := r.kinds[name]
+	k, ok := r.kinds[kindKey{class, name}]
 	return k, ok
 }
 
-// Names returns the registered kind names, sorted.
-func (r *Registry) Names() []string {
+// Kinds returns the registered kinds of a class, sorted by name.
+func (r *Registry) Kinds(class string) []Kind {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	out := make([]string, 0, len(r.kinds))
-	for n := range r.kinds {
-		out = append(out, n)
+	var out []Kind
+	for key, k := range r.kinds {
+		if key.class == class {
+			out = append(out, k)
+		}
 	}
-	sort.Strings(out)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// Len returns the number of registered kinds.
+func (r *Registry) Len() int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return len(r.kinds)
 }
 
 // Sync provides Run and CloseInput for stages that do their work inside

@@ -50,8 +50,18 @@ func TestRegistry(t *testing.T) {
 	if err := r.Add(Kind{Name: "z"}); err == nil {
 		t.Fatal("a kind without constructor was accepted")
 	}
-	if _, ok := r.Lookup("x"); !ok || strings.Join(r.Names(), ",") != "x" {
-		t.Fatalf("names %v", r.Names())
+	if _, ok := r.Lookup("stage", "x"); !ok || r.Len() != 1 || len(r.Kinds("stage")) != 1 || r.Kinds("stage")[0].Name != "x" {
+		t.Fatalf("registry %+v", r.Kinds("stage"))
+	}
+	if _, ok := r.Lookup("sink", "x"); ok {
+		t.Fatal("stage kind x found as a sink")
+	}
+	// A source and a sink may share a name; a kind cannot be both.
+	if err := r.Add(Kind{Name: "x", New: k.New, Sink: true}); err != nil {
+		t.Fatalf("sink x beside stage x: %v", err)
+	}
+	if err := r.Add(Kind{Name: "w", New: k.New, Sink: true, Source: true}); err == nil {
+		t.Fatal("a kind both sink and source was accepted")
 	}
 }
 

@@ -9,9 +9,8 @@ func TestRegistry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := r.Names()
-	if len(names) != len(Kinds()) {
-		t.Fatalf("registry has %v", names)
+	if r.Len() != len(Kinds()) {
+		t.Fatalf("registry has %d kinds, want %d", r.Len(), len(Kinds()))
 	}
 	for _, k := range Kinds() {
 		if k.Description == "" {
