@@ -15,6 +15,11 @@ import (
 
 	zmq "github.com/pebbe/zmq4"
 
+	"github.com/zpipe/zpipe/core/codec/jsonl"
+	"github.com/zpipe/zpipe/core/codec/zeekascii"
+	"github.com/zpipe/zpipe/core/codec/zeeklog"
+	"github.com/zpipe/zpipe/core/value"
+	"github.com/zpipe/zpipe/core/value/valuetest"
 	"github.com/zpipe/zpipe/internal/zeektest"
 	"github.com/zpipe/zpipe/internal/zeektest/brokerproc"
 )
@@ -307,6 +312,149 @@ func TestLoggerSIGTERMLosesNothing(t *testing.T) {
 		}
 		if rows != 7*n || !strings.Contains(string(data), "\n#close\t") {
 			t.Fatalf("conn.log holds %d rows of %d (closed: %v)", rows, 7*n, strings.Contains(string(data), "#close"))
+		}
+	})
+}
+
+// TestRecordAndReplay: a logger writing raw files records Zeek's batches;
+// pipelines/zeek-replay.hcl pushes the recording to a second logger, which
+// writes files equal to Zeek's; the replay exits by itself at the end of
+// the file.
+func TestRecordAndReplay(t *testing.T) {
+	forEachZpipe(t, func(t *testing.T, kind brokerproc.Kind) {
+		recorder := startLogger(t, kind, "raw")
+		push := pushSocket(t, recorder.endpoint)
+		vectors := []string{"zeek-log-test.hex", "zeek-log-conn-7rec.hex", "zeek-log-conn-1rec-a.hex", "zeek-log-conn-1rec-b.hex", "zeek-log-dns-8rec.hex"}
+		for _, name := range vectors {
+			frames, err := zeektest.LoadVector(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := push.SendMessage(frames); err != nil {
+				t.Fatal(err)
+			}
+		}
+		recorder.waitWritten(t, len(vectors))
+		recorder.stop(t)
+		recording := filepath.Join(recorder.dir, "logs.zpmsg")
+
+		logger := startLogger(t, kind, "tsv")
+		replay := runPipeline(t, kind, "zeek-replay.hcl", "file="+recording, "connect_log_endpoint="+logger.endpoint)
+		select {
+		case err := <-replay.exited:
+			if err != nil {
+				t.Fatalf("replay: %v\n%s", err, replay.output.String())
+			}
+		case <-time.After(waitTimeout):
+			t.Fatalf("the replay did not exit at the end of its file:\n%s", replay.output.String())
+		}
+		if out := replay.output.String(); !strings.Contains(out, "replay finished") || !strings.Contains(out, "messages=5") {
+			t.Fatalf("replay output does not report 5 messages replayed:\n%s", out)
+		}
+		logger.waitWritten(t, len(vectors))
+		logger.stop(t)
+		dir, _ := zeektest.VectorsDir()
+		for name, want := range map[string]string{
+			"test.log": "shared-batches-only/tsv/test.log",
+			"conn.log": "shared-batches-only/tsv/conn.log",
+			"dns.log":  "tsv/dns.log",
+		} {
+			got, err := os.ReadFile(filepath.Join(logger.dir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			exp, err := os.ReadFile(filepath.Join(dir, "expected", want))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if withoutStampLines(string(got)) != withoutStampLines(string(exp)) {
+				t.Errorf("%s after replay differs from Zeek's %s:\n--- zpipe\n%s\n--- zeek\n%s", name, want, got, exp)
+			}
+		}
+	})
+}
+
+// generatedBatches returns log batches for two paths with a column of
+// every loggable type (sets and vectors of every element type), some
+// unset, with random values.
+func generatedBatches() []*value.LogBatch {
+	g := valuetest.New(42)
+	g.Seconds = true
+	scalars := []value.TypeTag{
+		value.TypeBool, value.TypeInt, value.TypeCount, value.TypeDouble, value.TypeTime,
+		value.TypeInterval, value.TypeString, value.TypeEnum, value.TypePort, value.TypeAddr,
+		value.TypeSubnet,
+	}
+	var fields []value.Field
+	for _, tag := range scalars {
+		fields = append(fields, value.Field{Name: "c_" + tag.String(), Type: value.Type{Tag: tag}, Optional: true})
+	}
+	for _, c := range []value.TypeTag{value.TypeTable, value.TypeVector} {
+		for _, tag := range scalars {
+			fields = append(fields, value.Field{Name: "c_" + c.String() + "_" + tag.String(), Type: value.Type{Tag: c, Sub: tag}, Optional: true})
+		}
+	}
+	var out []*value.LogBatch
+	for i := range 6 {
+		b := &value.LogBatch{Stream: "Gen::LOG", Writer: "Log::WRITER_ASCII", Filter: "default", Path: []string{"gen_a", "gen_b"}[i%2], Fields: fields}
+		for range 25 {
+			row := make([]value.Value, len(fields))
+			for j, f := range fields {
+				if g.R.IntN(8) != 0 { // about one in eight unset
+					row[j] = g.Column(f.Type)
+				}
+			}
+			b.Records = append(b.Records, row)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// TestLoggerGeneratedRecords: batches of every loggable type, encoded in
+// zeek-bin-serializer and pushed by a libzmq node, come out of the logger
+// as zpipe's own Zeek renderers write them in-process (header included),
+// in TSV and JSON, through the codec plugin and the file sink.
+func TestLoggerGeneratedRecords(t *testing.T) {
+	batches := generatedBatches()
+	forEachZpipe(t, func(t *testing.T, kind brokerproc.Kind) {
+		for _, format := range []string{"tsv", "json"} {
+			t.Run(format, func(t *testing.T) {
+				l := startLogger(t, kind, format)
+				push := pushSocket(t, l.endpoint)
+				want := map[string][]byte{}
+				for _, b := range batches {
+					payload, err := zeeklog.Append(nil, b)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if _, err := push.SendMessageDontwait([]byte("zeek.logging."+b.Path), []byte("zeek_node_gen"), []byte("zeek-bin-serializer"), payload); err != nil {
+						t.Fatal(err)
+					}
+					file := b.Path + ".log"
+					if format == "tsv" {
+						if want[file] == nil {
+							want[file] = zeekascii.AppendHeader(nil, b, time.Now())
+						}
+						if want[file], err = zeekascii.AppendRecords(want[file], b); err != nil {
+							t.Fatal(err)
+						}
+					} else {
+						want[file] = jsonl.AppendLog(want[file], b, jsonl.LogOptions{})
+					}
+				}
+				l.waitWritten(t, len(batches))
+				l.stop(t)
+				for file, exp := range want {
+					got, err := os.ReadFile(filepath.Join(l.dir, file))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if withoutStampLines(string(got)) != withoutStampLines(string(exp)) {
+						t.Errorf("%s differs from the in-process rendering:\n--- logger\n%s\n--- in-process\n%s", file, got, exp)
+					}
+				}
+			})
 		}
 	})
 }

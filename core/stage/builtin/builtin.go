@@ -6,6 +6,7 @@ import (
 	"github.com/zpipe/zpipe/core/stage"
 	"github.com/zpipe/zpipe/core/stage/discard"
 	"github.com/zpipe/zpipe/core/stage/filesink"
+	"github.com/zpipe/zpipe/core/stage/filesource"
 	"github.com/zpipe/zpipe/core/stage/filter"
 	"github.com/zpipe/zpipe/core/stage/hello"
 	"github.com/zpipe/zpipe/core/stage/queue"
@@ -13,9 +14,10 @@ import (
 	"github.com/zpipe/zpipe/core/stage/transcode"
 )
 
-// Kinds returns every built-in stage and core sink kind.
+// Kinds returns every built-in stage kind, and the sink and source kinds
+// that run in zpipe's core.
 func Kinds() []stage.Kind {
-	return []stage.Kind{queue.Onloop, queue.HWM, filter.Kind, transcode.Kind, hello.Kind, subscribe.Kind, discard.Kind, filesink.Kind}
+	return []stage.Kind{queue.Onloop, queue.HWM, filter.Kind, transcode.Kind, hello.Kind, subscribe.Kind, discard.Kind, filesink.Kind, filesource.Kind}
 }
 
 // Registry returns a registry of the built-in stage kinds.

@@ -305,14 +305,16 @@ func (g *Gen) LogBatch() *value.LogBatch {
 			if f.Optional && r.IntN(3) == 0 {
 				continue // unset
 			}
-			row[i] = g.column(f.Type)
+			row[i] = g.Column(f.Type)
 		}
 		b.Records = append(b.Records, row)
 	}
 	return b
 }
 
-func (g *Gen) column(t value.Type) value.Value {
+// Column returns a random value for a log column of type t: a scalar of
+// its kind, or a set or vector (with holes) of its element type.
+func (g *Gen) Column(t value.Type) value.Value {
 	if !t.Tag.IsContainer() {
 		k, _ := t.Tag.ValueKind()
 		return g.OfKind(k, g.MaxDepth)
