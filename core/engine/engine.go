@@ -72,6 +72,14 @@ func (e *Engine) Codecs() *registry.Registry {
 	return e.codecs
 }
 
+// startedCodecs returns the codec registry if one was made, else nil,
+// without making one.
+func (e *Engine) startedCodecs() *registry.Registry {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.codecs
+}
+
 // Transport starts (once) and returns the transport plugin called name.
 func (e *Engine) Transport(ctx context.Context, name string) (*plugin.TransportHost, *transport.Description, error) {
 	e.mu.Lock()

@@ -170,6 +170,14 @@ func telemetryConfig(t *config.Telemetry) telemetry.Config {
 // registerMetrics wires the plugins' socket counters and the plugin
 // restart counters into the meter provider; they are read at collection
 // time, so the data path pays nothing for them.
+// supervisedPlugin is a plugin process zpipe restarts when it exits (a
+// codec plugin's host).
+type supervisedPlugin interface {
+	Name() string
+	Up() bool
+	Restarts() uint64
+}
+
 // membershipTracker is a stage that follows cluster membership (the
 // hello_tracker).
 type membershipTracker interface {
@@ -226,6 +234,13 @@ func (e *Engine) registerMetrics(mp metric.MeterProvider, zeekNode string, insta
 		var obs []telemetry.PluginObservation
 		for name, h := range e.Hosts() {
 			obs = append(obs, telemetry.PluginObservation{Name: "transport-" + name, Up: h.Up(), Restarts: h.Restarts()})
+		}
+		if codecs := e.startedCodecs(); codecs != nil {
+			for _, c := range codecs.Started() {
+				if h, ok := c.(supervisedPlugin); ok {
+					obs = append(obs, telemetry.PluginObservation{Name: h.Name(), Up: h.Up(), Restarts: h.Restarts()})
+				}
+			}
 		}
 		return obs
 	})

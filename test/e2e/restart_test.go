@@ -105,3 +105,98 @@ func pluginPID(t *testing.T, parent int) int {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// childNamed returns the pid of the child process of parent whose command
+// name (as /proc shows it, at most 15 bytes) is comm.
+func childNamed(t *testing.T, parent int, comm string) int {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+		for _, p := range stats {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				continue
+			}
+			s := string(b)
+			open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+			rest := strings.Fields(s[end+1:])
+			if open < 0 || len(rest) < 2 || rest[1] != strconv.Itoa(parent) || s[open+1:end] != comm {
+				continue
+			}
+			pid, _ := strconv.Atoi(strings.Fields(s)[0])
+			return pid
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d has no child %q", parent, comm)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestCodecPluginCrash: the logger's codec plugin is killed between
+// batches; zpipe restarts it and counts the restart; the batch that came
+// while it was down and the next ones are written as before.
+func TestCodecPluginCrash(t *testing.T) {
+	forEachZpipe(t, func(t *testing.T, kind brokerproc.Kind) {
+		l := startLogger(t, kind, "tsv")
+		push := pushSocket(t, l.endpoint)
+		frames, err := zeektest.LoadVector("zeek-log-conn-1rec-a.hex")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := push.SendMessage(frames); err != nil {
+			t.Fatal(err)
+		}
+		l.waitWritten(t, 1)
+		codec := childNamed(t, l.cmd.Process.Pid, "zpipe-codec-zee") // comm is cut to 15 bytes
+		if err := syscall.Kill(codec, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		// A batch that arrives while the codec is down waits for its
+		// restart.
+		frames, err = zeektest.LoadVector("zeek-log-conn-1rec-b.hex")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := push.SendMessage(frames); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(waitTimeout)
+		for {
+			m := scrapeURL(t, "http://"+l.metrics+"/metrics")
+			if m[`zpipe_plugin_restarts_total{plugin="codec-zeek"}`] >= 1 && m[`zpipe_plugin_up{plugin="codec-zeek"}`] == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("codec restart not reported: %v", metricsMatching(m, "zpipe_plugin"))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if now := childNamed(t, l.cmd.Process.Pid, "zpipe-codec-zee"); now == codec {
+			t.Fatalf("codec plugin pid still %d after the kill", codec)
+		}
+		frames, err = zeektest.LoadVector("zeek-log-conn-7rec.hex")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := push.SendMessage(frames); err != nil {
+			t.Fatal(err)
+		}
+		l.waitWritten(t, 3)
+		l.stop(t)
+		got, err := os.ReadFile(filepath.Join(l.dir, "conn.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, line := range strings.Split(strings.TrimSuffix(string(got), "\n"), "\n") {
+			if !strings.HasPrefix(line, "#") {
+				n++
+			}
+		}
+		if n != 9 {
+			t.Fatalf("conn.log has %d records, want 9:\n%s", n, got)
+		}
+	})
+}

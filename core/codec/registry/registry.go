@@ -99,6 +99,13 @@ func New(log *slog.Logger, sources ...Source) *Registry {
 	return &Registry{log: log, sources: sources, entries: make(map[entryKey]*Entry), stats: newCounters()}
 }
 
+// Started returns the codecs started so far, in starting order.
+func (r *Registry) Started() []batch.Codec {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]batch.Codec(nil), r.started...)
+}
+
 // Lookup returns the entry of the codec that handles format for op,
 // starting sources in order until one announces it. It fails with an error
 // wrapping batch.ErrUnknownFormat, listing the formats known and the
