@@ -14,14 +14,16 @@ import (
 
 func newRunCmd(a *app) *cobra.Command {
 	var lf loadFlags
-	var shutdownTimeout time.Duration
+	var shutdownTimeout, statusInterval time.Duration
 	cmd := &cobra.Command{
 		Use:   "run FILE...",
 		Short: "Run the pipelines declared in FILEs until interrupted",
 		Long: `Run loads and validates the pipeline files, starts the transport plugins
 they need, opens every socket and moves data until SIGINT or SIGTERM. It
 then stops intake, lets sinks drain within their linger time, and exits 0.
-A second signal exits at once.
+A second signal exits at once. Every --status-interval (default 10s) a
+status line per pipeline says how many messages came in, went out and were
+dropped, per second and in total (a warning when some were dropped).
 
 Variables: --var NAME=VALUE overrides $ZPIPE_VAR_NAME, which overrides the
 variable's default in the file.
@@ -30,6 +32,9 @@ variable's default in the file.
   zpipe run --var listen_xpub_endpoint=tcp://0.0.0.0:5555 pipelines/zeek-broker.hcl`,
 		Args: argsUsage(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if statusInterval < 0 {
+				return usageError{fmt.Errorf("--status-interval: want 0 (off) or a positive duration, have %s", statusInterval)}
+			}
 			logger, err := a.logger()
 			if err != nil {
 				return err
@@ -63,10 +68,11 @@ variable's default in the file.
 			if err != nil {
 				return err
 			}
-			return eng.Run(ctx, cfg, engine.RunOptions{ShutdownTimeout: shutdownTimeout})
+			return eng.Run(ctx, cfg, engine.RunOptions{ShutdownTimeout: shutdownTimeout, StatusInterval: statusInterval})
 		},
 	}
 	cmd.Flags().DurationVar(&shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long an orderly stop may take after a signal")
+	cmd.Flags().DurationVar(&statusInterval, "status-interval", 10*time.Second, "log a status line per pipeline (messages in, out, dropped: rates and totals) this often; 0 turns it off")
 	lf.register(cmd)
 	return cmd
 }

@@ -24,6 +24,9 @@ type RunOptions struct {
 	// OnStarted, if set, is called once every pipeline is running, with the
 	// bound address of the Prometheus endpoint ("" when off).
 	OnStarted func(metricsAddr string)
+	// StatusInterval, when positive, logs a status line per pipeline
+	// (rates and totals of messages in, out and dropped) at this interval.
+	StatusInterval time.Duration
 }
 
 // Run starts telemetry and every pipeline of cfg, and keeps them running
@@ -100,9 +103,23 @@ func (e *Engine) Run(ctx context.Context, cfg *config.Config, opts RunOptions) (
 		opts.OnStarted(metricsAddr)
 	}
 
-	// The waiters below end with Run.
+	// The waiters and the status reporter below end with Run.
 	waitCtx, stopWaiting := context.WithCancel(ctx)
 	defer stopWaiting()
+	if opts.StatusInterval > 0 {
+		r := &statusReporter{logger: e.logger, interval: opts.StatusInterval,
+			read: func(ctx context.Context) map[string]pipelineTotals { return totals(ctx, instances) }}
+		for _, in := range instances {
+			r.order = append(r.order, in.Plan().Pipeline.Name)
+		}
+		reported := make(chan struct{})
+		go func() {
+			defer close(reported)
+			r.run(waitCtx)
+		}()
+		defer func() { <-reported }()
+		defer stopWaiting()
+	}
 	var runErr error
 	select {
 	case <-ctx.Done():

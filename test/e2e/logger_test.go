@@ -458,3 +458,28 @@ func TestLoggerGeneratedRecords(t *testing.T) {
 		}
 	})
 }
+
+// TestStatusLine: zpipe run logs a status line per pipeline at
+// --status-interval with what came in, went out and was dropped.
+func TestStatusLine(t *testing.T) {
+	ports, err := brokerproc.FreePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := "tcp://127.0.0.1:" + strconv.Itoa(ports[0])
+	p := runPipeline(t, brokerproc.Zpipe, "zeek-logger.hcl", "listen_log_endpoint="+endpoint,
+		"metrics_listen=127.0.0.1:"+strconv.Itoa(ports[1]), "log_dir="+t.TempDir(), "--status-interval=100ms")
+	p.waitOutput(t, "msg=status pipeline=zeek-logger")
+	push := pushSocket(t, endpoint)
+	frames, err := zeektest.LoadVector("zeek-log-conn-7rec.hex")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := push.SendMessage(frames); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.waitOutput(t, "in=5 out=5 dropped=0")
+	p.stop(t)
+}

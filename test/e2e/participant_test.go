@@ -46,8 +46,8 @@ type zpipeProcess struct {
 	output *syncBuffer
 }
 
-// runPipeline starts zpipe on pipelines/file with the given variables and
-// kills it when the test ends.
+// runPipeline starts zpipe on pipelines/file with the given variables
+// (NAME=VALUE) and flags (--flag=value) and kills it when the test ends.
 func runPipeline(t *testing.T, kind brokerproc.Kind, file string, vars ...string) *zpipeProcess {
 	t.Helper()
 	root, err := zeektest.ModuleRoot()
@@ -56,6 +56,10 @@ func runPipeline(t *testing.T, kind brokerproc.Kind, file string, vars ...string
 	}
 	args := []string{"run", "--plugin-dir", brokers.pluginDir, filepath.Join(root, "pipelines", file)}
 	for _, v := range vars {
+		if strings.HasPrefix(v, "--") {
+			args = append(args, v) // a flag
+			continue
+		}
 		args = append(args, "--var", v)
 	}
 	if kind == brokerproc.ZpipePurego {
