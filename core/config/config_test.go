@@ -397,6 +397,10 @@ func TestInvalidFiles(t *testing.T) {
 		{file: "missing-var.hcl", want: []wantDiag{
 			{"No value for required variable", `"endpoint" has no default, so it must be set with --var endpoint=VALUE or the environment variable ZPIPE_VAR_endpoint`, "1:1"},
 		}},
+		{file: "enabled.hcl", want: []wantDiag{
+			{"Incorrect value type", `The enabled setting must be a bool`, "4:15"},
+			{"Unsupported argument", `"lingr_ms" is not expected here. Did you mean "linger_ms"?`, "8:5"},
+		}},
 		{file: "missing-var.hcl", opts: Options{Env: []string{"ZPIPE_VAR_endpoint=tcp://127.0.0.1:1"}}, want: nil},
 		{file: "duplicates.hcl", want: []wantDiag{
 			{"Duplicate variable", `"v" was already declared at testdata/invalid/duplicates.hcl:1,1-13`, "5:1"},
@@ -763,4 +767,35 @@ func TestDirectoryLoadsOnlyConfigFiles(t *testing.T) {
 	checkErrors(t, filepath.Join(dir, "package.json"), diags, []wantDiag{
 		{"Extraneous JSON object property", `No argument or block type is named "name"`, "1:2"},
 	})
+}
+
+// TestEnabled: a block with enabled = false is left out of its pipeline —
+// the default chain closes over it — and enabled = true changes nothing.
+func TestEnabled(t *testing.T) {
+	for _, tc := range []struct {
+		env  []string
+		want map[string][]string
+	}{
+		{nil, map[string][]string{
+			"p/source.pull.in":     nil,
+			"p/stage.queue.buffer": {"p/source.pull.in"},
+			"p/sink.push.out":      {"p/stage.queue.buffer"},
+		}},
+		{[]string{"ZPIPE_VAR_archive=true"}, map[string][]string{
+			"p/source.pull.in":      nil,
+			"p/stage.queue.buffer":  {"p/source.pull.in"},
+			"p/stage.hello.tracker": {"p/stage.queue.buffer"},
+			"p/sink.push.out":       {"p/stage.hello.tracker"},
+			"p/sink.push.archive":   {"p/stage.hello.tracker"},
+		}},
+	} {
+		cfg := mustLoad(t, []string{"testdata/valid/enabled.hcl"}, Options{Env: tc.env})
+		got := map[string][]string{}
+		for _, n := range summarize(t, cfg)["p"] {
+			got[n.ID] = n.Inputs
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("env %v: nodes and inputs\n got %v\nwant %v", tc.env, got, tc.want)
+		}
+	}
 }

@@ -18,15 +18,18 @@ var pipelineSchema = &hcl.BodySchema{
 	},
 }
 
-// fromSchema extracts the core attribute of node bodies; the rest of a body
-// belongs to the component.
-var fromSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "from"}}}
+// fromSchema extracts the core attributes of node bodies (from, enabled);
+// the rest of a body belongs to the component.
+var fromSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "from"}, {Name: "enabled"}}}
 
 // nodeDecl is a node with what wiring needs from its block.
 type nodeDecl struct {
 	node *Node
 	// from is nil when the block has no from attribute.
 	from *hcl.Attribute
+	// disabled is set by enabled = false: the block is checked, then left
+	// out of the pipeline.
+	disabled bool
 }
 
 // loadPipeline decodes one pipeline block and appends it to the Config.
@@ -70,7 +73,7 @@ func (l *loader) loadPipeline(file string, b *hcl.Block, transport string, ctx *
 		for _, nb := range content.Blocks.OfType(class) {
 			d, moreDiags := l.loadNode(p, class, nb, transport, ctx, names[class])
 			diags = append(diags, moreDiags...)
-			if d != nil {
+			if d != nil && !d.disabled {
 				decls = append(decls, d)
 				p.Nodes = append(p.Nodes, d.node)
 			}
@@ -121,6 +124,15 @@ func (l *loader) loadNode(p *Pipeline, class string, b *hcl.Block, transport str
 			})
 		} else {
 			d.from = attr
+		}
+	}
+
+	if attr, ok := partial.Attributes["enabled"]; ok {
+		v, moreDiags := evalAs(attr.Expr, ctx, cty.Bool, "enabled setting")
+		diags = append(diags, moreDiags...)
+		if !moreDiags.HasErrors() && v.IsKnown() && v.False() {
+			d.disabled = true
+			delete(names, name) // a from naming it finds nothing
 		}
 	}
 
