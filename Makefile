@@ -16,7 +16,7 @@ BENCHFLAGS ?=
 
 GOFILES := $(shell find . -name '*.go' -not -path './bin/*' 2>/dev/null)
 
-.PHONY: all deps build run test test-short bench fuzz proto fmt vet lint clean
+.PHONY: all deps build run test test-short e2e-otel otelcol bench fuzz proto fmt vet lint clean
 
 all: build
 
@@ -52,6 +52,17 @@ run: deps build
 test: deps build vet
 	ZPIPE_BIN=$(CURDIR)/$(BIN)/zpipe ZPIPE_PLUGIN_DIR=$(CURDIR)/$(BIN) \
 		$(GO) test -count=1 -timeout 15m ./...
+
+# The OTLP bridge against a real OpenTelemetry Collector, built from the
+# module proxy with the collector's builder (a few minutes the first time;
+# cached in .cache/otelcol). Not part of make test.
+otelcol:
+	@./scripts/build-otelcol.sh
+
+e2e-otel: deps build otelcol
+	ZPIPE_BIN=$(CURDIR)/$(BIN)/zpipe ZPIPE_PLUGIN_DIR=$(CURDIR)/$(BIN) \
+	ZPIPE_OTELCOL=$(CURDIR)/.cache/otelcol/dist/otelcol-zpipe \
+		$(GO) test -count=1 -timeout 10m -tags e2eotel -run '^TestOTel' -v ./test/e2e/
 
 test-short: build
 	$(GO) test -count=1 -short ./...
