@@ -158,7 +158,8 @@ type Env struct {
 	// Pipeline and Component name the stage in logs and metrics
 	// (Component is "stage.KIND.NAME").
 	Pipeline, Component string
-	// Logger is the stage's logger.
+	// Logger is the stage's logger; the runtime gives it the pipeline and
+	// component attributes, so log calls need not repeat them.
 	Logger *slog.Logger
 	// Out receives what the stage passes on.
 	Out Inlet

@@ -219,7 +219,7 @@ func (s *Sink) write(n int) error {
 	}
 	if _, err := s.file.Write(s.buf); err != nil {
 		s.counters.Drop(DropWriteFailed, n)
-		s.limiter.Warn("write failed; messages dropped", "component", s.env.Component, "file", s.file.Name(), "err", err.Error())
+		s.limiter.Warn("write failed; messages dropped", "file", s.file.Name(), "err", err.Error())
 		return nil
 	}
 	s.counters.Sent(n)
@@ -228,7 +228,7 @@ func (s *Sink) write(n int) error {
 
 func (s *Sink) drop(reason, what string, args ...any) {
 	s.counters.Drop(reason, 1)
-	s.limiter.Warn(what+"; dropped", append([]any{"component", s.env.Component}, args...)...)
+	s.limiter.Warn(what+"; dropped", args...)
 }
 
 // rotateCheck is how often a sink that rotates by time checks for log
@@ -255,7 +255,7 @@ wait:
 		case <-tick:
 			s.mu.Lock()
 			if rerr := s.logs.RotateDue(); rerr != nil {
-				s.limiter.Warn("rotation failed", "component", s.env.Component, "err", rerr.Error())
+				s.limiter.Warn("rotation failed", "err", rerr.Error())
 			}
 			s.mu.Unlock()
 		}

@@ -141,13 +141,13 @@ func (s *Stage) Push(ctx context.Context, b *message.Batch) error {
 		switch {
 		case m.Undecoded && m.Format == "":
 			s.counters.Drop(stage.DropMalformed, 1)
-			s.limiter.Warn("message without Zeek's four frames; dropped", "component", s.env.Component)
+			s.limiter.Warn("message without Zeek's four frames; dropped")
 		case m.Undecoded:
 			s.counters.Drop(stage.DropNoCodec, 1)
-			s.limiter.Warn("no codec decodes the format; dropped", "component", s.env.Component, "format", m.Format)
+			s.limiter.Warn("no codec decodes the format; dropped", "format", m.Format)
 		case m.Err != nil:
 			s.counters.Drop(stage.DropMalformed, 1)
-			s.limiter.Warn("payload does not decode; dropped", "component", s.env.Component, "format", m.Format, "err", m.Err.Error())
+			s.limiter.Warn("payload does not decode; dropped", "format", m.Format, "err", m.Err.Error())
 		case m.Event != nil && slices.Contains(s.cfg.Events, m.Event.Name),
 			m.Log != nil && slices.Contains(s.cfg.LogPaths, m.Log.Path):
 			keep[m.Index] = true

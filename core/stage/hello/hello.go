@@ -437,7 +437,7 @@ func (s *Stage) subscribeOwn(ctx context.Context, subscribe bool) error {
 		return fmt.Errorf("hello_tracker: %s own node-id topic: %w", what, err)
 	}
 	if subscribe {
-		s.log.Info("hello_tracker subscribed to its node-id topic", "component", s.env.Component, "name", s.name, "id", s.id)
+		s.log.Info("hello_tracker subscribed to its node-id topic", "name", s.name, "id", s.id)
 	}
 	return nil
 }
@@ -485,7 +485,7 @@ type membershipChange struct {
 // apply carries out fx: logs, wakes Run, sends.
 func (s *Stage) apply(ctx context.Context, fx *effects) error {
 	for _, l := range fx.logs {
-		s.log.Log(ctx, l.level, l.msg, append([]any{"component", s.env.Component}, l.args...)...)
+		s.log.Log(ctx, l.level, l.msg, l.args...)
 	}
 	s.appendMembershipEvents(ctx, fx)
 	if fx.wake {
@@ -528,12 +528,12 @@ func (s *Stage) appendMembershipEvents(ctx context.Context, fx *effects) {
 	}
 	enc, err := s.env.Codecs.Encode(ctx, s.format, docs)
 	if err != nil {
-		s.limiter.Warn("cannot encode membership events; not sent", "component", s.env.Component, "format", s.format, "err", err.Error())
+		s.limiter.Warn("cannot encode membership events; not sent", "format", s.format, "err", err.Error())
 		return
 	}
 	for i, e := range enc {
 		if e.Err != nil {
-			s.limiter.Warn("cannot encode a membership event; not sent", "component", s.env.Component, "event", docs[i].Event.Name, "err", e.Err.Error())
+			s.limiter.Warn("cannot encode a membership event; not sent", "event", docs[i].Event.Name, "err", e.Err.Error())
 			continue
 		}
 		fx.out.Append([]byte(s.membershipTopic), []byte(sender), []byte(s.format), e.Payload)
@@ -543,7 +543,7 @@ func (s *Stage) appendMembershipEvents(ctx context.Context, fx *effects) {
 // malformed counts and reports unusable input.
 func (s *Stage) malformed(what string, args ...any) {
 	s.counts.malformed.Add(1)
-	s.limiter.Warn(what+"; ignored", append([]any{"component", s.env.Component}, args...)...)
+	s.limiter.Warn(what+"; ignored", args...)
 }
 
 // ObserveSubscriptions implements stage.SubscriptionObserver: 01/00
@@ -631,7 +631,7 @@ func (s *Stage) decodeHellos(ctx context.Context, b *message.Batch) []helloEvent
 		}
 		if format := it.Frame(2); string(format) != s.format {
 			s.counters.Undecoded(1)
-			s.limiter.Warn("node-id topic message in a format other than the cluster's; not decoded", "component", s.env.Component, "format", string(format), "want", s.format)
+			s.limiter.Warn("node-id topic message in a format other than the cluster's; not decoded", "format", string(format), "want", s.format)
 			continue
 		}
 		payloads = append(payloads, it.Frame(3))
@@ -642,7 +642,7 @@ func (s *Stage) decodeHellos(ctx context.Context, b *message.Batch) []helloEvent
 	decoded, err := s.env.Codecs.Decode(ctx, s.format, payloads)
 	if err != nil {
 		s.counters.Undecoded(len(payloads))
-		s.limiter.Warn("cannot decode node-id topic messages; membership may miss nodes", "component", s.env.Component, "format", s.format, "err", err.Error())
+		s.limiter.Warn("cannot decode node-id topic messages; membership may miss nodes", "format", s.format, "err", err.Error())
 		return nil
 	}
 	var out []helloEvent

@@ -182,7 +182,7 @@ func (s *Stage) expire() (next time.Duration, ok bool) {
 	// Logged before counted, so that whoever sees the count finds the
 	// warning.
 	for i, l := range logs {
-		s.log.Warn(l, "component", s.env.Component)
+		s.log.Warn(l)
 		if i < subs {
 			s.counts.expiredSubs.Add(1)
 		} else {

@@ -493,7 +493,7 @@ func (s *Sink) mapBatch(ctx context.Context, b *message.Batch, dst []*logspb.Log
 
 func (s *Sink) drop(reason, what string, args ...any) {
 	s.counters.Drop(reason, 1)
-	s.inputLog.Warn(what+"; dropped", append([]any{"component", s.env.Component}, args...)...)
+	s.inputLog.Warn(what+"; dropped", args...)
 }
 
 // enqueue queues recs, dropping what does not fit.
@@ -508,7 +508,7 @@ func (s *Sink) enqueue(recs []*logspb.LogRecord) {
 	s.mu.Unlock()
 	if lost := len(recs) - kept; lost > 0 {
 		s.counters.Drop(stage.DropQueueFull, lost)
-		s.inputLog.Warn("queue full; log records dropped", "component", s.env.Component, "records", lost, "queue_size", s.set.queueSize)
+		s.inputLog.Warn("queue full; log records dropped", "records", lost, "queue_size", s.set.queueSize)
 	}
 	if kept > 0 && (before == 0 || after >= s.set.batchSize) {
 		select {
@@ -602,7 +602,7 @@ func (s *Sink) discard(why string) {
 	s.mu.Unlock()
 	if n > 0 {
 		s.counters.Drop(DropExportFailed, n)
-		s.env.Logger.Warn("log records not exported; dropped", "component", s.env.Component, "records", n, "why", why)
+		s.env.Logger.Warn("log records not exported; dropped", "records", n, "why", why)
 	}
 }
 
@@ -701,7 +701,7 @@ func (s *Sink) exportBatch(ctx context.Context, exp exporter, scratch []*logspb.
 			s.queue.remove(len(recs))
 			s.mu.Unlock()
 			s.counters.Drop(DropExportFailed, len(recs))
-			s.sendLog.Warn("export rejected; log records dropped", "component", s.env.Component, "records", len(recs), "err", err.Error())
+			s.sendLog.Warn("export rejected; log records dropped", "records", len(recs), "err", err.Error())
 			clear(recs)
 			return scratch
 		}
@@ -710,7 +710,7 @@ func (s *Sink) exportBatch(ctx context.Context, exp exporter, scratch []*logspb.
 		if after > wait {
 			wait = min(after, s.set.retryMax)
 		}
-		s.sendLog.Warn("export failed; retrying", "component", s.env.Component, "records", len(recs), "attempt", attempt,
+		s.sendLog.Warn("export failed; retrying", "records", len(recs), "attempt", attempt,
 			"retry_in", wait.String(), "err", err.Error())
 		if timer == nil {
 			timer = time.NewTimer(wait)
@@ -739,7 +739,7 @@ func (s *Sink) accepted(n int, resp *collogspb.ExportLogsServiceResponse) {
 		s.counters.Drop(DropExportFailed, rejected)
 	}
 	if rejected > 0 || ps.GetErrorMessage() != "" {
-		s.rejLog.Warn("collector rejected part of an export", "component", s.env.Component, "records", n,
+		s.rejLog.Warn("collector rejected part of an export", "records", n,
 			"rejected", rejected, "message", utf8Safe(ps.GetErrorMessage()))
 	}
 }

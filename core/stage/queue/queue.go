@@ -130,7 +130,7 @@ func newOnloop(env stage.Env, config []byte) (stage.Stage, error) {
 		if dropped > 0 {
 			s.counters.Drop(stage.DropQueueFull, dropped)
 			warn.Do(func() { // once, as Zeek; the counter tells the rest
-				env.Logger.Warn("dropped a message due to onloop queue full", "component", env.Component, "hwm", hwm)
+				env.Logger.Warn("dropped a message due to onloop queue full", "hwm", hwm)
 			})
 		}
 		return err
@@ -157,7 +157,7 @@ func newHWM(env stage.Env, config []byte) (stage.Stage, error) {
 	drop := func(n int) {
 		if n > 0 {
 			s.counters.Drop(stage.DropHWM, n)
-			limiter.Warn("buffer full, messages dropped", "component", env.Component, "policy", c.Policy, "capacity", capacity, "dropped", n)
+			limiter.Warn("buffer full, messages dropped", "policy", c.Policy, "capacity", capacity, "dropped", n)
 		}
 	}
 	switch c.Policy {

@@ -72,7 +72,7 @@ func (s *Stage) Run(ctx context.Context) error {
 	if err := s.send(ctx, true); err != nil {
 		return err
 	}
-	s.env.Logger.Info("subscribed upstream", "component", s.env.Component, "topics", s.topics)
+	s.env.Logger.Info("subscribed upstream", "topics", s.topics)
 	select {
 	case <-s.closed:
 		return s.send(ctx, false)

@@ -137,10 +137,10 @@ func (s *Stage) Push(ctx context.Context, b *message.Batch) error {
 			switch {
 			case r.DecodeErr != nil:
 				s.counters.Drop(stage.DropMalformed, 1)
-				s.limiter.Warn("payload does not decode; dropped", "component", s.env.Component, "format", format, "err", r.DecodeErr.Error())
+				s.limiter.Warn("payload does not decode; dropped", "format", format, "err", r.DecodeErr.Error())
 			case r.EncodeErr != nil:
 				s.counters.Drop(stage.DropEncodeFailed, 1)
-				s.limiter.Warn("payload cannot be encoded in the target format; dropped", "component", s.env.Component, "from", format, "to", s.cfg.To, "err", r.EncodeErr.Error())
+				s.limiter.Warn("payload cannot be encoded in the target format; dropped", "from", format, "to", s.cfg.To, "err", r.EncodeErr.Error())
 			default:
 				// Copied: results alias a buffer reused by the next group.
 				outcomes[i] = outcome{keep: true, transcoded: true, payload: slices.Clone(r.Payload)}
@@ -179,6 +179,6 @@ func (s *Stage) unhandled(reason, what string, args ...any) bool {
 		return true
 	}
 	s.counters.Drop(reason, 1)
-	s.limiter.Warn(what+"; dropped", append([]any{"component", s.env.Component}, args...)...)
+	s.limiter.Warn(what+"; dropped", args...)
 	return false
 }
