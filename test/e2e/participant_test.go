@@ -316,3 +316,75 @@ func TestParticipant(t *testing.T) {
 		}
 	})
 }
+
+// TestBrokerTracksMembers: pipelines/zeek-broker.hcl with
+// track_members = true watches the handshakes crossing it: the broker logs
+// node up and down, and its zpipe_cluster_nodes gauge follows, while the
+// nodes discover each other through it as usual.
+func TestBrokerTracksMembers(t *testing.T) {
+	forEachZpipe(t, func(t *testing.T, kind brokerproc.Kind) {
+		root, err := zeektest.ModuleRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		extra := []string{"--var", "track_members=true"}
+		if kind == brokerproc.ZpipePurego {
+			extra = append(extra, "--transport", "purego")
+		}
+		cmd := brokerproc.ZpipeCommand(brokers.zpipeBin, brokers.pluginDir, filepath.Join(root, "pipelines", "zeek-broker.hcl"), extra...)
+		cmd.Kind = kind
+		ctx := waitCtx(t, 2*waitTimeout)
+		b, err := brokerproc.Start(ctx, cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := b.Stop(); err != nil {
+				t.Errorf("stop broker: %v", err)
+			}
+			if t.Failed() {
+				t.Logf("broker output:\n%s", b.Output())
+			}
+		})
+		manager := startNode(t, b, zeektest.Config{Name: "manager", Role: "manager", KnownNodes: cluster})
+		worker := startNode(t, b, zeektest.Config{Name: "worker-1", KnownNodes: cluster})
+		for _, pair := range [][2]*zeektest.Node{{manager, worker}, {worker, manager}} {
+			if _, err := pair[0].WaitNodeUp(ctx, pair[1].Name()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		gauge := func(name, role string) string {
+			return fmt.Sprintf(`zpipe_cluster_nodes{component="stage.hello_tracker.members",node_name=%q,node_role=%q,pipeline="zeek-broker"}`, name, role)
+		}
+		wait := func(what string, cond func(m map[string]float64) bool) {
+			t.Helper()
+			deadline := time.Now().Add(waitTimeout)
+			for {
+				m := scrapeURL(t, "http://"+b.Endpoints().Metrics+"/metrics")
+				if cond(m) {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: %v", what, metricsMatching(m, "zpipe_cluster_nodes"))
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		wait("both nodes up", func(m map[string]float64) bool {
+			return m[gauge("manager", "manager")] == 1 && m[gauge("worker-1", "worker")] == 1
+		})
+		if err := worker.Close(); err != nil {
+			t.Fatal(err)
+		}
+		wait("worker-1 down", func(m map[string]float64) bool {
+			v, ok := m[gauge("worker-1", "worker")]
+			return ok && v == 0 && m[gauge("manager", "manager")] == 1
+		})
+		out := b.Output()
+		for _, want := range []string{"msg=\"node up\"", "name=worker-1", "msg=\"node down\""} {
+			if !strings.Contains(out, want) {
+				t.Fatalf("broker log lacks %s", want)
+			}
+		}
+	})
+}
