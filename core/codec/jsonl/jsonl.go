@@ -28,7 +28,6 @@ package jsonl
 
 import (
 	"math"
-	"net/netip"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -170,10 +169,10 @@ func appendValue(dst []byte, v value.Value, log bool) []byte {
 		return appendString(dst, v.Str())
 	case value.KindAddr:
 		dst = append(dst, '"')
-		return append(appendAddr(dst, v.Addr()), '"')
+		return append(value.AppendZeekAddr(dst, v.Addr()), '"')
 	case value.KindSubnet:
 		dst = append(dst, '"')
-		dst = appendAddr(dst, v.Addr())
+		dst = value.AppendZeekAddr(dst, v.Addr())
 		dst = append(dst, '/')
 		dst = strconv.AppendInt(dst, int64(v.Bits()), 10)
 		return append(dst, '"')
@@ -291,27 +290,6 @@ func cutByte(s []byte, sep byte) (before, after []byte, found bool) {
 		}
 	}
 	return s, nil, false
-}
-
-// appendAddr writes an address as Zeek does (inet_ntop): dotted IPv4, and
-// IPv6 in RFC 5952 form, except that an IPv6 address whose first 96 bits
-// are zero and whose next 16 are not ends in dotted form (::1.2.3.4).
-func appendAddr(dst []byte, a netip.Addr) []byte {
-	if a.Is6() {
-		b := a.As16()
-		compat := b[12] != 0 || b[13] != 0
-		for _, x := range b[:12] {
-			if x != 0 {
-				compat = false
-				break
-			}
-		}
-		if compat {
-			dst = append(dst, ':', ':')
-			return netip.AddrFrom4([4]byte(b[12:])).AppendTo(dst)
-		}
-	}
-	return a.AppendTo(dst)
 }
 
 // appendString writes s as a JSON string the way Zeek's JSON writer does:

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/netip"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -248,9 +247,9 @@ func appendValue(dst []byte, v value.Value, inSet bool) []byte {
 	case value.KindString, value.KindEnum:
 		return appendString(dst, v.Str(), inSet)
 	case value.KindAddr:
-		return appendAddr(dst, v.Addr())
+		return value.AppendZeekAddr(dst, v.Addr())
 	case value.KindSubnet:
-		dst = appendAddr(dst, v.Addr())
+		dst = value.AppendZeekAddr(dst, v.Addr())
 		dst = append(dst, '/')
 		return strconv.AppendInt(dst, int64(v.Bits()), 10)
 	case value.KindPort:
@@ -378,27 +377,6 @@ func appendHeaderEscaped(dst []byte, s string) []byte {
 		}
 	}
 	return dst
-}
-
-// appendAddr writes an address as Zeek does (inet_ntop): dotted IPv4, and
-// IPv6 in RFC 5952 form, except that an IPv6 address whose first 96 bits
-// are zero and whose next 16 are not ends in dotted form (::1.2.3.4).
-func appendAddr(dst []byte, a netip.Addr) []byte {
-	if a.Is6() {
-		b := a.As16()
-		compat := b[12] != 0 || b[13] != 0
-		for _, x := range b[:12] {
-			if x != 0 {
-				compat = false
-				break
-			}
-		}
-		if compat {
-			dst = append(dst, ':', ':')
-			return netip.AddrFrom4([4]byte(b[12:])).AppendTo(dst)
-		}
-	}
-	return a.AppendTo(dst)
 }
 
 // intMax is the threshold (INT_MAX) from which modp_dtoa and modp_dtoa3

@@ -2,7 +2,6 @@ package otlpsink
 
 import (
 	"math"
-	"net/netip"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -172,9 +171,9 @@ func setAny(dst *commonpb.AnyValue, v value.Value) {
 	case value.KindString, value.KindEnum:
 		dst.Value = &commonpb.AnyValue_StringValue{StringValue: utf8Safe(v.Str())}
 	case value.KindAddr:
-		dst.Value = &commonpb.AnyValue_StringValue{StringValue: string(appendAddr(nil, v.Addr()))}
+		dst.Value = &commonpb.AnyValue_StringValue{StringValue: string(value.AppendZeekAddr(nil, v.Addr()))}
 	case value.KindSubnet:
-		b := appendAddr(make([]byte, 0, 48), v.Addr())
+		b := value.AppendZeekAddr(make([]byte, 0, 48), v.Addr())
 		b = append(b, '/')
 		b = strconv.AppendInt(b, int64(v.Bits()), 10)
 		dst.Value = &commonpb.AnyValue_StringValue{StringValue: string(b)}
@@ -246,27 +245,6 @@ func timeNanos(v value.Value) int64 {
 		return v.Nanos() // NaN: 0; out of range: saturated
 	}
 	return int64(us) * 1000
-}
-
-// appendAddr writes an address as Zeek does (inet_ntop): dotted IPv4, and
-// IPv6 in RFC 5952 form, except that an IPv6 address whose first 96 bits
-// are zero and whose next 16 are not ends in dotted form (::1.2.3.4).
-func appendAddr(dst []byte, a netip.Addr) []byte {
-	if a.Is6() {
-		b := a.As16()
-		compat := b[12] != 0 || b[13] != 0
-		for _, x := range b[:12] {
-			if x != 0 {
-				compat = false
-				break
-			}
-		}
-		if compat {
-			dst = append(dst, ':', ':')
-			return netip.AddrFrom4([4]byte(b[12:])).AppendTo(dst)
-		}
-	}
-	return a.AppendTo(dst)
 }
 
 // utf8Safe returns s if it is UTF-8, and otherwise s with every byte that
