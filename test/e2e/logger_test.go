@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -26,9 +25,7 @@ import (
 
 // loggerProcess is zpipe running pipelines/zeek-logger.hcl.
 type loggerProcess struct {
-	cmd      *exec.Cmd
-	exited   chan error
-	output   *bytes.Buffer
+	*zpipeProcess
 	endpoint string
 	metrics  string
 	dir      string
@@ -36,57 +33,18 @@ type loggerProcess struct {
 
 func startLogger(t *testing.T, kind brokerproc.Kind, format string) *loggerProcess {
 	t.Helper()
-	root, err := zeektest.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
 	ports, err := brokerproc.FreePorts(2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	l := &loggerProcess{
-		exited:   make(chan error, 1),
-		output:   &bytes.Buffer{},
 		endpoint: "tcp://127.0.0.1:" + strconv.Itoa(ports[0]),
 		metrics:  "127.0.0.1:" + strconv.Itoa(ports[1]),
 		dir:      t.TempDir(),
 	}
-	args := []string{"run", "--plugin-dir", brokers.pluginDir, filepath.Join(root, "pipelines", "zeek-logger.hcl"),
-		"--var", "listen_log_endpoint=" + l.endpoint, "--var", "metrics_listen=" + l.metrics,
-		"--var", "log_dir=" + l.dir, "--var", "log_format=" + format}
-	if kind == brokerproc.ZpipePurego {
-		args = append(args, "--transport", "purego")
-	}
-	l.cmd = exec.Command(brokers.zpipeBin, args...)
-	l.cmd.Stdout, l.cmd.Stderr = l.output, l.output
-	l.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := l.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { l.exited <- l.cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-l.cmd.Process.Pid, syscall.SIGKILL)
-		if t.Failed() {
-			t.Logf("logger output:\n%s", l.output.String())
-		}
-	})
+	l.zpipeProcess = runPipeline(t, kind, "zeek-logger.hcl", "listen_log_endpoint="+l.endpoint,
+		"metrics_listen="+l.metrics, "log_dir="+l.dir, "log_format="+format)
 	return l
-}
-
-// stop sends SIGTERM and waits for a clean exit.
-func (l *loggerProcess) stop(t *testing.T) {
-	t.Helper()
-	if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-l.exited:
-		if err != nil {
-			t.Fatalf("logger did not exit cleanly on SIGTERM: %v\n%s", err, l.output.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("logger did not exit within 30s of SIGTERM")
-	}
 }
 
 // records waits until the file sink has written n records' batches (by its
