@@ -76,28 +76,45 @@ func deliver(ctx context.Context, from, to *zeektest.Node, mark string) error {
 	}
 }
 
+// child is a child process: its pid and command name (as /proc shows it,
+// at most 15 bytes).
+type child struct {
+	pid  int
+	comm string
+}
+
+// children lists the child processes of parent.
+func children(parent int) []child {
+	var kids []child
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may hold spaces, so split after ')'.
+		s := string(b)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		rest := strings.Fields(s[end+1:])
+		if len(rest) > 1 && rest[1] == strconv.Itoa(parent) {
+			pid, _ := strconv.Atoi(strings.TrimSpace(s[:open]))
+			kids = append(kids, child{pid: pid, comm: s[open+1 : end]})
+		}
+	}
+	return kids
+}
+
 // pluginPID returns the pid of the single child process of parent.
 func pluginPID(t *testing.T, parent int) int {
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
 	for {
-		var kids []int
-		stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-		for _, p := range stats {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				continue
-			}
-			// pid (comm) state ppid ...; comm may hold spaces, so split after ')'.
-			s := string(b)
-			rest := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-			if len(rest) > 1 && rest[1] == strconv.Itoa(parent) {
-				pid, _ := strconv.Atoi(strings.Fields(s)[0])
-				kids = append(kids, pid)
-			}
-		}
+		kids := children(parent)
 		if len(kids) == 1 {
-			return kids[0]
+			return kids[0].pid
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("broker %d has children %v, want exactly one plugin process", parent, kids)
@@ -107,28 +124,18 @@ func pluginPID(t *testing.T, parent int) int {
 }
 
 // childNamed returns the pid of the child process of parent whose command
-// name (as /proc shows it, at most 15 bytes) is comm.
+// name is comm.
 func childNamed(t *testing.T, parent int, comm string) int {
 	t.Helper()
 	deadline := time.Now().Add(waitTimeout)
 	for {
-		stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-		for _, p := range stats {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				continue
+		for _, k := range children(parent) {
+			if k.comm == comm {
+				return k.pid
 			}
-			s := string(b)
-			open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-			rest := strings.Fields(s[end+1:])
-			if open < 0 || len(rest) < 2 || rest[1] != strconv.Itoa(parent) || s[open+1:end] != comm {
-				continue
-			}
-			pid, _ := strconv.Atoi(strings.Fields(s)[0])
-			return pid
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("process %d has no child %q", parent, comm)
+			t.Fatalf("process %d has no child %q among %v", parent, comm, children(parent))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
