@@ -77,7 +77,8 @@
 //
 // Push decodes, maps and enqueues, never touching the network: a record
 // that finds the queue (queue_size records) full is dropped and counted as
-// queue_full. Run sends batches of up to batch_size records, a partial
+// queue_full, or, with when_full = "block", waits in Push until the
+// exporter has made room, so that the source slows down instead. Run sends batches of up to batch_size records, a partial
 // batch once its oldest record waited batch_timeout, one request at a time
 // and in order. A retryable failure (gRPC Unavailable, ResourceExhausted,
 // Aborted, DeadlineExceeded, Canceled, OutOfRange, DataLoss; HTTP 429, 502,
@@ -129,6 +130,10 @@ const (
 	ProtocolHTTP    = "http"
 	CompressionGzip = "gzip"
 	CompressionNone = "none"
+	// WhenFullDrop drops (and counts) records that find the queue full;
+	// WhenFullBlock makes Push wait for room, pushing back on the source.
+	WhenFullDrop  = "drop"
+	WhenFullBlock = "block"
 )
 
 // DropExportFailed: the collector rejected log records (a non-retryable
@@ -167,7 +172,9 @@ var Kind = stage.Kind{
 		{Name: "batch_timeout", Type: schema.Duration, Default: "1s",
 			Description: "How long a record waits at most for its batch to fill before a partial batch goes."},
 		{Name: "queue_size", Type: schema.Number, Default: 10000,
-			Description: "Log records held while waiting or retrying; records that find it full are dropped (queue_full)."},
+			Description: "Log records held while waiting or retrying."},
+		{Name: "when_full", Type: schema.String, Default: WhenFullDrop, OneOf: []string{WhenFullDrop, WhenFullBlock},
+			Description: "drop: records that find the queue full are dropped and counted (queue_full), the source never waits; block: the sink waits for room, slowing the source (put an onloop or hwm stage before it to choose what gives way)."},
 		{Name: "retry_initial", Type: schema.Duration, Default: "1s",
 			Description: "First wait before retrying a failed export; doubles, with jitter, on each failure."},
 		{Name: "retry_max", Type: schema.Duration, Default: "30s",
@@ -193,6 +200,7 @@ type config struct {
 	BatchSize    float64            `json:"batch_size"`
 	BatchTimeout string             `json:"batch_timeout"`
 	QueueSize    float64            `json:"queue_size"`
+	WhenFull     string             `json:"when_full"`
 	RetryInitial string             `json:"retry_initial"`
 	RetryMax     string             `json:"retry_max"`
 	FlushTimeout string             `json:"flush_timeout"`
@@ -211,6 +219,7 @@ type settings struct {
 	batchSize    int
 	batchTimeout time.Duration
 	queueSize    int
+	block        bool // when_full = "block"
 	retryInitial time.Duration
 	retryMax     time.Duration
 	flushTimeout time.Duration
@@ -263,6 +272,13 @@ func parse(raw []byte) (*settings, error) {
 	case CompressionGzip, CompressionNone:
 	default:
 		return nil, fmt.Errorf(`attribute "compression": %q is not one of gzip, none`, c.Compression)
+	}
+	switch c.WhenFull {
+	case "", WhenFullDrop:
+	case WhenFullBlock:
+		s.block = true
+	default:
+		return nil, fmt.Errorf(`attribute "when_full": %q is not one of drop, block`, c.WhenFull)
 	}
 	for k := range c.Headers {
 		if !validHeaderName(k) {
@@ -390,6 +406,7 @@ type Sink struct {
 	mu     sync.Mutex
 	queue  ring
 	notify chan struct{} // Push tells Run that records came (capacity 1)
+	room   chan struct{} // Run tells a waiting Push that records left (capacity 1)
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -414,6 +431,7 @@ func New(env stage.Env, raw []byte) (stage.Stage, error) {
 		rejLog:   stage.NewLogLimiter(env.Logger, stage.DefaultLogInterval),
 		queue:    ring{buf: make([]*logspb.LogRecord, set.queueSize)},
 		notify:   make(chan struct{}, 1),
+		room:     make(chan struct{}, 1),
 		closed:   make(chan struct{}),
 	}
 	keys := make([]string, 0, len(set.resource))
@@ -460,8 +478,7 @@ func (s *Sink) Push(ctx context.Context, b *message.Batch) error {
 	if err != nil {
 		return err
 	}
-	s.enqueue(recs)
-	return nil
+	return s.enqueue(ctx, recs)
 }
 
 // mapBatch decodes the messages of b and appends their log records to dst.
@@ -496,25 +513,46 @@ func (s *Sink) drop(reason, what string, args ...any) {
 	s.inputLog.Warn(what+"; dropped", args...)
 }
 
-// enqueue queues recs, dropping what does not fit.
-func (s *Sink) enqueue(recs []*logspb.LogRecord) {
-	if len(recs) == 0 {
-		return
-	}
-	s.mu.Lock()
-	before := s.queue.n
-	kept := s.queue.push(recs)
-	after := s.queue.n
-	s.mu.Unlock()
-	if lost := len(recs) - kept; lost > 0 {
-		s.counters.Drop(stage.DropQueueFull, lost)
-		s.inputLog.Warn("queue full; log records dropped", "records", lost, "queue_size", s.set.queueSize)
-	}
-	if kept > 0 && (before == 0 || after >= s.set.batchSize) {
-		select {
-		case s.notify <- struct{}{}:
-		default:
+// enqueue queues recs. What does not fit is dropped and counted, or with
+// when_full = "block" waits for room until ctx ends (and is then counted
+// as queue_full too).
+func (s *Sink) enqueue(ctx context.Context, recs []*logspb.LogRecord) error {
+	for len(recs) > 0 {
+		s.mu.Lock()
+		before := s.queue.n
+		kept := s.queue.push(recs)
+		after := s.queue.n
+		s.mu.Unlock()
+		if kept > 0 && (before == 0 || after >= s.set.batchSize) {
+			select {
+			case s.notify <- struct{}{}:
+			default:
+			}
 		}
+		recs = recs[kept:]
+		if len(recs) == 0 {
+			return nil
+		}
+		if !s.set.block {
+			s.counters.Drop(stage.DropQueueFull, len(recs))
+			s.inputLog.Warn("queue full; log records dropped", "records", len(recs), "queue_size", s.set.queueSize)
+			return nil
+		}
+		select {
+		case <-s.room:
+		case <-ctx.Done():
+			s.counters.Drop(stage.DropQueueFull, len(recs))
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// madeRoom wakes a Push waiting for room in the queue.
+func (s *Sink) madeRoom() {
+	select {
+	case s.room <- struct{}{}:
+	default:
 	}
 }
 
@@ -600,6 +638,7 @@ func (s *Sink) discard(why string) {
 	n := s.queue.n
 	s.queue.remove(n)
 	s.mu.Unlock()
+	s.madeRoom()
 	if n > 0 {
 		s.counters.Drop(DropExportFailed, n)
 		s.env.Logger.Warn("log records not exported; dropped", "records", n, "why", why)
@@ -700,6 +739,7 @@ func (s *Sink) exportBatch(ctx context.Context, exp exporter, scratch []*logspb.
 			s.mu.Lock()
 			s.queue.remove(len(recs))
 			s.mu.Unlock()
+			s.madeRoom()
 			s.counters.Drop(DropExportFailed, len(recs))
 			s.sendLog.Warn("export rejected; log records dropped", "records", len(recs), "err", err.Error())
 			clear(recs)
@@ -732,6 +772,7 @@ func (s *Sink) accepted(n int, resp *collogspb.ExportLogsServiceResponse) {
 	s.mu.Lock()
 	s.queue.remove(n)
 	s.mu.Unlock()
+	s.madeRoom()
 	ps := resp.GetPartialSuccess()
 	rejected := int(min(max(ps.GetRejectedLogRecords(), 0), int64(n)))
 	s.counters.Sent(n - rejected)

@@ -3,6 +3,7 @@ package otlpsink
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -204,6 +205,67 @@ func TestOutage(t *testing.T) {
 			st = s.Stats()
 			if st.Received != 210 || st.Sent != 160 || st.Dropped[stage.DropQueueFull] != 50 || st.Dropped[DropExportFailed] != 0 || st.Depth != 0 {
 				t.Fatalf("stats %+v", st)
+			}
+		})
+	}
+}
+
+// TestWhenFullBlock: with when_full = "block", records that do not fit
+// wait in Push while the collector is down — Push cannot return — and all
+// arrive once it is up, none dropped; a Push whose context ends while it
+// waits (a deadline far beyond the time decoding takes) returns the
+// context's error and counts what it could not queue.
+func TestWhenFullBlock(t *testing.T) {
+	for _, protocol := range protocols {
+		t.Run(protocol, func(t *testing.T) {
+			col := newCollector(t, protocol, nil) // not started: down
+			s, logs := newSink(t, fast(col, map[string]any{"queue_size": 100, "when_full": "block"}))
+			finish := run(t, s)
+			pushed := make(chan error, 1)
+			go func() {
+				for _, b := range []*message.Batch{seqEvents(t, 0, 100), seqEvents(t, 100, 200), seqEvents(t, 200, 250)} {
+					if err := s.Push(context.Background(), b); err != nil {
+						pushed <- err
+						return
+					}
+				}
+				pushed <- nil
+			}()
+			waitFor(t, "a failed export being retried", func() bool { return logs.contains("export failed; retrying") })
+			waitFor(t, "a full queue", func() bool { return s.Queued() == 100 })
+			select {
+			case err := <-pushed:
+				t.Fatalf("Push returned (%v) with 250 records for a queue of 100 and no collector", err)
+			default:
+			}
+			col.start()
+			if err := <-pushed; err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "250 records accepted", func() bool { return s.Stats().Sent == 250 })
+			if got := seqs(col.Records()); !slices.Equal(got, span(0, 250)) {
+				t.Fatalf("the collector got %v, want 0…249 once each", got)
+			}
+			if d := s.Stats().Dropped[stage.DropQueueFull]; d != 0 {
+				t.Fatalf("%d records dropped as queue_full in block mode", d)
+			}
+
+			col.stop()
+			push(t, s, seqEvents(t, 250, 350)) // fills the queue
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			if err := s.Push(ctx, seqEvents(t, 350, 380)); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Push whose context ends while it waits: %v", err)
+			}
+			if d := s.Stats().Dropped[stage.DropQueueFull]; d != 30 {
+				t.Fatalf("queue_full %d after the canceled Push, want 30", d)
+			}
+			col.start()
+			if err := finish(); err != nil {
+				t.Fatal(err)
+			}
+			if st := s.Stats(); st.Sent != 350 {
+				t.Fatalf("stats %+v, want 350 sent", st)
 			}
 		})
 	}
