@@ -83,6 +83,7 @@ bench: deps build
 	$(GO) run ./bench/cmd/brokerbench -zpipe $(BIN)/zpipe -plugin-dir $(BIN) -pipeline $(PIPELINE) \
 		-zpipe-variant 'zpipe-core=--var passthrough=false' \
 		-zpipe-variant 'zpipe-purego=--transport purego' $(BENCHFLAGS)
+	$(GO) run ./bench/cmd/otlpbench -zpipe $(BIN)/zpipe -plugin-dir $(BIN)
 
 vet:
 	$(GO) vet ./...

@@ -332,7 +332,11 @@ func (p *Process) commandLine() string {
 
 // CPUTime returns the user+system CPU time used so far by the broker and
 // every live process below it (plugin subprocesses).
-func (p *Process) CPUTime() (time.Duration, error) {
+func (p *Process) CPUTime() (time.Duration, error) { return TreeCPUTime(p.PID()) }
+
+// TreeCPUTime returns the user+system CPU time used so far by process pid
+// and every live process below it, from /proc.
+func TreeCPUTime(pid int) (time.Duration, error) {
 	fs, err := procfs.NewDefaultFS()
 	if err != nil {
 		return 0, fmt.Errorf("cpu time: %w", err)
@@ -351,9 +355,9 @@ func (p *Process) CPUTime() (time.Duration, error) {
 		stats[st.PID] = st
 		children[st.PPID] = append(children[st.PPID], st.PID)
 	}
-	root, ok := stats[p.PID()]
+	root, ok := stats[pid]
 	if !ok {
-		return 0, fmt.Errorf("cpu time: broker process %d is gone", p.PID())
+		return 0, fmt.Errorf("cpu time: process %d is gone", pid)
 	}
 	total := 0.0
 	queue := []procfs.ProcStat{root}
