@@ -22,9 +22,10 @@
 // written, of the file sink). Every run is
 // lossless (any zpipe_messages_dropped_total increase fails it): discard
 // and file are paced by backpressure (the blocking hwm stage and the
-// sockets' high-water marks); the otlp sink never blocks (it drops what
-// finds its queue full), so its load keeps at most -window messages
-// between the PUSH socket and the collector.
+// sockets' high-water marks); the otlp sink runs in its default mode,
+// when_full = "drop", which never blocks (it drops what finds its queue
+// full), so its load keeps at most -window messages between the PUSH
+// socket and the collector.
 //
 // zpipe's CPU time (user+system of zpipe and its plugin subprocesses, from
 // /proc) is measured over each run. Runs are interleaved across variants,
