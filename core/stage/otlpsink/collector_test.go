@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,7 @@ import (
 
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -36,6 +38,7 @@ import (
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/zpipe/zpipe/core/codec/batch"
 	"github.com/zpipe/zpipe/core/codec/builtin"
@@ -49,12 +52,16 @@ type reply struct {
 	httpStatus int        // HTTP: a failure status
 	rejected   int64      // partial success
 	message    string
+	// retryAfter, with a failure, asks the client to wait: a RetryInfo
+	// detail (gRPC) or a Retry-After header in whole seconds (HTTP).
+	retryAfter time.Duration
 }
 
 // seen is what the collector noted about one request.
 type seen struct {
 	headers     map[string]string // lowercased names
 	compression string            // "gzip" or ""
+	at          time.Time         // when the request arrived
 }
 
 // collector is an OTLP logs collector in the test process, serving
@@ -195,6 +202,7 @@ func (c *collector) Seen() []seen {
 func (c *collector) handle(req *collogspb.ExportLogsServiceRequest, s seen) (*collogspb.ExportLogsServiceResponse, *reply) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	s.at = time.Now()
 	c.seen = append(c.seen, s)
 	var r reply
 	if len(c.script) > 0 {
@@ -236,7 +244,13 @@ func (c *collector) Export(ctx context.Context, req *collogspb.ExportLogsService
 	c.mu.Unlock()
 	resp, fail := c.handle(req, s)
 	if fail != nil {
-		return nil, status.Error(fail.code, fail.message)
+		st := status.New(fail.code, fail.message)
+		if fail.retryAfter > 0 {
+			if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(fail.retryAfter)}); err == nil {
+				st = d
+			}
+		}
+		return nil, st.Err()
 	}
 	return resp, nil
 }
@@ -278,6 +292,9 @@ func (c *collector) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-protobuf")
 	if fail != nil {
 		out, _ := proto.Marshal(&spb.Status{Code: int32(codes.InvalidArgument), Message: fail.message})
+		if fail.retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(fail.retryAfter/time.Second)))
+		}
 		w.WriteHeader(fail.httpStatus)
 		_, _ = w.Write(out)
 		return

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	grpcbackoff "google.golang.org/grpc/backoff"
@@ -100,9 +101,21 @@ func (e *grpcExporter) export(ctx context.Context, req *collogspb.ExportLogsServ
 	resp, err := e.client.Export(ctx, req, e.opts...)
 	if err != nil {
 		st := status.Convert(err)
-		return nil, &exportError{retryable: grpcRetryable[st.Code()], err: fmt.Errorf("grpc export: %s: %s", st.Code(), st.Message())}
+		return nil, &exportError{retryable: grpcRetryable[st.Code()], retryAfter: retryDelay(st),
+			err: fmt.Errorf("grpc export: %s: %s", st.Code(), st.Message())}
 	}
 	return resp, nil
+}
+
+// retryDelay returns the wait a collector asked for in a RetryInfo
+// detail of its status (OTLP/gRPC's throttling), or 0.
+func retryDelay(st *status.Status) time.Duration {
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
+			return max(ri.GetRetryDelay().AsDuration(), 0)
+		}
+	}
+	return 0
 }
 
 func (e *grpcExporter) close() error { return e.conn.Close() }

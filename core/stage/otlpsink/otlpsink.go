@@ -84,7 +84,8 @@
 // Aborted, DeadlineExceeded, Canceled, OutOfRange, DataLoss; HTTP 429, 502,
 // 503, 504 and connection errors) keeps the batch queued and tries again
 // after an exponential backoff with jitter, from retry_initial up to
-// retry_max (an HTTP Retry-After is honoured up to retry_max), for as long
+// retry_max (a collector's gRPC RetryInfo or HTTP Retry-After is
+// honoured up to retry_max), for as long
 // as it takes. Any other failure drops the batch, counted as
 // export_failed; a partial success counts its rejected_log_records as
 // export_failed. After CloseInput, Run keeps exporting for at most

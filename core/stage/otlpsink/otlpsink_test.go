@@ -271,6 +271,32 @@ func TestWhenFullBlock(t *testing.T) {
 	}
 }
 
+// TestRetryHint: a collector that asks for a pause (RetryInfo over gRPC,
+// Retry-After over HTTP) gets its next request no sooner, although the
+// sink's own backoff is far shorter.
+func TestRetryHint(t *testing.T) {
+	for _, protocol := range protocols {
+		t.Run(protocol, func(t *testing.T) {
+			col := startCollector(t, protocol, nil)
+			col.then(reply{code: codes.ResourceExhausted, httpStatus: 429, message: "slow down", retryAfter: time.Second})
+			s, _ := newSink(t, fast(col, map[string]any{"retry_max": "5s"}))
+			finish := run(t, s)
+			push(t, s, seqEvents(t, 0, 5))
+			waitFor(t, "5 records accepted", func() bool { return s.Stats().Sent == 5 })
+			if err := finish(); err != nil {
+				t.Fatal(err)
+			}
+			seen := col.Seen()
+			if len(seen) != 2 {
+				t.Fatalf("%d requests, want 2", len(seen))
+			}
+			if gap := seen[1].at.Sub(seen[0].at); gap < time.Second {
+				t.Fatalf("retried after %s; the collector asked for 1s (the sink's own backoff is 5ms)", gap)
+			}
+		})
+	}
+}
+
 // TestRetryableStatus: a collector answering Unavailable / 503 gets the
 // same records again until it accepts them.
 func TestRetryableStatus(t *testing.T) {
