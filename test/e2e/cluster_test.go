@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -174,4 +175,37 @@ func toJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestReadyPipelines: every file in pipelines/ is valid on both transports
+// (the replay file given its required recording) and in canonical form.
+func TestReadyPipelines(t *testing.T) {
+	root, err := zeektest.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(root, "pipelines", "*.hcl"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("pipelines/*.hcl: %v, %d files", err, len(files))
+	}
+	run := func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, brokers.zpipeBin, append(args, "--plugin-dir", brokers.pluginDir)...).CombinedOutput()
+		return string(out), err
+	}
+	for _, f := range files {
+		for _, transport := range []string{"cgo", "purego"} {
+			args := []string{"validate", "--transport", transport, f}
+			if filepath.Base(f) == "zeek-replay.hcl" {
+				args = append(args, "--var", "file=/dev/null") // its one required variable
+			}
+			if out, err := run(args...); err != nil {
+				t.Errorf("zpipe %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+		}
+	}
+	if out, err := run(append([]string{"fmt", "-check"}, files...)...); err != nil {
+		t.Errorf("pipelines not in canonical form (zpipe fmt): %v\n%s", err, out)
+	}
 }
