@@ -66,7 +66,9 @@ func crashWriter(dir, format string) {
 
 // TestCrash starts a process that writes batches without end, kills it
 // with SIGKILL, and reads the files it left: every line is complete and
-// parseable. A new Writer then moves the files aside and carries on.
+// parseable, but for part of a batch at the end of an active file when the
+// kill landed inside a write of several pages. A new Writer then cuts that
+// part off, moves the files aside and carries on: every file is whole.
 func TestCrash(t *testing.T) {
 	vectorsDir(t) // the child finds the vectors the same way
 	for _, format := range []string{FormatTSV, FormatJSON} {
@@ -109,6 +111,16 @@ func TestCrash(t *testing.T) {
 					path, columns = "test", 15
 				}
 				data := readFile(t, filepath.Join(dir, name))
+				if name == path+".log" {
+					// The kill may have stopped a write of several
+					// pages between two (see Durability): the active
+					// file may end in part of a batch, which the next
+					// Writer cuts off. Rotated files are whole.
+					if cut := bytes.LastIndexByte(data, '\n') + 1; cut < len(data) {
+						t.Logf("%s: the kill landed inside a write; %d bytes of a partial line", name, len(data)-cut)
+						data = data[:cut]
+					}
+				}
 				before[path] += checkComplete(t, name, data, format, columns)
 				if format == FormatTSV && name != path+".log" {
 					checkTSV(t, name, data) // rotated files are closed
