@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	goplugin "github.com/hashicorp/go-plugin"
@@ -26,6 +28,7 @@ const parentPollInterval = time.Second
 // Run by hand instead of by zpipe, the binary says what it is and exits with
 // status 1. The plugin exits when zpipe does: zpipe asks the kernel to kill
 // it when its parent dies, and the plugin also watches its parent process.
+// It ignores SIGTERM and SIGINT: zpipe stops it once its own drain is done.
 // A panic in impl ends the plugin process; zpipe then starts a fresh one.
 func ServeTransport(impl transport.Server) {
 	exitUnlessStartedByZpipe("transport", TransportCookieValue)
@@ -53,6 +56,11 @@ func exitUnlessStartedByZpipe(kind, cookie string) {
 // serve serves plugins over go-plugin until zpipe ends the process, and
 // exits when zpipe is gone.
 func serve(handshake goplugin.HandshakeConfig, plugins goplugin.PluginSet) {
+	// zpipe decides when its plugins stop. A SIGTERM or SIGINT sent to the
+	// whole process group or cgroup (Ctrl-C at a terminal, systemctl stop)
+	// reaches the plugins too; were they to exit at once, the messages
+	// zpipe is still draining on its way out would be lost.
+	signal.Ignore(syscall.SIGTERM, syscall.SIGINT)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	go watchParent(ctx, os.Getppid(), parentPollInterval, func() {

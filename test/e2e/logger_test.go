@@ -281,9 +281,21 @@ func checkConnRows(t *testing.T, data []byte, format string) int {
 }
 
 // TestLoggerSIGTERMLosesNothing: every batch the logger had received when
-// SIGTERM came is in the file when it exits.
+// SIGTERM came is in the file when it exits, whether the signal reached
+// zpipe alone or its whole process group, plugins included (Ctrl-C at a
+// terminal, systemctl stop): the plugins leave the stop to zpipe.
 func TestLoggerSIGTERMLosesNothing(t *testing.T) {
 	forEachZpipe(t, func(t *testing.T, kind brokerproc.Kind) {
+		for _, group := range []bool{false, true} {
+			t.Run(map[bool]string{false: "zpipe", true: "group"}[group], func(t *testing.T) {
+				testSIGTERMLosesNothing(t, kind, group)
+			})
+		}
+	})
+}
+
+func testSIGTERMLosesNothing(t *testing.T, kind brokerproc.Kind, group bool) {
+	{
 		l := startLogger(t, kind, "tsv")
 		push := pushSocket(t, l.endpoint)
 		frames, err := zeektest.LoadVector("zeek-log-conn-7rec.hex")
@@ -310,7 +322,15 @@ func TestLoggerSIGTERMLosesNothing(t *testing.T) {
 			}
 			time.Sleep(2 * time.Millisecond)
 		}
+		if group {
+			if err := syscall.Kill(-l.cmd.Process.Pid, syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+		}
 		l.stop(t)
+		if out := l.output.String(); strings.Contains(out, "plugin process exited") {
+			t.Fatalf("a plugin exited during the stop:\n%s", out)
+		}
 		data, err := os.ReadFile(filepath.Join(l.dir, "conn.log"))
 		if err != nil {
 			t.Fatal(err)
@@ -324,7 +344,7 @@ func TestLoggerSIGTERMLosesNothing(t *testing.T) {
 		if rows != 7*n || !strings.Contains(string(data), "\n#close\t") {
 			t.Fatalf("conn.log holds %d rows of %d (closed: %v)", rows, 7*n, strings.Contains(string(data), "#close"))
 		}
-	})
+	}
 }
 
 // TestRecordAndReplay: a logger writing raw files records Zeek's batches;
