@@ -3,11 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/zpipe/zpipe/bench/internal/stats"
 	"github.com/zpipe/zpipe/internal/zeektest/brokerproc"
 )
 
@@ -43,18 +43,6 @@ func (r *results) addLatency(k brokerproc.Kind, sorted []time.Duration) {
 	r.p99[k] = append(r.p99[k], percentile(sorted, 99))
 }
 
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
 // row is one metric for every broker.
 type row struct {
 	label  string
@@ -71,7 +59,7 @@ func (r *results) rows() []row {
 			for _, t := range r.tp[k][size] {
 				v = append(v, f(t))
 			}
-			out.values[k] = median(v)
+			out.values[k] = stats.Median(v)
 		}
 		return out
 	}
@@ -105,7 +93,7 @@ func (r *results) rows() []row {
 			for _, d := range p.runs[k] {
 				v = append(v, float64(d)/float64(time.Microsecond))
 			}
-			out.values[k] = median(v)
+			out.values[k] = stats.Median(v)
 		}
 		rows = append(rows, out)
 	}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/zpipe/zpipe/bench/internal/stats"
 )
 
 // results collects every run of every variant.
@@ -24,25 +26,13 @@ func (r *results) add(name string, res runResult) {
 	r.runs[name] = append(r.runs[name], res)
 }
 
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
 // medianOf is the median of f over name's runs.
 func (r *results) medianOf(name string, f func(runResult) float64) float64 {
 	var v []float64
 	for _, x := range r.runs[name] {
 		v = append(v, f(x))
 	}
-	return median(v)
+	return stats.Median(v)
 }
 
 func cpuMicros(x runResult) float64 { return perRecordMicros(x.cpu, x.records) }
