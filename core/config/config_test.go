@@ -595,6 +595,55 @@ func TestLoadFileErrors(t *testing.T) {
 	}
 }
 
+// TestTelemetryEnabled: enabled = false turns an exporter block off (its
+// attributes still checked); enabled = true or a variable keeps it.
+func TestTelemetryEnabled(t *testing.T) {
+	_, paths := writeFiles(t, map[string]string{"t.hcl": `
+variable "push" {
+  type    = bool
+  default = false
+}
+telemetry {
+  prometheus {
+    enabled = true
+    listen  = ":9090"
+  }
+  otlp {
+    enabled  = var.push
+    endpoint = "collector:4317"
+  }
+}
+pipeline "p" {
+  source "xsub" "in" {}
+  sink "xpub" "out" {}
+}
+`})
+	cfg := mustLoad(t, paths, Options{})
+	if cfg.Telemetry.Prometheus == nil || cfg.Telemetry.OTLP != nil {
+		t.Fatalf("prometheus %+v, otlp %+v: want prometheus on, otlp off", cfg.Telemetry.Prometheus, cfg.Telemetry.OTLP)
+	}
+	cfg = mustLoad(t, paths, Options{Env: []string{"ZPIPE_VAR_push=true"}})
+	if cfg.Telemetry.OTLP == nil || cfg.Telemetry.OTLP.Endpoint != "collector:4317" {
+		t.Fatalf("otlp %+v with push = true", cfg.Telemetry.OTLP)
+	}
+	// A disabled block is still checked.
+	_, bad := writeFiles(t, map[string]string{"t.hcl": `
+telemetry {
+  otlp {
+    enabled  = false
+    endpoint = ""
+  }
+}
+pipeline "p" {
+  source "xsub" "in" {}
+  sink "xpub" "out" {}
+}
+`})
+	if _, diags := Load(bad, Options{}, testSchemas{}); !diags.HasErrors() || !strings.Contains(diags.Error(), "must not be empty") {
+		t.Fatalf("disabled block with an empty endpoint: %v", diags)
+	}
+}
+
 func TestTelemetryDefaults(t *testing.T) {
 	_, paths := writeFiles(t, map[string]string{"t.hcl": `
 telemetry {

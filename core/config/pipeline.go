@@ -128,9 +128,9 @@ func (l *loader) loadNode(p *Pipeline, class string, b *hcl.Block, transport str
 	}
 
 	if attr, ok := partial.Attributes["enabled"]; ok {
-		v, moreDiags := evalAs(attr.Expr, ctx, cty.Bool, "enabled setting")
+		enabled, moreDiags := enabledSetting(attr, ctx)
 		diags = append(diags, moreDiags...)
-		if !moreDiags.HasErrors() && v.IsKnown() && v.False() {
+		if !enabled {
 			d.disabled = true
 			delete(names, name) // a from naming it finds nothing
 		}
@@ -176,4 +176,14 @@ func (l *loader) component(transport, class, kind string) (*Component, error) {
 		return nil, fmt.Errorf("no schema for %s kind %q", class, kind)
 	}
 	return comp, nil
+}
+
+// enabledSetting evaluates an enabled attribute; anything but a known
+// false (an error included, which is reported) counts as enabled.
+func enabledSetting(attr *hcl.Attribute, ctx *hcl.EvalContext) (bool, hcl.Diagnostics) {
+	v, diags := evalAs(attr.Expr, ctx, cty.Bool, "enabled setting")
+	if diags.HasErrors() || !v.IsKnown() || v.IsNull() {
+		return true, diags
+	}
+	return v.True(), diags
 }

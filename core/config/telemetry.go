@@ -105,19 +105,35 @@ func decodeTelemetry(b *hcl.Block, ctx *hcl.EvalContext) (*Telemetry, hcl.Diagno
 			continue
 		}
 		seen[nb.Type] = nb
+		// enabled = false turns an exporter off after checking its block,
+		// so that a file can offer one behind a variable.
+		enabled := true
+		partial, body, moreDiags := nb.Body.PartialContent(enabledSchema)
+		diags = append(diags, moreDiags...)
+		if attr, ok := partial.Attributes["enabled"]; ok {
+			enabled, moreDiags = enabledSetting(attr, ctx)
+			diags = append(diags, moreDiags...)
+		}
 		switch nb.Type {
 		case telemetryPrometheusKey:
-			p, moreDiags := decodePrometheus(nb.Body, ctx)
+			p, moreDiags := decodePrometheus(body, ctx)
 			diags = append(diags, moreDiags...)
-			t.Prometheus = p
+			if enabled {
+				t.Prometheus = p
+			}
 		case telemetryOTLPKey:
-			o, moreDiags := decodeOTLP(nb.Body, ctx)
+			o, moreDiags := decodeOTLP(body, ctx)
 			diags = append(diags, moreDiags...)
-			t.OTLP = o
+			if enabled {
+				t.OTLP = o
+			}
 		}
 	}
 	return t, diags
 }
+
+// enabledSchema extracts the enabled attribute of an exporter block.
+var enabledSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "enabled"}}}
 
 func decodePrometheus(body hcl.Body, ctx *hcl.EvalContext) (*Prometheus, hcl.Diagnostics) {
 	p := &Prometheus{Path: DefaultPrometheusPath}
