@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel"
 
 	"github.com/zpipe/zpipe/core/engine"
+	"github.com/zpipe/zpipe/core/stage"
 )
 
 func newRunCmd(a *app) *cobra.Command {
@@ -39,6 +41,13 @@ variable's default in the file.
 			if err != nil {
 				return err
 			}
+			// The OpenTelemetry SDK reports failed exports through its
+			// process-wide handler, by default as bare lines on stderr, one
+			// per interval: route them to the log, at most one per 30 s.
+			exportErrors := stage.NewLogLimiter(logger, 30*time.Second)
+			otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+				exportErrors.Warn("telemetry: export failed", "err", err.Error())
+			}))
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			done := make(chan struct{})

@@ -37,8 +37,10 @@ func (e *Engine) Run(ctx context.Context, cfg *config.Config, opts RunOptions) (
 	}
 	var mp metric.MeterProvider = noop.NewMeterProvider()
 	metricsAddr := ""
+	var tel *telemetry.Telemetry
 	if cfg.Telemetry != nil {
-		tel, err := telemetry.New(ctx, telemetryConfig(cfg.Telemetry))
+		var err error
+		tel, err = telemetry.New(ctx, telemetryConfig(cfg.Telemetry))
 		if err != nil {
 			return fmt.Errorf("telemetry: %w", err)
 		}
@@ -129,7 +131,17 @@ func (e *Engine) Run(ctx context.Context, cfg *config.Config, opts RunOptions) (
 	case i := <-firstFailure(waitCtx, instances):
 		runErr = fmt.Errorf("pipeline %q failed: %w", instances[i].Plan().Pipeline.Name, instances[i].Err())
 	}
-	return errors.Join(runErr, stopAll())
+	err = errors.Join(runErr, stopAll())
+	if tel != nil {
+		// The last counts, while the collection callbacks are still
+		// registered: an OTLP push interval may be far from over.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.ShutdownTimeout)
+		if ferr := tel.ForceFlush(fctx); ferr != nil {
+			e.logger.Warn("telemetry: last export failed", "err", ferr.Error())
+		}
+		cancel()
+	}
+	return err
 }
 
 // allFinished returns a channel closed once every instance has finished
