@@ -45,6 +45,12 @@ variable "otlp_headers" {
   default     = {}
 }
 
+variable "otlp_metrics" {
+  description = "Also push zpipe's own metrics (drops above all) to the collector, every 10 s. false for a collector without a metrics pipeline."
+  type        = bool
+  default     = true
+}
+
 variable "metrics_listen" {
   description = "host:port of zpipe's own Prometheus endpoint (/metrics)."
   default     = "127.0.0.1:9914"
@@ -55,6 +61,14 @@ telemetry {
 
   prometheus {
     listen = var.metrics_listen
+  }
+
+  otlp {
+    enabled  = var.otlp_metrics
+    endpoint = var.otlp_endpoint
+    protocol = var.otlp_protocol
+    insecure = var.otlp_insecure
+    headers  = var.otlp_headers
   }
 }
 

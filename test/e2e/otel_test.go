@@ -20,6 +20,7 @@ import (
 	"time"
 
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -32,7 +33,8 @@ import (
 // and HTTP) whose logs a file exporter writes as OTLP JSON lines.
 type collector struct {
 	grpc, http string // host:port
-	out        string // the file exporter's output
+	out        string // the file exporter's output of logs
+	metricsOut string // and of metrics
 	output     *syncBuffer
 }
 
@@ -48,10 +50,11 @@ func startCollector(t *testing.T) *collector {
 	}
 	dir := t.TempDir()
 	c := &collector{
-		grpc:   "127.0.0.1:" + strconv.Itoa(ports[0]),
-		http:   "127.0.0.1:" + strconv.Itoa(ports[1]),
-		out:    filepath.Join(dir, "logs.jsonl"),
-		output: &syncBuffer{},
+		grpc:       "127.0.0.1:" + strconv.Itoa(ports[0]),
+		http:       "127.0.0.1:" + strconv.Itoa(ports[1]),
+		out:        filepath.Join(dir, "logs.jsonl"),
+		metricsOut: filepath.Join(dir, "metrics.jsonl"),
+		output:     &syncBuffer{},
 	}
 	config := fmt.Sprintf(`receivers:
   otlp:
@@ -64,6 +67,9 @@ exporters:
   file:
     path: %s
     flush_interval: 50ms
+  file/metrics:
+    path: %s
+    flush_interval: 50ms
 service:
   telemetry:
     metrics:
@@ -72,7 +78,10 @@ service:
     logs:
       receivers: [otlp]
       exporters: [file]
-`, c.grpc, c.http, c.out)
+    metrics:
+      receivers: [otlp]
+      exporters: [file/metrics]
+`, c.grpc, c.http, c.out, c.metricsOut)
 	cfgPath := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
@@ -149,6 +158,42 @@ func (c *collector) waitRecords(t *testing.T, n int) []exported {
 	}
 }
 
+// metricNames waits until the collector has written metrics from the
+// service called service, and returns their names.
+func (c *collector) metricNames(t *testing.T, service string) map[string]bool {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		names := map[string]bool{}
+		data, _ := os.ReadFile(c.metricsOut)
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		sc.Buffer(nil, 64<<20)
+		for sc.Scan() {
+			var req colmetricspb.ExportMetricsServiceRequest
+			if err := protojson.Unmarshal(sc.Bytes(), &req); err != nil {
+				break // a line being written
+			}
+			for _, rm := range req.ResourceMetrics {
+				if attrMap(rm.GetResource().GetAttributes())["service.name"].GetStringValue() != service {
+					continue
+				}
+				for _, sm := range rm.ScopeMetrics {
+					for _, m := range sm.Metrics {
+						names[m.Name] = true
+					}
+				}
+			}
+		}
+		if len(names) > 0 {
+			return names
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no metrics from %s reached the collector", service)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 type exported struct {
 	resource map[string]*commonpb.AnyValue
 	record   *logspb.LogRecord
@@ -164,7 +209,8 @@ func attrMap(kvs []*commonpb.KeyValue) map[string]*commonpb.AnyValue {
 
 // TestOTelLogs: pipelines/zeek-logs-to-otel.hcl, fed Zeek's captured log
 // batches by a libzmq node, writes Zeek's files and exports one OTLP log
-// record per Zeek record to a real collector, over gRPC and over HTTP.
+// record per Zeek record to a real collector, over gRPC and over HTTP, and
+// pushes zpipe's own metrics to the same collector.
 func TestOTelLogs(t *testing.T) {
 	for _, protocol := range []string{"grpc", "http"} {
 		t.Run(protocol, func(t *testing.T) {
@@ -224,6 +270,14 @@ func TestOTelLogs(t *testing.T) {
 			for _, file := range []string{"conn.log", "dns.log"} {
 				if _, err := os.Stat(filepath.Join(dir, file)); err != nil {
 					t.Errorf("the log files were not written beside the export: %v", err)
+				}
+			}
+			// zpipe's own metrics went to the same collector (flushed at
+			// the latest when zpipe stopped).
+			names := col.metricNames(t, "zpipe-logs-to-otel")
+			for _, want := range []string{"zpipe.messages.received", "zpipe.messages.sent", "zeek.cluster.zeromq.onloop.drops"} {
+				if !names[want] {
+					t.Errorf("metric %s did not reach the collector; it has %v", want, names)
 				}
 			}
 		})
