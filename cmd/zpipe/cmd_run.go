@@ -21,8 +21,9 @@ func newRunCmd(a *app) *cobra.Command {
 		Use:   "run FILE...",
 		Short: "Run the pipelines declared in FILEs until interrupted",
 		Long: `Run loads and validates the pipeline files, starts the transport plugins
-they need, opens every socket and moves data until SIGINT or SIGTERM. It
-then stops intake, lets sinks drain within their linger time, and exits 0.
+they need, opens every socket and moves data until SIGINT or SIGTERM, or
+until every source has come to its end (a replayed file). It then stops
+intake, lets stages and sinks drain within their linger time, and exits 0.
 A second signal exits at once. Every --status-interval (default 10s) a
 status line per pipeline says how many messages came in, went out and were
 dropped, per second and in total (a warning when some were dropped).
