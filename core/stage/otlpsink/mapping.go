@@ -57,7 +57,7 @@ func eventRecord(ev *value.Event, env envelope) *logspb.LogRecord {
 	args := make([]commonpb.AnyValue, len(ev.Args))
 	argp := make([]*commonpb.AnyValue, len(ev.Args))
 	for i, a := range ev.Args {
-		setAny(&args[i], a)
+		setAny(&args[i], a, portText)
 		argp[i] = &args[i]
 	}
 	kvs := make([]commonpb.KeyValue, 4)
@@ -124,7 +124,7 @@ func logRecords(dst []*logspb.LogRecord, b *value.LogBatch, env envelope) []*log
 			if i >= len(names) || names[i] == "" || v.IsNone() {
 				continue
 			}
-			setAny(&vals[j], v)
+			setAny(&vals[j], v, portNumber)
 			kvs[j].Key, kvs[j].Value = names[i], &vals[j]
 			attrs[j] = &kvs[j]
 			j++
@@ -151,8 +151,19 @@ func logRecords(dst []*logspb.LogRecord, b *value.LogBatch, env envelope) []*log
 	return dst
 }
 
+// portForm says how ports map: as their number (log columns, as Zeek's
+// JSON logs write them, the protocol being a column of its own) or as text
+// with the protocol, "443/tcp" (event arguments, where nothing else keeps
+// the protocol).
+type portForm bool
+
+const (
+	portNumber portForm = false
+	portText   portForm = true
+)
+
 // setAny sets dst to the OTLP form of v.
-func setAny(dst *commonpb.AnyValue, v value.Value) {
+func setAny(dst *commonpb.AnyValue, v value.Value, ports portForm) {
 	switch v.Kind() {
 	case value.KindNone:
 		dst.Value = nil
@@ -178,19 +189,23 @@ func setAny(dst *commonpb.AnyValue, v value.Value) {
 		b = strconv.AppendInt(b, int64(v.Bits()), 10)
 		dst.Value = &commonpb.AnyValue_StringValue{StringValue: string(b)}
 	case value.KindPort:
-		dst.Value = &commonpb.AnyValue_IntValue{IntValue: int64(v.Port().Num)}
+		if ports == portText {
+			dst.Value = &commonpb.AnyValue_StringValue{StringValue: v.String()}
+		} else {
+			dst.Value = &commonpb.AnyValue_IntValue{IntValue: int64(v.Port().Num)}
+		}
 	case value.KindTime:
 		dst.Value = &commonpb.AnyValue_StringValue{StringValue: time.Unix(0, timeNanos(v)).UTC().Format(timeLayout)}
 	case value.KindInterval:
 		dst.Value = &commonpb.AnyValue_DoubleValue{DoubleValue: v.Seconds()}
 	case value.KindSet, value.KindVector:
-		dst.Value = &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: anyValues(v.Elems())}}
+		dst.Value = &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: anyValues(v.Elems(), ports)}}
 	case value.KindTable:
 		pairs := v.Pairs()
 		entries := make([]commonpb.AnyValue, len(pairs)/2)
 		out := make([]*commonpb.AnyValue, len(entries))
 		for i := range entries {
-			entries[i].Value = &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: anyValues(pairs[2*i : 2*i+2])}}
+			entries[i].Value = &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: anyValues(pairs[2*i:2*i+2], ports)}}
 			out[i] = &entries[i]
 		}
 		dst.Value = &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: out}}
@@ -210,7 +225,7 @@ func setAny(dst *commonpb.AnyValue, v value.Value) {
 			if f.IsNone() {
 				continue
 			}
-			setAny(&vals[j], f)
+			setAny(&vals[j], f, ports)
 			kvs[j].Key, kvs[j].Value = utf8Safe(v.FieldName(i)), &vals[j]
 			out[j] = &kvs[j]
 			j++
@@ -222,11 +237,11 @@ func setAny(dst *commonpb.AnyValue, v value.Value) {
 }
 
 // anyValues returns the OTLP forms of vs.
-func anyValues(vs []value.Value) []*commonpb.AnyValue {
+func anyValues(vs []value.Value, ports portForm) []*commonpb.AnyValue {
 	vals := make([]commonpb.AnyValue, len(vs))
 	out := make([]*commonpb.AnyValue, len(vs))
 	for i, e := range vs {
-		setAny(&vals[i], e)
+		setAny(&vals[i], e, ports)
 		out[i] = &vals[i]
 	}
 	return out

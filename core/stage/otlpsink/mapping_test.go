@@ -57,7 +57,7 @@ func empty() *commonpb.AnyValue { return &commonpb.AnyValue{} }
 
 func anyOf(v value.Value) *commonpb.AnyValue {
 	var a commonpb.AnyValue
-	setAny(&a, v)
+	setAny(&a, v, portNumber)
 	return &a
 }
 
@@ -88,7 +88,7 @@ func TestValueRules(t *testing.T) {
 		{"string", value.String("hello"), sv("hello")},
 		{"string not UTF-8", value.String("a\xffé\xc3\\x"), sv(`a\xffé\xc3\x`)},
 		{"enum", value.Enum("Conn::LOG"), sv("Conn::LOG")},
-		{"port", value.PortOf(443, value.ProtoTCP), iv(443)},
+		{"port (log column)", value.PortOf(443, value.ProtoTCP), iv(443)},
 		{"addr v4", value.Addr(netip.MustParseAddr("192.168.1.2")), sv("192.168.1.2")},
 		{"addr v6", value.Addr(netip.MustParseAddr("2001:db8::1")), sv("2001:db8::1")},
 		{"addr v4-compatible", value.Addr(netip.MustParseAddr("::1.2.3.4")), sv("::1.2.3.4")},
@@ -154,7 +154,7 @@ func wantNanos(v value.Value) int64 {
 func sameFloat(a, b float64) bool { return math.Float64bits(a) == math.Float64bits(b) }
 
 // checkAny checks that a is the mapping of v by the value rules.
-func checkAny(t *testing.T, where string, v value.Value, a *commonpb.AnyValue) {
+func checkAny(t *testing.T, where string, v value.Value, a *commonpb.AnyValue, ports portForm) {
 	t.Helper()
 	if a == nil {
 		t.Errorf("%s: no value for %v", where, v)
@@ -183,7 +183,12 @@ func checkAny(t *testing.T, where string, v value.Value, a *commonpb.AnyValue) {
 			bad()
 		}
 	case value.KindPort:
-		if x, ok := a.Value.(*commonpb.AnyValue_IntValue); !ok || x.IntValue != int64(v.Port().Num) {
+		if ports == portText {
+			want := fmt.Sprintf("%d/%s", v.Port().Num, v.Port().Proto)
+			if x, ok := a.Value.(*commonpb.AnyValue_StringValue); !ok || x.StringValue != want {
+				bad()
+			}
+		} else if x, ok := a.Value.(*commonpb.AnyValue_IntValue); !ok || x.IntValue != int64(v.Port().Num) {
 			bad()
 		}
 	case value.KindReal:
@@ -232,7 +237,7 @@ func checkAny(t *testing.T, where string, v value.Value, a *commonpb.AnyValue) {
 			return
 		}
 		for i, e := range v.Elems() {
-			checkAny(t, fmt.Sprintf("%s[%d]", where, i), e, x.ArrayValue.Values[i])
+			checkAny(t, fmt.Sprintf("%s[%d]", where, i), e, x.ArrayValue.Values[i], ports)
 		}
 	case value.KindTable:
 		x, ok := a.Value.(*commonpb.AnyValue_ArrayValue)
@@ -247,8 +252,8 @@ func checkAny(t *testing.T, where string, v value.Value, a *commonpb.AnyValue) {
 				bad()
 				return
 			}
-			checkAny(t, fmt.Sprintf("%s[%d].key", where, i), e.Key, pair.ArrayValue.Values[0])
-			checkAny(t, fmt.Sprintf("%s[%d].value", where, i), e.Value, pair.ArrayValue.Values[1])
+			checkAny(t, fmt.Sprintf("%s[%d].key", where, i), e.Key, pair.ArrayValue.Values[0], ports)
+			checkAny(t, fmt.Sprintf("%s[%d].value", where, i), e.Value, pair.ArrayValue.Values[1], ports)
 		}
 	case value.KindRecord:
 		x, ok := a.Value.(*commonpb.AnyValue_KvlistValue)
@@ -266,7 +271,7 @@ func checkAny(t *testing.T, where string, v value.Value, a *commonpb.AnyValue) {
 				bad()
 				return
 			}
-			checkAny(t, where+"."+v.FieldName(i), f, kvs[j].Value)
+			checkAny(t, where+"."+v.FieldName(i), f, kvs[j].Value, ports)
 			j++
 		}
 		if j != len(kvs) {
@@ -336,7 +341,7 @@ func checkEvent(t *testing.T, rec *logspb.LogRecord, frames [][]byte, ev *value.
 		return
 	}
 	for i, arg := range ev.Args {
-		checkAny(t, fmt.Sprintf("%s arg %d", ev.Name, i), arg, args.Values[i])
+		checkAny(t, fmt.Sprintf("%s arg %d", ev.Name, i), arg, args.Values[i], portText)
 	}
 }
 
@@ -370,7 +375,7 @@ func checkLog(t *testing.T, recs []*logspb.LogRecord, frames [][]byte, b *value.
 				continue
 			}
 			set++
-			checkAny(t, where+" "+f.Name, row[i], got)
+			checkAny(t, where+" "+f.Name, row[i], got, portNumber)
 		}
 		for k, v := range map[string]string{
 			AttrLogPath: escaped(b.Path), AttrNodeID: escaped(string(frames[1])),
@@ -588,7 +593,7 @@ func mappingInput(t *testing.T) []*pushed {
 		}
 		checkEvent(t, recs[0], te, &ev, lo, hi)
 		want := av(sv("hello"), iv(42), iv(-7), dv(3.25), bv(true), sv("192.168.1.2"), sv("2001:db8::1"),
-			sv("10.0.0.0/8"), iv(443), sv("2023-11-14T22:13:20.500000000Z"), dv(90), av(iv(1), iv(2), iv(3)),
+			sv("10.0.0.0/8"), sv("443/tcp"), sv("2023-11-14T22:13:20.500000000Z"), dv(90), av(iv(1), iv(2), iv(3)),
 			av(sv("x"), sv("y")), av(av(sv("one"), iv(1)), av(sv("two"), iv(2))),
 			av(sv("rec"), iv(5), av(sv("a"), sv("b")), empty()), sv("udp"))
 		if !proto.Equal(recs[0].Body, want) {

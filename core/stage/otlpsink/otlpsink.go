@@ -58,8 +58,10 @@
 //     rounded to the microsecond, the precision Zeek's log writers print;
 //   - interval: DoubleValue seconds;
 //   - string, enum (and func, file columns): StringValue;
-//   - port: IntValue of the number (as Zeek's JSON logs; the protocol is
-//     left out, also for event arguments);
+//   - port: in log columns the IntValue of the number, as Zeek's JSON
+//     logs write it (the protocol is a column of its own); in event
+//     arguments a StringValue with the protocol, "443/tcp", which nothing
+//     else there would keep;
 //   - addr, subnet: StringValue as Zeek prints them ("10.0.0.1",
 //     "2001:db8::/32", "::1.2.3.4");
 //   - set, vector: ArrayValue of the elements; a vector hole (and a none
@@ -78,9 +80,9 @@
 // Push decodes, maps and enqueues, never touching the network: a record
 // that finds the queue (queue_size records) full is dropped and counted as
 // queue_full, or, with when_full = "block", waits in Push until the
-// exporter has made room, so that the source slows down instead. Run sends batches of up to batch_size records, a partial
-// batch once its oldest record waited batch_timeout, one request at a time
-// and in order. A retryable failure (gRPC Unavailable, ResourceExhausted,
+// exporter has made room, so that the source slows down instead. Run
+// sends batches of up to batch_size records, a partial batch once its
+// oldest record waited batch_timeout, one request at a time and in order. A retryable failure (gRPC Unavailable, ResourceExhausted,
 // Aborted, DeadlineExceeded, Canceled, OutOfRange, DataLoss; HTTP 429, 502,
 // 503, 504 and connection errors) keeps the batch queued and tries again
 // after an exponential backoff with jitter, from retry_initial up to
