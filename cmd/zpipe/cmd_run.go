@@ -60,10 +60,13 @@ variable's default in the file.
 				case <-done:
 					return
 				}
-				stop()
+				// Listen for the second signal before the first listener
+				// goes, lest one arriving in between take the default
+				// action and end zpipe without its drain.
 				again := make(chan os.Signal, 1)
 				signal.Notify(again, os.Interrupt, syscall.SIGTERM)
 				defer signal.Stop(again)
+				stop()
 				select {
 				case <-again:
 					fmt.Fprintln(a.stderr, "zpipe: second signal, exiting now")

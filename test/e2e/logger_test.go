@@ -326,8 +326,10 @@ func testSIGTERMLosesNothing(t *testing.T, kind brokerproc.Kind, group bool) {
 			if err := syscall.Kill(-l.cmd.Process.Pid, syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
+			l.waitExit(t)
+		} else {
+			l.stop(t)
 		}
-		l.stop(t)
 		if out := l.output.String(); strings.Contains(out, "plugin process exited") {
 			t.Fatalf("a plugin exited during the stop:\n%s", out)
 		}

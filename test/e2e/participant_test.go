@@ -88,6 +88,12 @@ func (p *zpipeProcess) stop(t *testing.T) {
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	p.waitExit(t)
+}
+
+// waitExit waits for a clean exit after a signal was sent.
+func (p *zpipeProcess) waitExit(t *testing.T) {
+	t.Helper()
 	select {
 	case err := <-p.exited:
 		if err != nil {
