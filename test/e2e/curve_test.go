@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/zpipe/zpipe/internal/zmqtest"
 
@@ -90,20 +89,7 @@ func testCurveRefused(t *testing.T, cmd brokerproc.Command, transport string) {
 }
 
 func testCurveBroker(t *testing.T, cmd brokerproc.Command, serverPub, clientPub, clientSec, roguePub, rogueSec string) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	b, err := brokerproc.Start(ctx, cmd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := b.Stop(); err != nil {
-			t.Errorf("stop broker: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("broker output:\n%s", b.Output())
-		}
-	})
+	b := startBrokerCommand(t, cmd)
 	ep := b.Endpoints()
 
 	zctx, err := zmq.NewContext()

@@ -145,6 +145,12 @@ func StartBroker(t *testing.T, kind brokerproc.Kind) *brokerproc.Process {
 	if !ok {
 		t.Fatalf("broker %q is not set up (selected: %v)", kind, brokers.kinds)
 	}
+	return startBrokerCommand(t, cmd)
+}
+
+// startBrokerCommand starts the broker cmd describes, as StartBroker.
+func startBrokerCommand(t *testing.T, cmd brokerproc.Command) *brokerproc.Process {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	b, err := brokerproc.Start(ctx, cmd)
@@ -153,10 +159,10 @@ func StartBroker(t *testing.T, kind brokerproc.Kind) *brokerproc.Process {
 	}
 	t.Cleanup(func() {
 		if err := b.Stop(); err != nil {
-			t.Errorf("stop %s broker: %v", kind, err)
+			t.Errorf("stop %s broker: %v", cmd.Kind, err)
 		}
 		if t.Failed() {
-			t.Logf("%s broker output:\n%s", kind, b.Output())
+			t.Logf("%s broker output:\n%s", cmd.Kind, b.Output())
 		}
 	})
 	return b

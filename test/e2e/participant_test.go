@@ -340,18 +340,7 @@ func TestBrokerTracksMembers(t *testing.T) {
 		cmd := brokerproc.ZpipeCommand(brokers.zpipeBin, brokers.pluginDir, filepath.Join(root, "pipelines", "zeek-broker.hcl"), extra...)
 		cmd.Kind = kind
 		ctx := waitCtx(t, 2*waitTimeout)
-		b, err := brokerproc.Start(ctx, cmd)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if err := b.Stop(); err != nil {
-				t.Errorf("stop broker: %v", err)
-			}
-			if t.Failed() {
-				t.Logf("broker output:\n%s", b.Output())
-			}
-		})
+		b := startBrokerCommand(t, cmd)
 		manager := startNode(t, b, zeektest.Config{Name: "manager", Role: "manager", KnownNodes: cluster})
 		worker := startNode(t, b, zeektest.Config{Name: "worker-1", KnownNodes: cluster})
 		for _, pair := range [][2]*zeektest.Node{{manager, worker}, {worker, manager}} {
