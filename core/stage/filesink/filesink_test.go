@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zpipe/zpipe/core/codec/batch"
-	"github.com/zpipe/zpipe/core/codec/builtin"
-	"github.com/zpipe/zpipe/core/codec/registry"
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/msgfile"
 	"github.com/zpipe/zpipe/core/stage"
@@ -26,11 +23,7 @@ func newSink(t *testing.T, config map[string]any) stage.Stage {
 	t.Helper()
 	env := stagetest.Env(t, nil)
 	env.Component = "sink.file.logs"
-	local, err := batch.NewLocal("codecs", "test", builtin.All()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.Codecs = registry.New(nil, registry.LocalSource("codecs", local))
+	env.Codecs = stagetest.Codecs(t)
 	for k, v := range map[string]any{"format": "tsv", "rotate_interval": "0s", "rotate_size": 0, "file": ""} {
 		if _, ok := config[k]; !ok {
 			config[k] = v

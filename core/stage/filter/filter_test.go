@@ -5,9 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zpipe/zpipe/core/codec/batch"
-	"github.com/zpipe/zpipe/core/codec/builtin"
-	"github.com/zpipe/zpipe/core/codec/registry"
 	"github.com/zpipe/zpipe/core/stage"
 	"github.com/zpipe/zpipe/core/stage/stagetest"
 	"github.com/zpipe/zpipe/internal/zeektest"
@@ -17,11 +14,7 @@ func newFilter(t *testing.T, out stage.Inlet, config string, withCodecs bool) st
 	t.Helper()
 	env := stagetest.Env(t, out)
 	if withCodecs {
-		local, err := batch.NewLocal("codecs", "test", builtin.All()...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		env.Codecs = registry.New(nil, registry.LocalSource("codecs", local))
+		env.Codecs = stagetest.Codecs(t)
 	}
 	s, err := Kind.New(env, []byte(config))
 	if err != nil {

@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zpipe/zpipe/core/codec/batch"
-	"github.com/zpipe/zpipe/core/codec/builtin"
-	"github.com/zpipe/zpipe/core/codec/registry"
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/stage"
 	"github.com/zpipe/zpipe/core/stage/stagetest"
@@ -22,15 +19,6 @@ import (
 )
 
 // --- helpers ---
-
-func codecs(t testing.TB) *registry.Registry {
-	t.Helper()
-	local, err := batch.NewLocal("codecs", "test", builtin.All()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return registry.New(nil, registry.LocalSource("codecs", local))
-}
 
 // logRecord is one line the stage logged.
 type logRecord struct {
@@ -116,7 +104,7 @@ func newHarness(t *testing.T, config string) *harness {
 	env := stagetest.Env(t, h.out)
 	h.log = &recorder{echo: env.Logger.Handler()}
 	env.Logger = slog.New(h.log)
-	env.Codecs = codecs(t)
+	env.Codecs = stagetest.Codecs(t)
 	env.Upstream = h.upstream
 	st, err := Kind.New(env, []byte(config))
 	if err != nil {
@@ -754,7 +742,7 @@ func TestNewErrors(t *testing.T) {
 	} {
 		env := stagetest.Env(t, &stagetest.Collector{})
 		if !tc.noCodecs {
-			env.Codecs = codecs(t)
+			env.Codecs = stagetest.Codecs(t)
 		}
 		if !tc.noUpstream {
 			env.Upstream = &stagetest.Collector{}
@@ -766,7 +754,7 @@ func TestNewErrors(t *testing.T) {
 	}
 	// Observe mode needs no upstream and no name.
 	env := stagetest.Env(t, &stagetest.Collector{})
-	env.Codecs = codecs(t)
+	env.Codecs = stagetest.Codecs(t)
 	if _, err := Kind.New(env, []byte(`{"mode":"observe","expiration":"10s","format":"broker-bin-v1","name":"","node_id":"","cluster_hello":false}`)); err != nil {
 		t.Fatal(err)
 	}

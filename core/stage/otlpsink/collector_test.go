@@ -40,10 +40,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/zpipe/zpipe/core/codec/batch"
-	"github.com/zpipe/zpipe/core/codec/builtin"
-	"github.com/zpipe/zpipe/core/codec/registry"
 	"github.com/zpipe/zpipe/core/stage"
+	"github.com/zpipe/zpipe/core/stage/stagetest"
 )
 
 // reply scripts the collector's answer to one export request.
@@ -343,16 +341,6 @@ func (l *logs) contains(s string) bool {
 	return strings.Contains(l.buf.String(), s)
 }
 
-// codecs returns the built-in codecs, in process.
-func codecs(t testing.TB) *registry.Registry {
-	t.Helper()
-	local, err := batch.NewLocal("codecs", "test", builtin.All()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return registry.New(nil, registry.LocalSource("codecs", local))
-}
-
 // withDefaults returns config with the schema's defaults for what it
 // leaves out, as the configuration loader hands it to New.
 func withDefaults(t testing.TB, config map[string]any) []byte {
@@ -380,7 +368,7 @@ func newSink(t testing.TB, config map[string]any) (*Sink, *logs) {
 	env := stage.Env{
 		Pipeline: "p", Component: "sink.otlp.test",
 		Logger: slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Codecs: codecs(t),
+		Codecs: stagetest.Codecs(t),
 	}
 	st, err := Kind.New(env, withDefaults(t, config))
 	if err != nil {

@@ -470,7 +470,7 @@ func TestBadConfig(t *testing.T) {
 	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := stage.Env{Component: "sink.otlp.bad", Codecs: codecs(t)}
+	env := stage.Env{Component: "sink.otlp.bad", Codecs: stagetest.Codecs(t)}
 	for _, c := range []struct {
 		config map[string]any
 		want   string

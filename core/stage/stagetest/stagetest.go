@@ -1,5 +1,5 @@
 // Package stagetest has what tests of stages share: an Inlet that records
-// what reaches it, and an Env around it.
+// what reaches it, an Env around it, and the built-in codecs in process.
 package stagetest
 
 import (
@@ -9,6 +9,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/zpipe/zpipe/core/codec/batch"
+	"github.com/zpipe/zpipe/core/codec/builtin"
+	"github.com/zpipe/zpipe/core/codec/registry"
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/stage"
 )
@@ -75,4 +78,15 @@ func Msg(frames ...string) [][]byte {
 		out[i] = []byte(f)
 	}
 	return out
+}
+
+// Codecs returns a registry of every built-in codec, run in process, for
+// stages that decode or encode payloads.
+func Codecs(t testing.TB) *registry.Registry {
+	t.Helper()
+	local, err := batch.NewLocal("codecs", "test", builtin.All()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return registry.New(nil, registry.LocalSource("codecs", local))
 }

@@ -6,29 +6,17 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zpipe/zpipe/core/codec/batch"
 	"github.com/zpipe/zpipe/core/codec/brokerbin"
 	"github.com/zpipe/zpipe/core/codec/brokerjson"
-	"github.com/zpipe/zpipe/core/codec/builtin"
-	"github.com/zpipe/zpipe/core/codec/registry"
 	"github.com/zpipe/zpipe/core/stage"
 	"github.com/zpipe/zpipe/core/stage/stagetest"
 	"github.com/zpipe/zpipe/internal/zeektest"
 )
 
-func codecs(t *testing.T) *registry.Registry {
-	t.Helper()
-	local, err := batch.NewLocal("codecs", "test", builtin.All()...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return registry.New(nil, registry.LocalSource("codecs", local))
-}
-
 func newStage(t *testing.T, out stage.Inlet, config string) stage.Stage {
 	t.Helper()
 	env := stagetest.Env(t, out)
-	env.Codecs = codecs(t)
+	env.Codecs = stagetest.Codecs(t)
 	s, err := Kind.New(env, []byte(config))
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +120,7 @@ func TestUnhandledAndBadInput(t *testing.T) {
 // from being made, with the formats that exist in the error.
 func TestUnknownTarget(t *testing.T) {
 	env := stagetest.Env(t, &stagetest.Collector{})
-	env.Codecs = codecs(t)
+	env.Codecs = stagetest.Codecs(t)
 	_, err := Kind.New(env, []byte(`{"to":"broker-bin-v2","from":[],"unhandled":"pass"}`))
 	if err == nil || !strings.Contains(err.Error(), `attribute "to": no codec can encode format "broker-bin-v2"`) || !strings.Contains(err.Error(), "broker-json-v1") {
 		t.Fatalf("error %v", err)
