@@ -60,25 +60,21 @@ func eventRecord(ev *value.Event, env envelope) *logspb.LogRecord {
 		setAny(&args[i], a, portText)
 		argp[i] = &args[i]
 	}
-	kvs := make([]commonpb.KeyValue, 4)
-	vals := make([]commonpb.AnyValue, 4)
-	attrs := make([]*commonpb.KeyValue, 4)
-	for i, p := range [4][2]string{
+	attrs := newKeyValues(4)
+	for _, p := range [4][2]string{
 		{AttrMessagingSystem, MessagingSystem},
 		{AttrDestination, utf8Safe(env.topic)},
 		{AttrNodeID, utf8Safe(env.sender)},
 		{AttrFormat, utf8Safe(env.format)},
 	} {
-		vals[i].Value = &commonpb.AnyValue_StringValue{StringValue: p[1]}
-		kvs[i].Key, kvs[i].Value = p[0], &vals[i]
-		attrs[i] = &kvs[i]
+		attrs.add(p[0]).Value = &commonpb.AnyValue_StringValue{StringValue: p[1]}
 	}
 	return &logspb.LogRecord{
 		TimeUnixNano:         uint64(ts),
 		ObservedTimeUnixNano: uint64(env.recv),
 		EventName:            utf8Safe(ev.Name),
 		Body:                 &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: argp}}},
-		Attributes:           attrs,
+		Attributes:           attrs.ptrs,
 	}
 }
 
@@ -116,24 +112,15 @@ func logRecords(dst []*logspb.LogRecord, b *value.LogBatch, env envelope) []*log
 				n++
 			}
 		}
-		kvs := make([]commonpb.KeyValue, n)
-		vals := make([]commonpb.AnyValue, n)
-		attrs := make([]*commonpb.KeyValue, n)
-		j := 0
+		attrs := newKeyValues(n)
 		for i, v := range row {
 			if i >= len(names) || names[i] == "" || v.IsNone() {
 				continue
 			}
-			setAny(&vals[j], v, portNumber)
-			kvs[j].Key, kvs[j].Value = names[i], &vals[j]
-			attrs[j] = &kvs[j]
-			j++
+			setAny(attrs.add(names[i]), v, portNumber)
 		}
 		for _, p := range meta {
-			vals[j].Value = &commonpb.AnyValue_StringValue{StringValue: p[1]}
-			kvs[j].Key, kvs[j].Value = p[0], &vals[j]
-			attrs[j] = &kvs[j]
-			j++
+			attrs.add(p[0]).Value = &commonpb.AnyValue_StringValue{StringValue: p[1]}
 		}
 		ts := env.recv
 		if tsCol >= 0 && tsCol < len(row) && row[tsCol].Kind() == value.KindTime {
@@ -145,10 +132,30 @@ func logRecords(dst []*logspb.LogRecord, b *value.LogBatch, env envelope) []*log
 			TimeUnixNano:         uint64(ts),
 			ObservedTimeUnixNano: uint64(env.recv),
 			EventName:            eventName,
-			Attributes:           attrs,
+			Attributes:           attrs.ptrs,
 		})
 	}
 	return dst
+}
+
+// keyValues are n attributes allocated together: their KeyValues, their
+// AnyValues, and the slice of pointers OTLP messages hold.
+type keyValues struct {
+	kvs  []commonpb.KeyValue
+	vals []commonpb.AnyValue
+	ptrs []*commonpb.KeyValue
+}
+
+func newKeyValues(n int) keyValues {
+	return keyValues{kvs: make([]commonpb.KeyValue, n), vals: make([]commonpb.AnyValue, n), ptrs: make([]*commonpb.KeyValue, 0, n)}
+}
+
+// add appends the attribute key and returns its value, to be set.
+func (k *keyValues) add(key string) *commonpb.AnyValue {
+	j := len(k.ptrs)
+	k.kvs[j].Key, k.kvs[j].Value = key, &k.vals[j]
+	k.ptrs = append(k.ptrs, &k.kvs[j])
+	return &k.vals[j]
 }
 
 // portForm says how ports map: as their number (log columns, as Zeek's
@@ -217,20 +224,14 @@ func setAny(dst *commonpb.AnyValue, v value.Value, ports portForm) {
 				n++
 			}
 		}
-		kvs := make([]commonpb.KeyValue, n)
-		vals := make([]commonpb.AnyValue, n)
-		out := make([]*commonpb.KeyValue, n)
-		j := 0
+		fieldsKV := newKeyValues(n)
 		for i, f := range fields {
 			if f.IsNone() {
 				continue
 			}
-			setAny(&vals[j], f, ports)
-			kvs[j].Key, kvs[j].Value = utf8Safe(v.FieldName(i)), &vals[j]
-			out[j] = &kvs[j]
-			j++
+			setAny(fieldsKV.add(utf8Safe(v.FieldName(i))), f, ports)
 		}
-		dst.Value = &commonpb.AnyValue_KvlistValue{KvlistValue: &commonpb.KeyValueList{Values: out}}
+		dst.Value = &commonpb.AnyValue_KvlistValue{KvlistValue: &commonpb.KeyValueList{Values: fieldsKV.ptrs}}
 	default:
 		dst.Value = &commonpb.AnyValue_StringValue{StringValue: utf8Safe(v.String())}
 	}
