@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/zpipe/zpipe/internal/syncbuf"
 )
 
 // TestStatusReport: the lines carry rates over the interval and totals,
@@ -47,7 +49,7 @@ func TestStatusRun(t *testing.T) {
 	var (
 		mu    sync.Mutex
 		reads int
-		buf   syncWriter
+		buf   syncbuf.Buffer
 	)
 	r := &statusReporter{
 		logger:   slog.New(slog.NewTextHandler(&buf, nil)),
@@ -71,21 +73,4 @@ func TestStatusRun(t *testing.T) {
 	if !strings.Contains(buf.String(), "pipeline=p") {
 		t.Fatalf("status output: %s", buf.String())
 	}
-}
-
-type syncWriter struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.buf.String()
 }

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zpipe/zpipe/internal/syncbuf"
+
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/plugin/internal/slogbridge"
 	"github.com/zpipe/zpipe/core/transport"
@@ -63,29 +65,11 @@ func runHostMode(path string) int {
 	return 0
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testLogger returns a logger that keeps everything and shows it when the
 // test fails.
-func testLogger(t *testing.T) (*slog.Logger, *syncBuffer) {
+func testLogger(t *testing.T) (*slog.Logger, *syncbuf.Buffer) {
 	t.Helper()
-	buf := &syncBuffer{}
+	buf := &syncbuf.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("host log:\n%s", buf.String())

@@ -25,6 +25,7 @@ import (
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/zpipe/zpipe/internal/syncbuf"
 	"github.com/zpipe/zpipe/internal/zeektest"
 	"github.com/zpipe/zpipe/internal/zeektest/brokerproc"
 )
@@ -35,7 +36,7 @@ type collector struct {
 	grpc, http string // host:port
 	out        string // the file exporter's output of logs
 	metricsOut string // and of metrics
-	output     *syncBuffer
+	output     *syncbuf.Buffer
 }
 
 func startCollector(t *testing.T) *collector {
@@ -54,7 +55,7 @@ func startCollector(t *testing.T) *collector {
 		http:       "127.0.0.1:" + strconv.Itoa(ports[1]),
 		out:        filepath.Join(dir, "logs.jsonl"),
 		metricsOut: filepath.Join(dir, "metrics.jsonl"),
-		output:     &syncBuffer{},
+		output:     &syncbuf.Buffer{},
 	}
 	config := fmt.Sprintf(`receivers:
   otlp:

@@ -11,39 +11,21 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/zpipe/zpipe/internal/syncbuf"
 
 	"github.com/zpipe/zpipe/internal/zeektest"
 	"github.com/zpipe/zpipe/internal/zeektest/brokerproc"
 )
 
-// syncBuffer is a bytes.Buffer safe to write from a process's output
-// copier while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // zpipeProcess is `zpipe run` of one of the pipelines/ files.
 type zpipeProcess struct {
 	cmd    *exec.Cmd
 	exited chan error
-	output *syncBuffer
+	output *syncbuf.Buffer
 }
 
 // runPipeline starts zpipe on pipelines/file with the given variables
@@ -65,7 +47,7 @@ func runPipeline(t *testing.T, kind brokerproc.Kind, file string, vars ...string
 	if kind == brokerproc.ZpipePurego {
 		args = append(args, "--transport", "purego")
 	}
-	p := &zpipeProcess{exited: make(chan error, 1), output: &syncBuffer{}}
+	p := &zpipeProcess{exited: make(chan error, 1), output: &syncbuf.Buffer{}}
 	p.cmd = exec.Command(brokers.zpipeBin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
