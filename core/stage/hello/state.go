@@ -1,9 +1,12 @@
 package hello
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
-	"sort"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -165,14 +168,14 @@ func (s *Stage) expire() (next time.Duration, ok bool) {
 		}
 		return false
 	}
-	for _, id := range sortedKeys(s.pendingSubs) {
+	for _, id := range slices.Sorted(maps.Keys(s.pendingSubs)) {
 		if due(s.pendingSubs[id]) {
 			delete(s.pendingSubs, id)
 			logs = append(logs, "Expired subscription from nodeid "+id)
 			subs++
 		}
 	}
-	for _, id := range sortedKeys(s.pendingHellos) {
+	for _, id := range slices.Sorted(maps.Keys(s.pendingHellos)) {
 		if due(s.pendingHellos[id].at) {
 			delete(s.pendingHellos, id)
 			logs = append(logs, "Expired hello from nodeid "+id)
@@ -195,20 +198,8 @@ func (s *Stage) expire() (next time.Duration, ok bool) {
 	return earliest.Sub(now), true
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 func sortMembers(ms []Member) {
-	sort.Slice(ms, func(i, j int) bool {
-		if ms[i].Name != ms[j].Name {
-			return ms[i].Name < ms[j].Name
-		}
-		return ms[i].ID < ms[j].ID
+	slices.SortFunc(ms, func(a, b Member) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.ID, b.ID))
 	})
 }
