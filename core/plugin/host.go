@@ -465,3 +465,18 @@ func (h *TransportHost) Stats(ctx context.Context) (*transport.Stats, error) {
 	}
 	return wire.StatsFromProto(resp), nil
 }
+
+// Validate implements transport.Client. A plugin without validation
+// answers with an error wrapping errors.ErrUnsupported.
+func (h *TransportHost) Validate(ctx context.Context, kind string, config []byte) (*transport.Validation, error) {
+	var resp *pb.ValidateSocketResponse
+	err := h.call(ctx, func(g *generation) error {
+		r, err := g.rpc.ValidateSocket(ctx, &pb.ValidateSocketRequest{Kind: kind, ConfigJson: config})
+		resp = r
+		return fromStatus(err)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: validate %s socket: %w", h.name, kind, err)
+	}
+	return wire.ValidationFromProto(resp), nil
+}

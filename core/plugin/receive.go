@@ -75,17 +75,16 @@ func (h *TransportHost) receiveFrom(ctx context.Context, g *generation, first *p
 	if err != nil {
 		return isUnavailable(err), fromStatus(err)
 	}
-	// Sends (credit grants) and the half-close of a drain never overlap,
-	// as gRPC requires.
+	// Sends (credit grants and the drain request) never overlap, as gRPC
+	// requires. A drain asks the plugin to deliver what the socket holds
+	// and end the stream; credit is still granted meanwhile.
 	var sendMu sync.Mutex
 	drained := false
 	send := func(req *pb.ReceiveRequest) {
 		sendMu.Lock()
 		defer sendMu.Unlock()
-		if !drained {
-			// A failed Send means the stream ended; RecvMsg reports why.
-			_ = stream.Send(req)
-		}
+		// A failed Send means the stream ended; RecvMsg reports why.
+		_ = stream.Send(req)
 	}
 	send(first)
 	if drain != nil {
@@ -96,7 +95,7 @@ func (h *TransportHost) receiveFrom(ctx context.Context, g *generation, first *p
 			case <-drain:
 				sendMu.Lock()
 				drained = true
-				_ = stream.CloseSend()
+				_ = stream.Send(&pb.ReceiveRequest{Drain: true})
 				sendMu.Unlock()
 			case <-watchDone:
 			}

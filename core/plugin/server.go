@@ -3,7 +3,9 @@ package plugin
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 
 	"google.golang.org/grpc/codes"
@@ -89,6 +91,20 @@ func (s *transportService) Stats(ctx context.Context, _ *pb.StatsRequest) (*pb.S
 	return wire.StatsToProto(st), nil
 }
 
+// ValidateSocket implements pb.TransportServer: transports that implement
+// transport.Validator check the configuration; others answer Unimplemented.
+func (s *transportService) ValidateSocket(ctx context.Context, r *pb.ValidateSocketRequest) (*pb.ValidateSocketResponse, error) {
+	v, ok := s.impl.(transport.Validator)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "validate socket: this transport does not validate configurations ahead of opening")
+	}
+	res, err := v.Validate(ctx, r.GetKind(), r.GetConfigJson())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return wire.ValidationToProto(res), nil
+}
+
 // credit counts the batches a receive stream may still send.
 type credit struct {
 	n    atomic.Int64
@@ -127,6 +143,13 @@ func (c *credit) take(ctx context.Context) bool {
 // and the limits; every request grants credit. One credit lets the loop read
 // one batch from the socket and send it; without credit it does not touch
 // the socket, so the socket's receive high-water mark pushes back to peers.
+//
+// A request with drain set ends the stream gracefully. If the transport
+// implements transport.Quiescer, the socket stops taking in new data and
+// the loop goes on until it has delivered everything the socket's peers had
+// sent (Recv returns transport.ErrDrained); otherwise the loop stops at once
+// and what the socket holds stays there. The client closing its side ends
+// the stream at once.
 func (s *transportService) Receive(stream pb.Transport_ReceiveServer) error {
 	first, err := stream.Recv()
 	if err != nil {
@@ -149,12 +172,18 @@ func (s *transportService) Receive(stream pb.Transport_ReceiveServer) error {
 
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
+	// recvCtx bounds one wait for data; a drain request ends it, so that
+	// a Recv waiting on an idle socket returns and the drain can start.
+	drain := make(chan struct{})
+	var drainOnce sync.Once
+	startDrain := func() { drainOnce.Do(func() { close(drain) }) }
+	if first.GetDrain() {
+		startDrain()
+	}
 	cr := newCredit()
 	cr.add(first.GetCredit())
 	// The credit reader ends when the stream does: gRPC fails its Recv once
-	// this handler returns. The client closing its side asks for a drain:
-	// stop reading the socket; what was sent is delivered, then the stream
-	// ends.
+	// this handler returns.
 	go func() {
 		for {
 			req, err := stream.Recv()
@@ -162,22 +191,63 @@ func (s *transportService) Receive(stream pb.Transport_ReceiveServer) error {
 				cancel()
 				return
 			}
+			if req.GetDrain() {
+				startDrain()
+			}
 			cr.add(req.GetCredit())
 		}
 	}()
 
+	// Until the drain starts, reads wait under waitCtx, which a drain
+	// request ends, so that a Recv waiting on an idle socket returns.
+	waitCtx, endWait := context.WithCancelCause(ctx)
+	defer endWait(nil)
+	go func() {
+		select {
+		case <-drain:
+			endWait(errDrainRequested)
+		case <-waitCtx.Done():
+		}
+	}()
+	quiescer, canQuiesce := s.impl.(transport.Quiescer)
+	draining := false
 	var b message.Batch
 	var out pb.Batch
 	for cr.take(ctx) {
-		b.Reset()
-		if err := s.impl.Recv(ctx, handle, &b, lim); err != nil {
-			if errors.Is(err, transport.ErrClosed) || ctx.Err() != nil {
-				return nil
+		if !draining {
+			select {
+			case <-drain:
+				if !canQuiesce {
+					return nil
+				}
+				if err := quiescer.Quiesce(ctx, handle); err != nil {
+					if errors.Is(err, errors.ErrUnsupported) {
+						return nil // this socket cannot drain: stop reading
+					}
+					return toStatus(fmt.Errorf("drain %q: %w", handle, err))
+				}
+				draining = true
+			default:
 			}
-			return toStatus(err)
 		}
-		if ctx.Err() != nil && b.Len() == 0 {
+		b.Reset()
+		rctx := waitCtx
+		if draining {
+			rctx = ctx
+		}
+		err := s.impl.Recv(rctx, handle, &b, lim)
+		if err != nil && !draining && ctx.Err() == nil && context.Cause(waitCtx) == errDrainRequested {
+			err = errDrainRequested
+		}
+		switch {
+		case errors.Is(err, transport.ErrDrained) && b.Len() == 0:
 			return nil
+		case errors.Is(err, transport.ErrClosed) && b.Len() == 0:
+			return nil
+		case ctx.Err() != nil && b.Len() == 0:
+			return nil
+		case err != nil && b.Len() == 0 && !errors.Is(err, errDrainRequested):
+			return toStatus(err)
 		}
 		if b.Len() == 0 {
 			// Nothing read; the credit is still owed.
@@ -190,9 +260,15 @@ func (s *transportService) Receive(stream pb.Transport_ReceiveServer) error {
 		if err := stream.Send(&out); err != nil {
 			return err
 		}
+		if errors.Is(err, transport.ErrDrained) {
+			return nil
+		}
 	}
 	return nil
 }
+
+// errDrainRequested ends a wait for data when a drain is asked for.
+var errDrainRequested = errors.New("drain requested")
 
 // Send implements pb.TransportServer. The first request names the socket;
 // every request's batch is validated, written and acknowledged.

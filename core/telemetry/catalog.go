@@ -46,6 +46,12 @@ const (
 	AttrPlugin    = "plugin"
 	AttrNodeName  = "node.name"
 	AttrNodeRole  = "node.role"
+	AttrEvent     = "event"
+	// AttrPeerAddress is the remote address of a socket's peer (OTel's
+	// network.peer.address; host:port, or an ipc path).
+	AttrPeerAddress = "network.peer.address"
+	// AttrZeekNodeID is the Zeek node id a peer announced.
+	AttrZeekNodeID = "zeek.node_id"
 )
 
 // Names of the Zeek broker metrics (spec §2.4) and Zeek backend metrics
@@ -80,6 +86,9 @@ const (
 	MetricPluginRestarts        = "zpipe.plugin.restarts"
 	MetricPluginUp              = "zpipe.plugin.up"
 	MetricPipelineUp            = "zpipe.pipeline.up"
+	MetricSocketEvents          = "zpipe.socket.events"
+	MetricPeerMessagesDropped   = "zpipe.peer.messages.dropped"
+	MetricPeerStalled           = "zpipe.peer.stalled"
 )
 
 var (
@@ -87,6 +96,8 @@ var (
 	socketAttrs = []string{AttrPipeline, AttrComponent, AttrKind}
 	dropAttrs   = []string{AttrPipeline, AttrComponent, AttrKind, AttrErrorType}
 	pluginAttrs = []string{AttrPlugin}
+	eventAttrs  = []string{AttrPipeline, AttrComponent, AttrKind, AttrEvent}
+	peerAttrs   = []string{AttrPipeline, AttrComponent, AttrKind, AttrPeerAddress, AttrZeekNodeID}
 )
 
 // catalog is never modified; Catalog hands out copies.
@@ -167,6 +178,15 @@ var catalog = []MetricDesc{
 	{MetricPipelineUp, KindGauge, "", []string{AttrPipeline},
 		"Whether a pipeline is running (1) or not (0).",
 		"zpipe_pipeline_up"},
+	{MetricSocketEvents, KindCounter, "{event}", eventAttrs,
+		"Connection events of a socket, by kind (event).",
+		"zpipe_socket_events_total"},
+	{MetricPeerMessagesDropped, KindCounter, "{message}", peerAttrs,
+		"Messages a socket's peer did not get because its queue was full.",
+		"zpipe_peer_messages_dropped_total"},
+	{MetricPeerStalled, KindGauge, "", peerAttrs,
+		"Whether a socket's peer is stalled now (1) or not (0).",
+		"zpipe_peer_stalled"},
 }
 
 // Catalog returns every metric zpipe exports, in documentation order.

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/zpipe/zpipe/core/transport"
 )
 
 const metricsDoc = "../../docs/metrics.md"
@@ -171,9 +173,12 @@ func TestCatalogIsWellFormed(t *testing.T) {
 func TestCatalogRendersAsDocumented(t *testing.T) {
 	tel := newPrometheusTelemetry(t, Config{ZeekNode: "proxy-1"})
 	feed := &socketFeed{}
+	backend := brokerBackend(3, 90, 36, 1100, map[string]uint64{"hwm": 1})
+	backend.Stats.Events = map[string]uint64{"peer_stalled": 1}
+	backend.Stats.Peers = []transport.PeerStats{{Address: "127.0.0.1:40000", NodeID: "worker-1_zeek_1_x", Dropped: 5, Stalled: true}}
 	feed.set(
 		brokerFrontend(40, 1200, 6, 180, map[string]uint64{"malformed": 1}),
-		brokerBackend(3, 90, 36, 1100, map[string]uint64{"hwm": 1}),
+		backend,
 	)
 	if _, err := tel.RegisterSockets(feed.observe); err != nil {
 		t.Fatalf("RegisterSockets: %v", err)

@@ -64,8 +64,11 @@ type Registration interface {
 // Mapping for an observation with a Zeek proxy role: messages received/sent
 // are Stats.MessagesReceived/MessagesSent, whole multipart messages, as
 // libzmq's proxy counts them for Zeek's STATISTICS (one 4-frame event is one
-// message); bytes are Stats.BytesReceived/BytesSent, all frames' payloads. xpub drops are Drops["hwm"] of observations
-// of kind "xpub"; msg errors are Drops["malformed"] of all observations.
+// message); bytes are Stats.BytesReceived/BytesSent, all frames' payloads.
+// xpub drops are Drops["hwm"] and Drops["stalled_peer"] of observations of
+// kind "xpub"; msg errors are Drops["malformed"] of all observations.
+// Stats.Events become zpipe.socket.events, Stats.Peers
+// zpipe.peer.messages.dropped and zpipe.peer.stalled.
 //
 // A socket that no longer appears in fn's result stops being exported under
 // its own attributes, but its last counts stay in the Zeek-named totals.
@@ -93,6 +96,7 @@ func registerSockets(mp metric.MeterProvider, zeekNode string, fn func(ctx conte
 		MetricZeekProxyBackendMessagesReceived, MetricZeekProxyBackendBytesReceived,
 		MetricZeekProxyBackendMessagesSent, MetricZeekProxyBackendBytesSent,
 		MetricZeekXPUBDrops, MetricZeekMsgErrors,
+		MetricSocketEvents, MetricPeerMessagesDropped, MetricPeerStalled,
 	)
 	if err != nil {
 		return nil, fmt.Errorf("register socket metrics: %w", err)
@@ -104,6 +108,7 @@ func registerSockets(mp metric.MeterProvider, zeekNode string, fn func(ctx conte
 	copy(c.frontend[:], insts[7:11])
 	copy(c.backend[:], insts[11:15])
 	c.xpubDrops, c.msgErrors = insts[15], insts[16]
+	c.events, c.peerDropped, c.peerStalled = insts[17], insts[18], insts[19]
 
 	observables := make([]metric.Observable, len(insts))
 	for i, inst := range insts {
@@ -130,7 +135,28 @@ type socketSeries struct {
 	messagesSent, bytesSent         monotonic
 	subsReceived, subsSent          monotonic
 	drops                           map[string]*monotonic
+	events                          map[string]*monotonic
+	// peers holds the peers of the last observation, in its order;
+	// peerState keeps their counters, also across readings that miss
+	// them for a while.
+	peers     []peerKey
+	peerState map[peerKey]*peerSeries
 }
+
+// peerKey identifies one peer of a socket.
+type peerKey struct{ address, nodeID string }
+
+// peerSeries is the state of one peer of a socket.
+type peerSeries struct {
+	dropped monotonic
+	stalled bool
+}
+
+// maxPeerSeries bounds the peers kept per socket, so that a storm of
+// short connections cannot grow the exported series without bound: the
+// transport reports connected peers and recent ones with losses; beyond
+// this many, peers not in the latest reading are forgotten.
+const maxPeerSeries = 1024
 
 // socketCollector turns observations into data points. Its state is only
 // touched under mu, as collections of several readers may overlap.
@@ -139,10 +165,11 @@ type socketCollector struct {
 	zeekAttrs attribute.Set
 	now       func() time.Time
 
-	messagesReceived, messagesSent metric.Int64Observable
-	bytesReceived, bytesSent       metric.Int64Observable
-	subsReceived, subsSent         metric.Int64Observable
-	dropped                        metric.Int64Observable
+	messagesReceived, messagesSent   metric.Int64Observable
+	bytesReceived, bytesSent         metric.Int64Observable
+	subsReceived, subsSent           metric.Int64Observable
+	dropped                          metric.Int64Observable
+	events, peerDropped, peerStalled metric.Int64Observable
 	// frontend and backend hold messages received, bytes received,
 	// messages sent, bytes sent, in that order.
 	frontend, backend    [4]metric.Int64Observable
@@ -227,7 +254,9 @@ func (c *socketCollector) apply(obs []SocketObservation) error {
 					attribute.String(AttrComponent, k.component),
 					attribute.String(AttrKind, k.kind),
 				),
-				drops: make(map[string]*monotonic),
+				drops:     make(map[string]*monotonic),
+				events:    make(map[string]*monotonic),
+				peerState: make(map[peerKey]*peerSeries),
 			}
 			c.series[k] = s
 		}
@@ -245,17 +274,58 @@ func (c *socketCollector) apply(obs []SocketObservation) error {
 				m.update(0)
 			}
 		}
-		for reason, n := range st.Drops {
-			m, ok := s.drops[reason]
-			if !ok {
-				m = &monotonic{}
-				s.drops[reason] = m
-			}
-			m.update(n)
-		}
+		updateCounters(s.drops, st.Drops)
+		updateCounters(s.events, st.Events)
+		s.applyPeers(st.Peers)
 	}
 	c.current = order
 	return errors.Join(errs...)
+}
+
+// updateCounters folds a reading of counters by key into their monotonic
+// state. A key that vanished from the reading restarted from zero.
+func updateCounters(state map[string]*monotonic, reading map[string]uint64) {
+	for key, m := range state {
+		if _, ok := reading[key]; !ok {
+			m.update(0)
+		}
+	}
+	for key, n := range reading {
+		m, ok := state[key]
+		if !ok {
+			m = &monotonic{}
+			state[key] = m
+		}
+		m.update(n)
+	}
+}
+
+// applyPeers folds the peers of one reading into s.
+func (s *socketSeries) applyPeers(peers []transport.PeerStats) {
+	s.peers = s.peers[:0]
+	seen := make(map[peerKey]bool, len(peers))
+	for _, p := range peers {
+		k := peerKey{p.Address, p.NodeID}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		ps, ok := s.peerState[k]
+		if !ok {
+			ps = &peerSeries{}
+			s.peerState[k] = ps
+		}
+		ps.dropped.update(p.Dropped)
+		ps.stalled = p.Stalled
+		s.peers = append(s.peers, k)
+	}
+	if len(s.peerState) > maxPeerSeries {
+		for k := range s.peerState {
+			if !seen[k] {
+				delete(s.peerState, k)
+			}
+		}
+	}
 }
 
 // addStats adds the counters of b to a.
@@ -274,6 +344,16 @@ func addStats(a, b *transport.SocketStats) {
 		}
 		a.Drops[reason] += n
 	}
+	for event, n := range b.Events {
+		if event == "" {
+			event = "_OTHER"
+		}
+		if a.Events == nil {
+			a.Events = make(map[string]uint64, len(b.Events))
+		}
+		a.Events[event] += n
+	}
+	a.Peers = append(a.Peers, b.Peers...)
 }
 
 // observe is the callback of every socket instrument.
@@ -299,6 +379,30 @@ func (c *socketCollector) observe(ctx context.Context, o metric.Observer) error 
 				attribute.String(AttrErrorType, reason),
 			))
 		}
+		for event, m := range s.events {
+			o.ObserveInt64(c.events, toInt64(m.value()), metric.WithAttributes(
+				attribute.String(AttrPipeline, k.pipeline),
+				attribute.String(AttrComponent, k.component),
+				attribute.String(AttrKind, k.kind),
+				attribute.String(AttrEvent, event),
+			))
+		}
+		for _, pk := range s.peers {
+			ps := s.peerState[pk]
+			attrs := metric.WithAttributes(
+				attribute.String(AttrPipeline, k.pipeline),
+				attribute.String(AttrComponent, k.component),
+				attribute.String(AttrKind, k.kind),
+				attribute.String(AttrPeerAddress, pk.address),
+				attribute.String(AttrZeekNodeID, pk.nodeID),
+			)
+			o.ObserveInt64(c.peerDropped, toInt64(ps.dropped.value()), attrs)
+			stalled := int64(0)
+			if ps.stalled {
+				stalled = 1
+			}
+			o.ObserveInt64(c.peerStalled, stalled, attrs)
+		}
 	}
 
 	var (
@@ -316,10 +420,14 @@ func (c *socketCollector) observe(ctx context.Context, o metric.Observer) error 
 			hasBackend = true
 			addAll(&backend, totals)
 		}
-		if m, ok := s.drops["hwm"]; ok && k.kind == "xpub" {
-			xpubDrops = saturatingAdd(xpubDrops, m.value())
+		if k.kind == "xpub" {
+			for _, reason := range []string{transport.DropHWM, transport.DropStalledPeer} {
+				if m, ok := s.drops[reason]; ok {
+					xpubDrops = saturatingAdd(xpubDrops, m.value())
+				}
+			}
 		}
-		if m, ok := s.drops["malformed"]; ok {
+		if m, ok := s.drops[transport.DropMalformed]; ok {
 			malformedTotal = saturatingAdd(malformedTotal, m.value())
 		}
 	}

@@ -108,6 +108,76 @@ func TestSocketObservationsAreCachedBriefly(t *testing.T) {
 	}
 }
 
+// TestPeersAndEvents: per-peer drops and stalls and connection events of a
+// socket become their own series; peer counters stay monotonic when the
+// plugin restarts, a stalled_peer drop counts in Zeek's xpub drops, and
+// a peer missing from a reading stops being exported.
+func TestPeersAndEvents(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	clock := &manualClock{t: time.Unix(1000, 0)}
+	feed := &socketFeed{}
+	backend := func(dropped uint64, stalled bool, events map[string]uint64, drops map[string]uint64) SocketObservation {
+		o := brokerBackend(1, 10, 5, 50, drops)
+		o.Stats.Events = events
+		o.Stats.Peers = []transport.PeerStats{
+			{Address: "127.0.0.1:4000", NodeID: "n1", Dropped: dropped, Stalled: stalled},
+			{Address: "127.0.0.1:4001"},
+		}
+		return o
+	}
+	feed.set(backend(7, true, map[string]uint64{transport.EventPeerStalled: 1}, map[string]uint64{transport.DropStalledPeer: 7, transport.DropHWM: 2}))
+	if _, err := registerSockets(mp, "", feed.observe, clock.now); err != nil {
+		t.Fatalf("registerSockets: %v", err)
+	}
+	peer := attrs(AttrComponent, "sink.xpub.nodes", AttrKind, "xpub", AttrPeerAddress, "127.0.0.1:4000", AttrPipeline, "broker", AttrZeekNodeID, "n1")
+	other := attrs(AttrComponent, "sink.xpub.nodes", AttrKind, "xpub", AttrPeerAddress, "127.0.0.1:4001", AttrPipeline, "broker", AttrZeekNodeID, "")
+	event := attrs(AttrComponent, "sink.xpub.nodes", AttrEvent, transport.EventPeerStalled, AttrKind, "xpub", AttrPipeline, "broker")
+	points, err := collectPoints(t, reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := points[MetricPeerMessagesDropped][peer]; v != 7 {
+		t.Errorf("peer drops = %d, want 7", v)
+	}
+	if v, ok := points[MetricPeerMessagesDropped][other]; !ok || v != 0 {
+		t.Errorf("second peer drops = %d (present %v), want 0", v, ok)
+	}
+	if v := points[MetricPeerStalled][peer]; v != 1 {
+		t.Errorf("peer stalled = %d, want 1", v)
+	}
+	if v := points[MetricSocketEvents][event]; v != 1 {
+		t.Errorf("peer_stalled events = %d, want 1", v)
+	}
+	if v := points[MetricZeekXPUBDrops][attrs()]; v != 9 {
+		t.Errorf("Zeek xpub drops = %d, want 9 (hwm + stalled_peer)", v)
+	}
+
+	// The plugin restarted: its counters start again; ours do not go down.
+	// The second peer has left.
+	o := backend(3, false, map[string]uint64{transport.EventPeerStalled: 1}, nil)
+	o.Stats.Peers = o.Stats.Peers[:1]
+	feed.set(o)
+	clock.advance(time.Second)
+	points, err = collectPoints(t, reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := points[MetricPeerMessagesDropped][peer]; v != 10 {
+		t.Errorf("peer drops after a restart = %d, want 7+3", v)
+	}
+	if v := points[MetricPeerStalled][peer]; v != 0 {
+		t.Errorf("peer stalled = %d, want 0", v)
+	}
+	if v := points[MetricSocketEvents][event]; v != 1 {
+		t.Errorf("peer_stalled events = %d, want 1", v)
+	}
+	if _, ok := points[MetricPeerMessagesDropped][other]; ok {
+		t.Errorf("a peer that left is still exported")
+	}
+}
+
 func TestSocketObservationsSumAndValidate(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))

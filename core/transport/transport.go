@@ -118,6 +118,70 @@ type SendResult struct {
 	DropReason string
 }
 
+// Drop reasons of SocketStats.Drops and SendResult.DropReason (the
+// error.type attribute of zpipe_messages_dropped_total).
+const (
+	// DropHWM: a message no peer could take (send high-water marks).
+	DropHWM = "hwm"
+	// DropNoPeer: nobody to send to.
+	DropNoPeer = "no_peer"
+	// DropMalformed: a received message without the shape the socket's
+	// framing requires.
+	DropMalformed = "malformed"
+	// DropOversize: a received message over the socket's
+	// max_message_bytes or max_message_frames; its peer is disconnected.
+	DropOversize = "oversize"
+	// DropStalledPeer: a message that a stalled subscriber did not get
+	// while the subscribers with room did, counted once per message
+	// however many subscribers missed it. Per-peer counts are in
+	// PeerStats.Dropped.
+	DropStalledPeer = "stalled_peer"
+	// DropSubscription: a subscription message that could not be passed
+	// on to a peer (its queue was full).
+	DropSubscription = "subscription_lost"
+)
+
+// Connection events of SocketStats.Events.
+const (
+	// EventConnectFailed: an outgoing connection attempt failed (refused,
+	// unreachable, name not resolved).
+	EventConnectFailed = "connect_failed"
+	// EventHandshakeFailed: a peer failed the ZMTP handshake (protocol
+	// error, wrong socket type, truncated greeting).
+	EventHandshakeFailed = "handshake_failed"
+	// EventAuthFailed: a peer was refused by authentication (a CURVE key
+	// that is not allowed, or no CURVE at all).
+	EventAuthFailed = "auth_failed"
+	// EventPeerOversize: a peer was disconnected for sending a message
+	// over max_message_bytes or max_message_frames.
+	EventPeerOversize = "peer_oversize"
+	// EventPeerStalled: a subscriber's stall episode began (its queue
+	// stayed full for the send timeout).
+	EventPeerStalled = "peer_stalled"
+	// EventPeerStallDisconnect: a subscriber stalled longer than its
+	// socket's stall_disconnect time was disconnected.
+	EventPeerStallDisconnect = "peer_stall_disconnect"
+)
+
+// PeerStats are the counters of one peer of a socket.
+type PeerStats struct {
+	// Address is the peer's remote address ("10.0.0.5:41234",
+	// "[::1]:5555"), or for ipc the socket path and, when known, the
+	// peer's pid.
+	Address string
+	// NodeID is the Zeek node id the peer announced through its node-id
+	// subscription, if any.
+	NodeID string
+	// Dropped counts messages the peer did not get because its queue was
+	// full. DroppedExact is false when it is a lower bound.
+	Dropped      uint64
+	DroppedExact bool
+	// Stalled says the peer is in a stall episode now; Stalls counts the
+	// episodes.
+	Stalled bool
+	Stalls  uint64
+}
+
 // SocketStats are the cumulative counters of one socket. For a source fed
 // into a link, the link's traffic is counted here too.
 type SocketStats struct {
@@ -132,6 +196,12 @@ type SocketStats struct {
 	SubscriptionsSent     uint64
 	// Drops counts lost messages by reason ("hwm", "malformed", "no_peer").
 	Drops map[string]uint64
+	// Peers holds per-peer counters of the connected peers and of peers
+	// that left recently with losses counted, for sockets that keep them
+	// (XPUB sinks).
+	Peers []PeerStats
+	// Events counts connection events by kind (Event* constants).
+	Events map[string]uint64
 }
 
 // Stats holds the counters of every open socket.
@@ -141,6 +211,50 @@ type Stats struct {
 
 // ErrClosed is returned by Recv and Send on a socket or link that was closed.
 var ErrClosed = errors.New("transport: socket closed")
+
+// ErrDrained is returned by Recv on a quiesced socket once everything its
+// peers had sent before Quiesce has been received.
+var ErrDrained = errors.New("transport: socket drained")
+
+// Validation is the outcome of checking one socket's configuration.
+type Validation struct {
+	// Problems lists what is wrong; empty when the configuration is
+	// valid.
+	Problems []Problem
+	// Binds lists the endpoints the socket would bind, normalized
+	// (scheme://host:port, ipc://absolute-or-given-path), so that the
+	// caller can find two sockets binding the same endpoint.
+	Binds []string
+}
+
+// Problem is one configuration error of a socket.
+type Problem struct {
+	// Attribute names the attribute at fault ("bind", "curve_secretkey");
+	// empty for the block as a whole. For a list, Index is the position
+	// of the element at fault, else -1.
+	Attribute string
+	Index     int
+	Message   string
+}
+
+// Validator is implemented by transports that check a socket's
+// configuration without opening it: the checks Open would make (option
+// ranges, endpoint syntax, key formats), so that zpipe validate reports
+// them before anything runs.
+type Validator interface {
+	Validate(ctx context.Context, kind string, config []byte) (*Validation, error)
+}
+
+// Quiescer is implemented by transports that can drain a source: Quiesce
+// stops socket id from taking in new data (it stops listening and
+// disconnects from its peers; a peer keeps what it had not sent yet), while
+// what its peers had already sent stays readable. Recv then returns those
+// messages, and ErrDrained once none are left. The plugin server calls
+// Quiesce when the core drains a receive stream, so that a stopping
+// pipeline writes everything received.
+type Quiescer interface {
+	Quiesce(ctx context.Context, id string) error
+}
 
 // Server is what a transport plugin implements. All methods may be called
 // concurrently for different sockets; Recv and Send are never called
@@ -167,10 +281,12 @@ type ReceiveOptions struct {
 	// Window is the number of batches the plugin may send ahead of the
 	// consumer (credit). Zero means a small default.
 	Window int
-	// Drain, when closed, ends the receive gracefully: the plugin stops
-	// reading the socket, the batches it has already read are still
-	// delivered to fn, and Receive returns nil. Nil never drains; ending
-	// ctx instead stops at once and loses what is in flight.
+	// Drain, when closed, ends the receive gracefully: a transport that
+	// implements Quiescer stops the socket taking in new data and
+	// delivers to fn everything its peers had already sent; one that does
+	// not stops reading the socket. Batches already read are delivered in
+	// both cases, then Receive returns nil. Nil never drains; ending ctx
+	// instead stops at once and loses what is in flight.
 	Drain <-chan struct{}
 }
 
@@ -198,6 +314,9 @@ type Client interface {
 	// Sender opens a send stream to socket handle.
 	Sender(ctx context.Context, handle string, opts SendOptions) (Sender, error)
 	Stats(ctx context.Context) (*Stats, error)
+	// Validate checks a socket's configuration without opening it. Its
+	// error wraps errors.ErrUnsupported if the plugin cannot.
+	Validate(ctx context.Context, kind string, config []byte) (*Validation, error)
 }
 
 // Sender writes batches to one socket.

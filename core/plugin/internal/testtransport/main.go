@@ -7,7 +7,9 @@
 //     acknowledging, once that many messages were written to the socket.
 //   - memsource (source): Recv reads the queue of the same name, waiting
 //     for data. With exit_after > 0 the process exits with status 3 at the
-//     next Recv once that many messages were delivered.
+//     next Recv once that many messages were delivered. Quiesce limits it
+//     to the messages queued at that moment: Recv delivers those, then
+//     returns transport.ErrDrained.
 //   - nullsink (sink): Send counts and discards.
 //   - gensource (source): Recv returns as many generated messages as the
 //     limits allow, at once: frames = 1 gives one payload frame of size
@@ -24,6 +26,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -238,6 +241,24 @@ func (t *memTransport) Recv(ctx context.Context, handle string, b *message.Batch
 	return s.recv(ctx, b, lim)
 }
 
+// Quiesce implements transport.Quiescer for memsource sockets.
+func (t *memTransport) Quiesce(_ context.Context, id string) error {
+	s, err := t.socket(id)
+	if err != nil {
+		return err
+	}
+	if s.kind != "memsource" {
+		return fmt.Errorf("socket %q is a %s; only memsource sockets drain: %w", id, s.kind, errors.ErrUnsupported)
+	}
+	s.q.mu.Lock()
+	n := s.q.count
+	s.q.mu.Unlock()
+	s.mu.Lock()
+	s.quiesced, s.remaining = true, n
+	s.mu.Unlock()
+	return nil
+}
+
 // Send implements transport.Server.
 func (t *memTransport) Send(_ context.Context, handle string, b *message.Batch) (transport.SendResult, error) {
 	s, err := t.socket(handle)
@@ -283,6 +304,10 @@ type socket struct {
 	mu    sync.Mutex
 	count int // messages delivered (sources) or written (sinks)
 	stats transport.SocketStats
+	// quiesced memsources deliver remaining more messages, then report
+	// transport.ErrDrained.
+	quiesced  bool
+	remaining int
 }
 
 func (s *socket) isSource() bool { return s.kind == "memsource" || s.kind == "gensource" }
@@ -308,12 +333,24 @@ func (s *socket) recv(ctx context.Context, b *message.Batch, lim transport.Limit
 			b.Append(s.template...)
 		}
 	default:
+		s.mu.Lock()
+		quiesced, remaining := s.quiesced, s.remaining
+		s.mu.Unlock()
+		if quiesced {
+			if remaining == 0 {
+				return transport.ErrDrained
+			}
+			lim.MaxMessages = min(lim.MaxMessages, remaining)
+		}
 		if err := s.q.pop(ctx, s.closed, b, lim); err != nil {
 			return err
 		}
 	}
 	s.mu.Lock()
 	n := b.Len() - start
+	if s.quiesced {
+		s.remaining -= n
+	}
 	s.count += n
 	s.stats.MessagesReceived += uint64(n)
 	s.stats.FramesReceived += uint64(b.Frames() - frames0)

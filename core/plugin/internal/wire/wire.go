@@ -155,7 +155,55 @@ func StatsToProto(s *transport.Stats) *pb.StatsResponse {
 			Drops:                 x.Drops,
 			SubscriptionsReceived: x.SubscriptionsReceived,
 			SubscriptionsSent:     x.SubscriptionsSent,
+			Peers:                 peersToProto(x.Peers),
+			Events:                x.Events,
 		})
+	}
+	return out
+}
+
+func peersToProto(peers []transport.PeerStats) []*pb.PeerStats {
+	if len(peers) == 0 {
+		return nil
+	}
+	out := make([]*pb.PeerStats, len(peers))
+	for i, p := range peers {
+		out[i] = &pb.PeerStats{Address: p.Address, NodeId: p.NodeID, Dropped: p.Dropped, DroppedExact: p.DroppedExact,
+			Stalled: p.Stalled, Stalls: p.Stalls}
+	}
+	return out
+}
+
+func peersFromProto(peers []*pb.PeerStats) []transport.PeerStats {
+	if len(peers) == 0 {
+		return nil
+	}
+	out := make([]transport.PeerStats, len(peers))
+	for i, p := range peers {
+		out[i] = transport.PeerStats{Address: p.GetAddress(), NodeID: p.GetNodeId(), Dropped: p.GetDropped(),
+			DroppedExact: p.GetDroppedExact(), Stalled: p.GetStalled(), Stalls: p.GetStalls()}
+	}
+	return out
+}
+
+// ValidationToProto encodes the outcome of a socket validation.
+func ValidationToProto(v *transport.Validation) *pb.ValidateSocketResponse {
+	out := &pb.ValidateSocketResponse{}
+	if v == nil {
+		return out
+	}
+	out.Binds = v.Binds
+	for _, p := range v.Problems {
+		out.Problems = append(out.Problems, &pb.Problem{Attribute: p.Attribute, Message: p.Message, Index: int32(p.Index)})
+	}
+	return out
+}
+
+// ValidationFromProto decodes the outcome of a socket validation.
+func ValidationFromProto(r *pb.ValidateSocketResponse) *transport.Validation {
+	out := &transport.Validation{Binds: r.GetBinds()}
+	for _, p := range r.GetProblems() {
+		out.Problems = append(out.Problems, transport.Problem{Attribute: p.GetAttribute(), Message: p.GetMessage(), Index: int(p.GetIndex())})
 	}
 	return out
 }
@@ -175,6 +223,8 @@ func StatsFromProto(r *pb.StatsResponse) *transport.Stats {
 			Drops:                 x.GetDrops(),
 			SubscriptionsReceived: x.GetSubscriptionsReceived(),
 			SubscriptionsSent:     x.GetSubscriptionsSent(),
+			Peers:                 peersFromProto(x.GetPeers()),
+			Events:                x.GetEvents(),
 		})
 	}
 	return out

@@ -106,7 +106,10 @@ func TestDescriptionFromProtoRejects(t *testing.T) {
 func TestStatsRoundTrip(t *testing.T) {
 	s := &transport.Stats{Sockets: []transport.SocketStats{
 		{ID: "a", MessagesReceived: 1, FramesReceived: 2, BytesReceived: 3, MessagesSent: 4, FramesSent: 5, BytesSent: 6,
-			SubscriptionsReceived: 7, SubscriptionsSent: 8, Drops: map[string]uint64{"hwm": 9}},
+			SubscriptionsReceived: 7, SubscriptionsSent: 8, Drops: map[string]uint64{"hwm": 9},
+			Peers: []transport.PeerStats{{Address: "127.0.0.1:4000", NodeID: "n1", Dropped: 10, DroppedExact: true, Stalled: true, Stalls: 2},
+				{Address: "/tmp/x.sock"}},
+			Events: map[string]uint64{transport.EventAuthFailed: 3}},
 		{ID: "b"},
 	}}
 	got := StatsFromProto(StatsToProto(s))
@@ -115,6 +118,19 @@ func TestStatsRoundTrip(t *testing.T) {
 	}
 	if len(StatsToProto(nil).Sockets) != 0 {
 		t.Fatal("nil stats")
+	}
+}
+
+func TestValidationRoundTrip(t *testing.T) {
+	v := &transport.Validation{
+		Problems: []transport.Problem{{Attribute: "bind", Index: 1, Message: "invalid port"}, {Index: -1, Message: "block"}},
+		Binds:    []string{"tcp://127.0.0.1:5555"},
+	}
+	if got := ValidationFromProto(ValidationToProto(v)); !reflect.DeepEqual(got, v) {
+		t.Fatalf("round trip: %+v, want %+v", got, v)
+	}
+	if got := ValidationFromProto(ValidationToProto(nil)); len(got.Problems) != 0 || len(got.Binds) != 0 {
+		t.Fatalf("nil validation: %+v", got)
 	}
 }
 

@@ -794,11 +794,15 @@ func (*StopLinkResponse) Descriptor() ([]byte, []int) {
 // ReceiveRequest opens a Receive stream (first message: handle and limits)
 // and grants credit (every message: credit batches more).
 type ReceiveRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Handle        string                 `protobuf:"bytes,1,opt,name=handle,proto3" json:"handle,omitempty"`
-	Credit        uint32                 `protobuf:"varint,2,opt,name=credit,proto3" json:"credit,omitempty"`
-	MaxMessages   uint32                 `protobuf:"varint,3,opt,name=max_messages,json=maxMessages,proto3" json:"max_messages,omitempty"`
-	MaxBytes      uint32                 `protobuf:"varint,4,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Handle      string                 `protobuf:"bytes,1,opt,name=handle,proto3" json:"handle,omitempty"`
+	Credit      uint32                 `protobuf:"varint,2,opt,name=credit,proto3" json:"credit,omitempty"`
+	MaxMessages uint32                 `protobuf:"varint,3,opt,name=max_messages,json=maxMessages,proto3" json:"max_messages,omitempty"`
+	MaxBytes    uint32                 `protobuf:"varint,4,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	// drain asks the plugin to stop the socket taking in new data and to
+	// deliver what its peers had already sent; the plugin then ends the
+	// stream. Credit is still granted while it drains.
+	Drain         bool `protobuf:"varint,5,opt,name=drain,proto3" json:"drain,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -859,6 +863,13 @@ func (x *ReceiveRequest) GetMaxBytes() uint32 {
 		return x.MaxBytes
 	}
 	return 0
+}
+
+func (x *ReceiveRequest) GetDrain() bool {
+	if x != nil {
+		return x.Drain
+	}
+	return false
 }
 
 // SendRequest names the socket in the first message; every message may carry
@@ -1071,8 +1082,14 @@ type SocketStats struct {
 	Drops                 map[string]uint64 `protobuf:"bytes,8,rep,name=drops,proto3" json:"drops,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	SubscriptionsReceived uint64            `protobuf:"varint,9,opt,name=subscriptions_received,json=subscriptionsReceived,proto3" json:"subscriptions_received,omitempty"`
 	SubscriptionsSent     uint64            `protobuf:"varint,10,opt,name=subscriptions_sent,json=subscriptionsSent,proto3" json:"subscriptions_sent,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// peers holds per-peer counters of the connected peers (and of peers
+	// that left recently with losses counted), for sockets that keep them.
+	Peers []*PeerStats `protobuf:"bytes,11,rep,name=peers,proto3" json:"peers,omitempty"`
+	// events counts connection events by kind ("connect_failed",
+	// "auth_failed", "peer_oversize", …).
+	Events        map[string]uint64 `protobuf:"bytes,12,rep,name=events,proto3" json:"events,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SocketStats) Reset() {
@@ -1175,6 +1192,285 @@ func (x *SocketStats) GetSubscriptionsSent() uint64 {
 	return 0
 }
 
+func (x *SocketStats) GetPeers() []*PeerStats {
+	if x != nil {
+		return x.Peers
+	}
+	return nil
+}
+
+func (x *SocketStats) GetEvents() map[string]uint64 {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// PeerStats holds counters of one peer of a socket.
+type PeerStats struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// address is the peer's remote address: "10.0.0.5:41234", "[::1]:5555",
+	// or for ipc the socket path (and the peer's pid when known).
+	Address string `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	// node_id is the Zeek node id the peer announced through its node-id
+	// subscription, if any.
+	NodeId string `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// dropped counts messages this peer did not get because its queue was
+	// full (exact where the transport owns the per-peer queues).
+	Dropped uint64 `protobuf:"varint,3,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	// stalled says the peer is in a stall episode now.
+	Stalled bool `protobuf:"varint,4,opt,name=stalled,proto3" json:"stalled,omitempty"`
+	// stalls counts stall episodes.
+	Stalls uint64 `protobuf:"varint,5,opt,name=stalls,proto3" json:"stalls,omitempty"`
+	// dropped_exact is false when dropped is a lower bound (libzmq does not
+	// report every per-peer loss).
+	DroppedExact  bool `protobuf:"varint,6,opt,name=dropped_exact,json=droppedExact,proto3" json:"dropped_exact,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeerStats) Reset() {
+	*x = PeerStats{}
+	mi := &file_transport_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerStats) ProtoMessage() {}
+
+func (x *PeerStats) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerStats.ProtoReflect.Descriptor instead.
+func (*PeerStats) Descriptor() ([]byte, []int) {
+	return file_transport_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *PeerStats) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *PeerStats) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *PeerStats) GetDropped() uint64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
+func (x *PeerStats) GetStalled() bool {
+	if x != nil {
+		return x.Stalled
+	}
+	return false
+}
+
+func (x *PeerStats) GetStalls() uint64 {
+	if x != nil {
+		return x.Stalls
+	}
+	return 0
+}
+
+func (x *PeerStats) GetDroppedExact() bool {
+	if x != nil {
+		return x.DroppedExact
+	}
+	return false
+}
+
+type ValidateSocketRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// config_json is the block body, defaults filled in, as in OpenSocket.
+	ConfigJson    []byte `protobuf:"bytes,2,opt,name=config_json,json=configJson,proto3" json:"config_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValidateSocketRequest) Reset() {
+	*x = ValidateSocketRequest{}
+	mi := &file_transport_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValidateSocketRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValidateSocketRequest) ProtoMessage() {}
+
+func (x *ValidateSocketRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValidateSocketRequest.ProtoReflect.Descriptor instead.
+func (*ValidateSocketRequest) Descriptor() ([]byte, []int) {
+	return file_transport_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ValidateSocketRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ValidateSocketRequest) GetConfigJson() []byte {
+	if x != nil {
+		return x.ConfigJson
+	}
+	return nil
+}
+
+type ValidateSocketResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Problems []*Problem             `protobuf:"bytes,1,rep,name=problems,proto3" json:"problems,omitempty"`
+	// binds lists the endpoints the socket would bind, normalized, so that
+	// the caller can find two sockets binding the same endpoint.
+	Binds         []string `protobuf:"bytes,2,rep,name=binds,proto3" json:"binds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ValidateSocketResponse) Reset() {
+	*x = ValidateSocketResponse{}
+	mi := &file_transport_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ValidateSocketResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ValidateSocketResponse) ProtoMessage() {}
+
+func (x *ValidateSocketResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ValidateSocketResponse.ProtoReflect.Descriptor instead.
+func (*ValidateSocketResponse) Descriptor() ([]byte, []int) {
+	return file_transport_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ValidateSocketResponse) GetProblems() []*Problem {
+	if x != nil {
+		return x.Problems
+	}
+	return nil
+}
+
+func (x *ValidateSocketResponse) GetBinds() []string {
+	if x != nil {
+		return x.Binds
+	}
+	return nil
+}
+
+// Problem is one configuration error.
+type Problem struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// attribute names the attribute at fault; empty for the block as a whole.
+	Attribute string `protobuf:"bytes,1,opt,name=attribute,proto3" json:"attribute,omitempty"`
+	Message   string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// index is the position of the list element at fault, or -1.
+	Index         int32 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Problem) Reset() {
+	*x = Problem{}
+	mi := &file_transport_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Problem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Problem) ProtoMessage() {}
+
+func (x *Problem) ProtoReflect() protoreflect.Message {
+	mi := &file_transport_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Problem.ProtoReflect.Descriptor instead.
+func (*Problem) Descriptor() ([]byte, []int) {
+	return file_transport_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *Problem) GetAttribute() string {
+	if x != nil {
+		return x.Attribute
+	}
+	return ""
+}
+
+func (x *Problem) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *Problem) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
 var File_transport_proto protoreflect.FileDescriptor
 
 const file_transport_proto_rawDesc = "" +
@@ -1229,12 +1525,13 @@ const file_transport_proto_rawDesc = "" +
 	"\x11StartLinkResponse\"!\n" +
 	"\x0fStopLinkRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x12\n" +
-	"\x10StopLinkResponse\"\x80\x01\n" +
+	"\x10StopLinkResponse\"\x96\x01\n" +
 	"\x0eReceiveRequest\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\tR\x06handle\x12\x16\n" +
 	"\x06credit\x18\x02 \x01(\rR\x06credit\x12!\n" +
 	"\fmax_messages\x18\x03 \x01(\rR\vmaxMessages\x12\x1b\n" +
-	"\tmax_bytes\x18\x04 \x01(\rR\bmaxBytes\"V\n" +
+	"\tmax_bytes\x18\x04 \x01(\rR\bmaxBytes\x12\x14\n" +
+	"\x05drain\x18\x05 \x01(\bR\x05drain\"V\n" +
 	"\vSendRequest\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\tR\x06handle\x12/\n" +
 	"\x05batch\x18\x02 \x01(\v2\x19.zpipe.transport.v1.BatchR\x05batch\"X\n" +
@@ -1245,7 +1542,7 @@ const file_transport_proto_rawDesc = "" +
 	"dropReason\"\x0e\n" +
 	"\fStatsRequest\"J\n" +
 	"\rStatsResponse\x129\n" +
-	"\asockets\x18\x01 \x03(\v2\x1f.zpipe.transport.v1.SocketStatsR\asockets\"\xe1\x03\n" +
+	"\asockets\x18\x01 \x03(\v2\x1f.zpipe.transport.v1.SocketStatsR\asockets\"\x96\x05\n" +
 	"\vSocketStats\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12+\n" +
 	"\x11messages_received\x18\x02 \x01(\x04R\x10messagesReceived\x12'\n" +
@@ -1259,11 +1556,34 @@ const file_transport_proto_rawDesc = "" +
 	"\x05drops\x18\b \x03(\v2*.zpipe.transport.v1.SocketStats.DropsEntryR\x05drops\x125\n" +
 	"\x16subscriptions_received\x18\t \x01(\x04R\x15subscriptionsReceived\x12-\n" +
 	"\x12subscriptions_sent\x18\n" +
-	" \x01(\x04R\x11subscriptionsSent\x1a8\n" +
+	" \x01(\x04R\x11subscriptionsSent\x123\n" +
+	"\x05peers\x18\v \x03(\v2\x1d.zpipe.transport.v1.PeerStatsR\x05peers\x12C\n" +
+	"\x06events\x18\f \x03(\v2+.zpipe.transport.v1.SocketStats.EventsEntryR\x06events\x1a8\n" +
 	"\n" +
 	"DropsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x012\xb6\x05\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\x1a9\n" +
+	"\vEventsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xaf\x01\n" +
+	"\tPeerStats\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x18\n" +
+	"\adropped\x18\x03 \x01(\x04R\adropped\x12\x18\n" +
+	"\astalled\x18\x04 \x01(\bR\astalled\x12\x16\n" +
+	"\x06stalls\x18\x05 \x01(\x04R\x06stalls\x12#\n" +
+	"\rdropped_exact\x18\x06 \x01(\bR\fdroppedExact\"L\n" +
+	"\x15ValidateSocketRequest\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1f\n" +
+	"\vconfig_json\x18\x02 \x01(\fR\n" +
+	"configJson\"g\n" +
+	"\x16ValidateSocketResponse\x127\n" +
+	"\bproblems\x18\x01 \x03(\v2\x1b.zpipe.transport.v1.ProblemR\bproblems\x12\x14\n" +
+	"\x05binds\x18\x02 \x03(\tR\x05binds\"W\n" +
+	"\aProblem\x12\x1c\n" +
+	"\tattribute\x18\x01 \x01(\tR\tattribute\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x05R\x05index2\x9f\x06\n" +
 	"\tTransport\x12U\n" +
 	"\bDescribe\x12#.zpipe.transport.v1.DescribeRequest\x1a$.zpipe.transport.v1.DescribeResponse\x12[\n" +
 	"\n" +
@@ -1273,7 +1593,8 @@ const file_transport_proto_rawDesc = "" +
 	"\bStopLink\x12#.zpipe.transport.v1.StopLinkRequest\x1a$.zpipe.transport.v1.StopLinkResponse\x12L\n" +
 	"\aReceive\x12\".zpipe.transport.v1.ReceiveRequest\x1a\x19.zpipe.transport.v1.Batch(\x010\x01\x12H\n" +
 	"\x04Send\x12\x1f.zpipe.transport.v1.SendRequest\x1a\x1b.zpipe.transport.v1.SendAck(\x010\x01\x12L\n" +
-	"\x05Stats\x12 .zpipe.transport.v1.StatsRequest\x1a!.zpipe.transport.v1.StatsResponseB6Z4github.com/zpipe/zpipe/core/plugin/proto/transportv1b\x06proto3"
+	"\x05Stats\x12 .zpipe.transport.v1.StatsRequest\x1a!.zpipe.transport.v1.StatsResponse\x12g\n" +
+	"\x0eValidateSocket\x12).zpipe.transport.v1.ValidateSocketRequest\x1a*.zpipe.transport.v1.ValidateSocketResponseB6Z4github.com/zpipe/zpipe/core/plugin/proto/transportv1b\x06proto3"
 
 var (
 	file_transport_proto_rawDescOnce sync.Once
@@ -1287,29 +1608,34 @@ func file_transport_proto_rawDescGZIP() []byte {
 	return file_transport_proto_rawDescData
 }
 
-var file_transport_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_transport_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_transport_proto_goTypes = []any{
-	(*Batch)(nil),               // 0: zpipe.transport.v1.Batch
-	(*DescribeRequest)(nil),     // 1: zpipe.transport.v1.DescribeRequest
-	(*DescribeResponse)(nil),    // 2: zpipe.transport.v1.DescribeResponse
-	(*SocketKind)(nil),          // 3: zpipe.transport.v1.SocketKind
-	(*Schema)(nil),              // 4: zpipe.transport.v1.Schema
-	(*Attribute)(nil),           // 5: zpipe.transport.v1.Attribute
-	(*OpenSocketRequest)(nil),   // 6: zpipe.transport.v1.OpenSocketRequest
-	(*OpenSocketResponse)(nil),  // 7: zpipe.transport.v1.OpenSocketResponse
-	(*CloseSocketRequest)(nil),  // 8: zpipe.transport.v1.CloseSocketRequest
-	(*CloseSocketResponse)(nil), // 9: zpipe.transport.v1.CloseSocketResponse
-	(*StartLinkRequest)(nil),    // 10: zpipe.transport.v1.StartLinkRequest
-	(*StartLinkResponse)(nil),   // 11: zpipe.transport.v1.StartLinkResponse
-	(*StopLinkRequest)(nil),     // 12: zpipe.transport.v1.StopLinkRequest
-	(*StopLinkResponse)(nil),    // 13: zpipe.transport.v1.StopLinkResponse
-	(*ReceiveRequest)(nil),      // 14: zpipe.transport.v1.ReceiveRequest
-	(*SendRequest)(nil),         // 15: zpipe.transport.v1.SendRequest
-	(*SendAck)(nil),             // 16: zpipe.transport.v1.SendAck
-	(*StatsRequest)(nil),        // 17: zpipe.transport.v1.StatsRequest
-	(*StatsResponse)(nil),       // 18: zpipe.transport.v1.StatsResponse
-	(*SocketStats)(nil),         // 19: zpipe.transport.v1.SocketStats
-	nil,                         // 20: zpipe.transport.v1.SocketStats.DropsEntry
+	(*Batch)(nil),                  // 0: zpipe.transport.v1.Batch
+	(*DescribeRequest)(nil),        // 1: zpipe.transport.v1.DescribeRequest
+	(*DescribeResponse)(nil),       // 2: zpipe.transport.v1.DescribeResponse
+	(*SocketKind)(nil),             // 3: zpipe.transport.v1.SocketKind
+	(*Schema)(nil),                 // 4: zpipe.transport.v1.Schema
+	(*Attribute)(nil),              // 5: zpipe.transport.v1.Attribute
+	(*OpenSocketRequest)(nil),      // 6: zpipe.transport.v1.OpenSocketRequest
+	(*OpenSocketResponse)(nil),     // 7: zpipe.transport.v1.OpenSocketResponse
+	(*CloseSocketRequest)(nil),     // 8: zpipe.transport.v1.CloseSocketRequest
+	(*CloseSocketResponse)(nil),    // 9: zpipe.transport.v1.CloseSocketResponse
+	(*StartLinkRequest)(nil),       // 10: zpipe.transport.v1.StartLinkRequest
+	(*StartLinkResponse)(nil),      // 11: zpipe.transport.v1.StartLinkResponse
+	(*StopLinkRequest)(nil),        // 12: zpipe.transport.v1.StopLinkRequest
+	(*StopLinkResponse)(nil),       // 13: zpipe.transport.v1.StopLinkResponse
+	(*ReceiveRequest)(nil),         // 14: zpipe.transport.v1.ReceiveRequest
+	(*SendRequest)(nil),            // 15: zpipe.transport.v1.SendRequest
+	(*SendAck)(nil),                // 16: zpipe.transport.v1.SendAck
+	(*StatsRequest)(nil),           // 17: zpipe.transport.v1.StatsRequest
+	(*StatsResponse)(nil),          // 18: zpipe.transport.v1.StatsResponse
+	(*SocketStats)(nil),            // 19: zpipe.transport.v1.SocketStats
+	(*PeerStats)(nil),              // 20: zpipe.transport.v1.PeerStats
+	(*ValidateSocketRequest)(nil),  // 21: zpipe.transport.v1.ValidateSocketRequest
+	(*ValidateSocketResponse)(nil), // 22: zpipe.transport.v1.ValidateSocketResponse
+	(*Problem)(nil),                // 23: zpipe.transport.v1.Problem
+	nil,                            // 24: zpipe.transport.v1.SocketStats.DropsEntry
+	nil,                            // 25: zpipe.transport.v1.SocketStats.EventsEntry
 }
 var file_transport_proto_depIdxs = []int32{
 	3,  // 0: zpipe.transport.v1.DescribeResponse.sockets:type_name -> zpipe.transport.v1.SocketKind
@@ -1317,28 +1643,33 @@ var file_transport_proto_depIdxs = []int32{
 	5,  // 2: zpipe.transport.v1.Schema.attributes:type_name -> zpipe.transport.v1.Attribute
 	0,  // 3: zpipe.transport.v1.SendRequest.batch:type_name -> zpipe.transport.v1.Batch
 	19, // 4: zpipe.transport.v1.StatsResponse.sockets:type_name -> zpipe.transport.v1.SocketStats
-	20, // 5: zpipe.transport.v1.SocketStats.drops:type_name -> zpipe.transport.v1.SocketStats.DropsEntry
-	1,  // 6: zpipe.transport.v1.Transport.Describe:input_type -> zpipe.transport.v1.DescribeRequest
-	6,  // 7: zpipe.transport.v1.Transport.OpenSocket:input_type -> zpipe.transport.v1.OpenSocketRequest
-	8,  // 8: zpipe.transport.v1.Transport.CloseSocket:input_type -> zpipe.transport.v1.CloseSocketRequest
-	10, // 9: zpipe.transport.v1.Transport.StartLink:input_type -> zpipe.transport.v1.StartLinkRequest
-	12, // 10: zpipe.transport.v1.Transport.StopLink:input_type -> zpipe.transport.v1.StopLinkRequest
-	14, // 11: zpipe.transport.v1.Transport.Receive:input_type -> zpipe.transport.v1.ReceiveRequest
-	15, // 12: zpipe.transport.v1.Transport.Send:input_type -> zpipe.transport.v1.SendRequest
-	17, // 13: zpipe.transport.v1.Transport.Stats:input_type -> zpipe.transport.v1.StatsRequest
-	2,  // 14: zpipe.transport.v1.Transport.Describe:output_type -> zpipe.transport.v1.DescribeResponse
-	7,  // 15: zpipe.transport.v1.Transport.OpenSocket:output_type -> zpipe.transport.v1.OpenSocketResponse
-	9,  // 16: zpipe.transport.v1.Transport.CloseSocket:output_type -> zpipe.transport.v1.CloseSocketResponse
-	11, // 17: zpipe.transport.v1.Transport.StartLink:output_type -> zpipe.transport.v1.StartLinkResponse
-	13, // 18: zpipe.transport.v1.Transport.StopLink:output_type -> zpipe.transport.v1.StopLinkResponse
-	0,  // 19: zpipe.transport.v1.Transport.Receive:output_type -> zpipe.transport.v1.Batch
-	16, // 20: zpipe.transport.v1.Transport.Send:output_type -> zpipe.transport.v1.SendAck
-	18, // 21: zpipe.transport.v1.Transport.Stats:output_type -> zpipe.transport.v1.StatsResponse
-	14, // [14:22] is the sub-list for method output_type
-	6,  // [6:14] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	24, // 5: zpipe.transport.v1.SocketStats.drops:type_name -> zpipe.transport.v1.SocketStats.DropsEntry
+	20, // 6: zpipe.transport.v1.SocketStats.peers:type_name -> zpipe.transport.v1.PeerStats
+	25, // 7: zpipe.transport.v1.SocketStats.events:type_name -> zpipe.transport.v1.SocketStats.EventsEntry
+	23, // 8: zpipe.transport.v1.ValidateSocketResponse.problems:type_name -> zpipe.transport.v1.Problem
+	1,  // 9: zpipe.transport.v1.Transport.Describe:input_type -> zpipe.transport.v1.DescribeRequest
+	6,  // 10: zpipe.transport.v1.Transport.OpenSocket:input_type -> zpipe.transport.v1.OpenSocketRequest
+	8,  // 11: zpipe.transport.v1.Transport.CloseSocket:input_type -> zpipe.transport.v1.CloseSocketRequest
+	10, // 12: zpipe.transport.v1.Transport.StartLink:input_type -> zpipe.transport.v1.StartLinkRequest
+	12, // 13: zpipe.transport.v1.Transport.StopLink:input_type -> zpipe.transport.v1.StopLinkRequest
+	14, // 14: zpipe.transport.v1.Transport.Receive:input_type -> zpipe.transport.v1.ReceiveRequest
+	15, // 15: zpipe.transport.v1.Transport.Send:input_type -> zpipe.transport.v1.SendRequest
+	17, // 16: zpipe.transport.v1.Transport.Stats:input_type -> zpipe.transport.v1.StatsRequest
+	21, // 17: zpipe.transport.v1.Transport.ValidateSocket:input_type -> zpipe.transport.v1.ValidateSocketRequest
+	2,  // 18: zpipe.transport.v1.Transport.Describe:output_type -> zpipe.transport.v1.DescribeResponse
+	7,  // 19: zpipe.transport.v1.Transport.OpenSocket:output_type -> zpipe.transport.v1.OpenSocketResponse
+	9,  // 20: zpipe.transport.v1.Transport.CloseSocket:output_type -> zpipe.transport.v1.CloseSocketResponse
+	11, // 21: zpipe.transport.v1.Transport.StartLink:output_type -> zpipe.transport.v1.StartLinkResponse
+	13, // 22: zpipe.transport.v1.Transport.StopLink:output_type -> zpipe.transport.v1.StopLinkResponse
+	0,  // 23: zpipe.transport.v1.Transport.Receive:output_type -> zpipe.transport.v1.Batch
+	16, // 24: zpipe.transport.v1.Transport.Send:output_type -> zpipe.transport.v1.SendAck
+	18, // 25: zpipe.transport.v1.Transport.Stats:output_type -> zpipe.transport.v1.StatsResponse
+	22, // 26: zpipe.transport.v1.Transport.ValidateSocket:output_type -> zpipe.transport.v1.ValidateSocketResponse
+	18, // [18:27] is the sub-list for method output_type
+	9,  // [9:18] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_transport_proto_init() }
@@ -1352,7 +1683,7 @@ func file_transport_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_transport_proto_rawDesc), len(file_transport_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   21,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -27,14 +27,15 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Transport_Describe_FullMethodName    = "/zpipe.transport.v1.Transport/Describe"
-	Transport_OpenSocket_FullMethodName  = "/zpipe.transport.v1.Transport/OpenSocket"
-	Transport_CloseSocket_FullMethodName = "/zpipe.transport.v1.Transport/CloseSocket"
-	Transport_StartLink_FullMethodName   = "/zpipe.transport.v1.Transport/StartLink"
-	Transport_StopLink_FullMethodName    = "/zpipe.transport.v1.Transport/StopLink"
-	Transport_Receive_FullMethodName     = "/zpipe.transport.v1.Transport/Receive"
-	Transport_Send_FullMethodName        = "/zpipe.transport.v1.Transport/Send"
-	Transport_Stats_FullMethodName       = "/zpipe.transport.v1.Transport/Stats"
+	Transport_Describe_FullMethodName       = "/zpipe.transport.v1.Transport/Describe"
+	Transport_OpenSocket_FullMethodName     = "/zpipe.transport.v1.Transport/OpenSocket"
+	Transport_CloseSocket_FullMethodName    = "/zpipe.transport.v1.Transport/CloseSocket"
+	Transport_StartLink_FullMethodName      = "/zpipe.transport.v1.Transport/StartLink"
+	Transport_StopLink_FullMethodName       = "/zpipe.transport.v1.Transport/StopLink"
+	Transport_Receive_FullMethodName        = "/zpipe.transport.v1.Transport/Receive"
+	Transport_Send_FullMethodName           = "/zpipe.transport.v1.Transport/Send"
+	Transport_Stats_FullMethodName          = "/zpipe.transport.v1.Transport/Stats"
+	Transport_ValidateSocket_FullMethodName = "/zpipe.transport.v1.Transport/ValidateSocket"
 )
 
 // TransportClient is the client API for Transport service.
@@ -61,6 +62,10 @@ type TransportClient interface {
 	Send(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SendRequest, SendAck], error)
 	// Stats returns cumulative counters of every socket and link.
 	Stats(ctx context.Context, in *StatsRequest, opts ...grpc.CallOption) (*StatsResponse, error)
+	// ValidateSocket checks a socket's configuration as OpenSocket would,
+	// without opening anything: option ranges, endpoint syntax, key formats.
+	// It reports problems in the response, not as an RPC error.
+	ValidateSocket(ctx context.Context, in *ValidateSocketRequest, opts ...grpc.CallOption) (*ValidateSocketResponse, error)
 }
 
 type transportClient struct {
@@ -157,6 +162,16 @@ func (c *transportClient) Stats(ctx context.Context, in *StatsRequest, opts ...g
 	return out, nil
 }
 
+func (c *transportClient) ValidateSocket(ctx context.Context, in *ValidateSocketRequest, opts ...grpc.CallOption) (*ValidateSocketResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ValidateSocketResponse)
+	err := c.cc.Invoke(ctx, Transport_ValidateSocket_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TransportServer is the server API for Transport service.
 // All implementations must embed UnimplementedTransportServer
 // for forward compatibility.
@@ -181,6 +196,10 @@ type TransportServer interface {
 	Send(grpc.BidiStreamingServer[SendRequest, SendAck]) error
 	// Stats returns cumulative counters of every socket and link.
 	Stats(context.Context, *StatsRequest) (*StatsResponse, error)
+	// ValidateSocket checks a socket's configuration as OpenSocket would,
+	// without opening anything: option ranges, endpoint syntax, key formats.
+	// It reports problems in the response, not as an RPC error.
+	ValidateSocket(context.Context, *ValidateSocketRequest) (*ValidateSocketResponse, error)
 	mustEmbedUnimplementedTransportServer()
 }
 
@@ -214,6 +233,9 @@ func (UnimplementedTransportServer) Send(grpc.BidiStreamingServer[SendRequest, S
 }
 func (UnimplementedTransportServer) Stats(context.Context, *StatsRequest) (*StatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Stats not implemented")
+}
+func (UnimplementedTransportServer) ValidateSocket(context.Context, *ValidateSocketRequest) (*ValidateSocketResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ValidateSocket not implemented")
 }
 func (UnimplementedTransportServer) mustEmbedUnimplementedTransportServer() {}
 func (UnimplementedTransportServer) testEmbeddedByValue()                   {}
@@ -358,6 +380,24 @@ func _Transport_Stats_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Transport_ValidateSocket_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ValidateSocketRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TransportServer).ValidateSocket(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Transport_ValidateSocket_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TransportServer).ValidateSocket(ctx, req.(*ValidateSocketRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Transport_ServiceDesc is the grpc.ServiceDesc for Transport service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -388,6 +428,10 @@ var Transport_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Stats",
 			Handler:    _Transport_Stats_Handler,
+		},
+		{
+			MethodName: "ValidateSocket",
+			Handler:    _Transport_ValidateSocket_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
