@@ -1,0 +1,151 @@
+package e2e
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zpipe/zpipe/internal/zeektest/brokerproc"
+)
+
+// connRows counts the records in every conn log file of dir (the current
+// one and rotated ones) and says whether each TSV file was closed.
+func connRows(t *testing.T, dir string) (rows int, closed bool) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "conn*.log"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no conn log in %s (%v)", dir, err)
+	}
+	closed = true
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows += checkConnRows(t, data, "tsv")
+		closed = closed && strings.Contains(string(data), "\n#close\t")
+	}
+	return rows, closed
+}
+
+// sourceReceived reads how many messages the logger's PULL source has
+// received.
+func (l *loggerProcess) sourceReceived(t *testing.T) int {
+	t.Helper()
+	key := `zpipe_messages_received_total{component="source.pull.nodes",kind="pull",pipeline="zeek-logger"}`
+	return int(scrapeURL(t, "http://"+l.metrics+"/metrics")[key])
+}
+
+// exitStatus waits for zpipe to exit after a signal and returns its exit
+// status.
+func (p *zpipeProcess) exitStatus(t *testing.T) int {
+	t.Helper()
+	select {
+	case err := <-p.exited:
+		var exit *exec.ExitError
+		switch {
+		case err == nil:
+			return 0
+		case errors.As(err, &exit):
+			return exit.ExitCode()
+		default:
+			t.Fatalf("wait for zpipe: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("zpipe did not exit within 60s of SIGTERM")
+	}
+	return -1
+}
+
+// TestLoggerSIGTERMWritesBacklog: a node bursts 1001-record conn batches
+// at the logger until its queues are full, then SIGTERM: every batch the
+// logger had received is in conn.log, the file is closed (#close), and
+// zpipe exits 0 within its default shutdown window.
+func TestLoggerSIGTERMWritesBacklog(t *testing.T) {
+	frames := bigConnBatch(t, 1001)
+	d := burstDuration(t)
+	forEachZpipe(t, func(t *testing.T, kind brokerproc.Kind) {
+		l := startLogger(t, kind, "tsv")
+		b := startBurst(t, l.endpoint, frames)
+		time.Sleep(d)
+		sent := b.Stop()
+		// Received now or later: a stop writes at least this much.
+		received := l.sourceReceived(t)
+		start := time.Now()
+		if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		status := l.exitStatus(t)
+		took := time.Since(start)
+		rows, closed := connRows(t, l.dir)
+		t.Logf("%d batches sent, %d received at SIGTERM, %d written (%d records) in a stop of %v, exit status %d",
+			sent, received, rows/1001, rows, took.Round(time.Millisecond), status)
+		if status != 0 {
+			t.Errorf("exit status %d after SIGTERM, want 0", status)
+		}
+		if rows%1001 != 0 || rows < received*1001 || rows > int(sent)*1001 {
+			t.Errorf("conn logs hold %d records: want whole batches of 1001, at least the %d received, at most the %d sent", rows, received, sent)
+		}
+		if !closed {
+			t.Error("a conn log was not closed (no #close line)")
+		}
+	})
+}
+
+// givenUp matches the log line of a stop that gave up data.
+var givenUp = regexp.MustCompile(`msg="shutdown window ended; gave up data".* messages=(\d+)`)
+
+// TestLoggerSIGTERMGivesUpCounted: with a shutdown window far too short
+// for the backlog, the stop gives up what it cannot write, says how much
+// in its log and exit status, and still closes the files: what was
+// written and what was given up add up to at least what was received.
+func TestLoggerSIGTERMGivesUpCounted(t *testing.T) {
+	frames := bigConnBatch(t, 1001)
+	forEachZpipe(t, func(t *testing.T, kind brokerproc.Kind) {
+		ports, err := brokerproc.FreePorts(2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := &loggerProcess{
+			endpoint: "tcp://127.0.0.1:" + strconv.Itoa(ports[0]),
+			metrics:  "127.0.0.1:" + strconv.Itoa(ports[1]),
+			dir:      t.TempDir(),
+		}
+		l.zpipeProcess = runPipeline(t, kind, "zeek-logger.hcl", "listen_log_endpoint="+l.endpoint,
+			"metrics_listen="+l.metrics, "log_dir="+l.dir, "--shutdown-timeout=300ms")
+		b := startBurst(t, l.endpoint, frames)
+		time.Sleep(burstDuration(t))
+		sent := b.Stop()
+		received := l.sourceReceived(t)
+		if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		status := l.exitStatus(t)
+		rows, closed := connRows(t, l.dir)
+		out := l.output.String()
+		lost := 0
+		if m := givenUp.FindStringSubmatch(out); m != nil {
+			lost, _ = strconv.Atoi(m[1])
+		}
+		t.Logf("%d batches sent, %d received at SIGTERM, %d written, %d given up, exit status %d", sent, received, rows/1001, lost, status)
+		if !closed {
+			t.Error("a conn log was not closed (no #close line)")
+		}
+		if rows%1001 != 0 || rows/1001+lost < received {
+			t.Errorf("%d records written and %d batches given up: want whole batches adding up to at least the %d received", rows, lost, received)
+		}
+		switch {
+		case lost > 0 && status == 0:
+			t.Errorf("the stop gave up %d batches and exited 0", lost)
+		case lost == 0 && status != 0:
+			t.Errorf("the stop gave up nothing and exited %d", status)
+		}
+	})
+}
