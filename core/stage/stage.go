@@ -58,6 +58,11 @@ func Fanout(outs ...Inlet) Inlet {
 // goroutine of its own, and CloseInput once no Push will come any more; Run
 // then returns when the stage has passed on everything it holds, or when
 // its context ends.
+//
+// A stage accounts for every message pushed into it: passed on, held, or
+// dropped and counted by reason. A Push that returns because its context
+// ended counts what it did not take; a stage that holds messages counts
+// what it still holds when its Run's context ends (DropShutdown).
 type Stage interface {
 	Inlet
 	// Run does the stage's background work until CloseInput was called and
@@ -88,6 +93,9 @@ type Stats struct {
 	HasDepth bool
 	// Capacity is the queue's limit in messages (0: unbounded).
 	Capacity int64
+	// Bytes is the payload bytes the queue holds now, and MaxBytes its
+	// limit in bytes (0: unbounded), for queues.
+	Bytes, MaxBytes int64
 }
 
 // Drop reasons shared by stages (error.type values).
@@ -107,7 +115,24 @@ const (
 	// DropEncodeFailed: a decoded payload could not be encoded in the
 	// target format.
 	DropEncodeFailed = "encode_failed"
+	// DropMaxBytes: a queue stage held its max_bytes and its policy for
+	// the message was to drop (onloop's log batches and subscriptions
+	// with when_full = "drop").
+	DropMaxBytes = "max_bytes"
+	// DropShutdown: the pipeline's shutdown window ended before the
+	// message was passed on.
+	DropShutdown = "shutdown"
 )
+
+// Abandoner is implemented by stages that hold messages between Push and
+// passing them on (queues). When a stopping pipeline's shutdown window is
+// about to end with messages still held, the runtime calls Abandon: the
+// stage stops passing on, counts what it holds as dropped (DropShutdown),
+// counts pushes that wait for room, and any later ones, the same way, and
+// its Run returns once the batch it is passing on, if any, is through.
+type Abandoner interface {
+	Abandon()
+}
 
 // Counters holds the counters of Stats for a stage; safe for concurrent
 // use. The drop reasons are fixed when it is made, so counting is lock free.

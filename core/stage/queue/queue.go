@@ -1,11 +1,15 @@
 // Package queue holds zpipe's queue stages, which decouple receiving from
-// processing with a bounded buffer:
+// processing with a buffer bounded in messages and in bytes:
 //
 //   - onloop: Zeek's onloop queue (spec §4.2). Events are dropped and
 //     counted when it holds hwm messages; log batches and subscription
-//     messages always go in (they count towards the depth).
-//   - hwm: a bounded buffer with a policy when full: drop_newest,
-//     drop_oldest, or block (backpressure towards the source).
+//     messages go in past hwm (they count towards the depth). Nothing
+//     passes max_bytes: there events are dropped, and log batches and
+//     subscriptions wait for room (when_full = "block", backpressure
+//     towards the source) or are dropped and counted (when_full = "drop").
+//   - hwm: a bounded buffer with a policy when either limit is reached:
+//     drop_newest, drop_oldest, or block (backpressure towards the
+//     source).
 package queue
 
 import (
@@ -29,16 +33,42 @@ const (
 	PolicyBlock      = "block"
 )
 
-// takeMax bounds the batches a queue stage passes on.
-const takeMax = 1024
+// What the onloop stage does with log batches and subscription messages
+// when it holds max_bytes.
+const (
+	WhenFullBlock = "block"
+	WhenFullDrop  = "drop"
+)
+
+// DefaultMaxBytes is the byte limit of both queue stages, 64 MiB: about
+// 180 batches of a thousand conn records, two seconds of a logger's
+// writing, while zpipe and its plugins stay well under 1 GiB.
+const DefaultMaxBytes = 64 << 20
+
+// A queue stage passes on batches of at most takeMax messages and
+// takeMaxBytes bytes (a larger message goes alone), the size of the
+// batches read from sockets: what a sink has in hand when a pipeline
+// stops is one such batch.
+const (
+	takeMax      = 1024
+	takeMaxBytes = 1 << 20
+)
+
+var maxBytesAttr = schema.Attribute{Name: "max_bytes", Type: schema.Number, Default: DefaultMaxBytes,
+	Description: "Payload bytes the queue holds at most (at least 1; default 64 MiB). A message larger than this is taken when the queue is empty, alone."}
 
 // Onloop is the onloop stage kind.
 var Onloop = stage.Kind{
-	Name:        "onloop",
-	Description: "Zeek's onloop queue: a bounded queue between receiving and processing; events are dropped (and counted) when it is full, log batches and subscription messages never are.",
+	Name: "onloop",
+	Description: "Zeek's onloop queue: a bounded queue between receiving and processing; events are dropped (and counted) when it is full, " +
+		"log batches and subscription messages pass its hwm but not its max_bytes, where they wait for room (or are dropped, when_full = \"drop\").",
 	Schema: schema.Schema{Attributes: []schema.Attribute{
 		{Name: "hwm", Type: schema.Number, Default: 10000,
-			Description: "Messages the queue holds before events are dropped (Zeek's onloop_queue_hwm); 0 = unbounded."},
+			Description: "Messages the queue holds before events are dropped (Zeek's onloop_queue_hwm); 0 = no limit in messages."},
+		maxBytesAttr,
+		{Name: "when_full", Type: schema.String, Default: WhenFullBlock, OneOf: []string{WhenFullBlock, WhenFullDrop},
+			Description: "What log batches and subscription messages do when the queue holds max_bytes: block waits for room (the source stops reading; its socket's HWM pushes back on the peers), " +
+				"drop drops and counts them (max_bytes). Events are dropped either way, as in Zeek."},
 	}},
 	New: newOnloop,
 }
@@ -46,12 +76,13 @@ var Onloop = stage.Kind{
 // HWM is the hwm stage kind.
 var HWM = stage.Kind{
 	Name:        "hwm",
-	Description: "A bounded buffer with a policy when full: drop_newest, drop_oldest, or block (backpressure to the source).",
+	Description: "A buffer bounded in messages and bytes with a policy when full: drop_newest, drop_oldest, or block (backpressure to the source).",
 	Schema: schema.Schema{Attributes: []schema.Attribute{
 		{Name: "capacity", Type: schema.Number, Default: 10000,
 			Description: "Messages the buffer holds (at least 1)."},
+		maxBytesAttr,
 		{Name: "policy", Type: schema.String, Default: PolicyBlock, OneOf: []string{PolicyDropNewest, PolicyDropOldest, PolicyBlock},
-			Description: "What happens when the buffer is full: drop the arriving message, drop the oldest held, or make the source wait."},
+			Description: "What happens when the buffer holds capacity messages or max_bytes: drop the arriving message, drop the oldest held, or make the source wait."},
 	}},
 	New: newHWM,
 }
@@ -61,25 +92,49 @@ type queued struct {
 	env      stage.Env
 	q        *msgqueue.Queue
 	counters *stage.Counters
-	push     func(ctx context.Context, b *message.Batch) error
+	// push queues b and returns how many of its messages it took or
+	// dropped (and counted); on an error the rest were not looked at.
+	push func(ctx context.Context, b *message.Batch) (int, error)
 }
 
+// newQueued returns a queue stage dropping for reasons (and for
+// stage.DropShutdown).
+func newQueued(env stage.Env, lim msgqueue.Limits, reasons ...string) *queued {
+	return &queued{env: env, q: msgqueue.New(lim), counters: stage.NewCounters(append(reasons, stage.DropShutdown)...)}
+}
+
+// Push queues the messages of b. Those it could not queue because the
+// pipeline stopped (the stage was abandoned, or ctx ended) are counted as
+// shutdown drops.
 func (s *queued) Push(ctx context.Context, b *message.Batch) error {
 	s.counters.Received(b.Len())
-	return s.push(ctx, b)
+	handled, err := s.push(ctx, b)
+	if err == nil {
+		return nil
+	}
+	if rest := b.Len() - handled; rest > 0 {
+		s.counters.Drop(stage.DropShutdown, rest)
+	}
+	if errors.Is(err, msgqueue.ErrClosed) {
+		return nil // abandoned: counted, and the sender may go on
+	}
+	return err
 }
 
-// Run passes on what the queue holds until it is closed and empty.
+// Run passes on what the queue holds until it is closed and empty. If ctx
+// ends first, what it still holds is counted as shutdown drops.
 func (s *queued) Run(ctx context.Context) error {
 	var b message.Batch
 	for {
-		if err := s.q.Take(ctx, &b, takeMax); err != nil {
+		if err := s.q.Take(ctx, &b, takeMax, takeMaxBytes); err != nil {
 			if errors.Is(err, msgqueue.ErrClosed) {
 				return nil
 			}
+			s.Abandon()
 			return err
 		}
 		if err := s.env.Out.Push(ctx, &b); err != nil {
+			s.Abandon()
 			return err
 		}
 		s.counters.Sent(b.Len())
@@ -88,21 +143,34 @@ func (s *queued) Run(ctx context.Context) error {
 
 func (s *queued) CloseInput() { s.q.Close() }
 
+// Abandon implements stage.Abandoner.
+func (s *queued) Abandon() {
+	s.q.Close()
+	if n, _ := s.q.Clear(); n > 0 {
+		s.counters.Drop(stage.DropShutdown, n)
+	}
+}
+
 func (s *queued) Stats() stage.Stats {
 	st := s.counters.Stats()
-	st.HasDepth, st.Depth, st.Capacity = true, int64(s.q.Len()), int64(s.q.Capacity())
+	lim := s.q.Limits()
+	st.HasDepth, st.Depth, st.Capacity = true, int64(s.q.Len()), int64(lim.Messages)
+	st.Bytes, st.MaxBytes = int64(s.q.Bytes()), int64(lim.Bytes)
 	return st
 }
 
 type onloopConfig struct {
-	HWM float64 `json:"hwm"`
+	HWM      float64 `json:"hwm"`
+	MaxBytes float64 `json:"max_bytes"`
+	WhenFull string  `json:"when_full"`
 }
 
 // LogWriteTopic is frame 0 of Zeek's log-write messages (spec §1.2).
 const LogWriteTopic = "log-write"
 
 // bypassesOnloop says whether a message goes into the onloop queue even
-// when it is full: log batches and subscription messages (spec §4.2).
+// when it holds hwm messages: log batches and subscription messages (spec
+// §4.2).
 func bypassesOnloop(it *message.Iter) bool {
 	switch it.NumFrames() {
 	case 1:
@@ -115,7 +183,7 @@ func bypassesOnloop(it *message.Iter) bool {
 }
 
 func newOnloop(env stage.Env, config []byte) (stage.Stage, error) {
-	var c onloopConfig
+	c := onloopConfig{HWM: 10000, MaxBytes: DefaultMaxBytes, WhenFull: WhenFullBlock}
 	if err := json.Unmarshal(config, &c); err != nil {
 		return nil, fmt.Errorf("onloop: %w", err)
 	}
@@ -123,28 +191,52 @@ func newOnloop(env stage.Env, config []byte) (stage.Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &queued{env: env, q: msgqueue.New(hwm), counters: stage.NewCounters(stage.DropQueueFull)}
+	maxBytes, err := wholeNumber("max_bytes", c.MaxBytes, 1)
+	if err != nil {
+		return nil, err
+	}
+	var block bool
+	switch c.WhenFull {
+	case WhenFullBlock:
+		block = true
+	case WhenFullDrop:
+	default:
+		return nil, fmt.Errorf("attribute \"when_full\": %q is not one of %s, %s", c.WhenFull, WhenFullBlock, WhenFullDrop)
+	}
+	s := newQueued(env, msgqueue.Limits{Messages: hwm, Bytes: maxBytes}, stage.DropQueueFull, stage.DropMaxBytes)
+	rule := func(it *message.Iter) msgqueue.Rule {
+		if bypassesOnloop(it) {
+			return msgqueue.Rule{IgnoreCount: true, Block: block}
+		}
+		return msgqueue.Rule{}
+	}
 	var warn sync.Once
-	s.push = func(_ context.Context, b *message.Batch) error {
-		_, dropped, err := s.q.PushDropNewest(b, bypassesOnloop)
-		if dropped > 0 {
-			s.counters.Drop(stage.DropQueueFull, dropped)
+	limiter := stage.NewLogLimiter(env.Logger, stage.DefaultLogInterval)
+	s.push = func(ctx context.Context, b *message.Batch) (int, error) {
+		r, err := s.q.Push(ctx, b, rule)
+		if events := r.Dropped - r.DroppedIgnoringCount; events > 0 {
+			s.counters.Drop(stage.DropQueueFull, events)
 			warn.Do(func() { // once, as Zeek; the counter tells the rest
-				env.Logger.Warn("dropped a message due to onloop queue full", "hwm", hwm)
+				env.Logger.Warn("dropped a message due to onloop queue full", "hwm", hwm, "max_bytes", maxBytes)
 			})
 		}
-		return err
+		if n := r.DroppedIgnoringCount; n > 0 {
+			s.counters.Drop(stage.DropMaxBytes, n)
+			limiter.Warn("queue at max_bytes, log batches or subscriptions dropped", "max_bytes", maxBytes, "dropped", n)
+		}
+		return r.Taken + r.Dropped, err
 	}
 	return s, nil
 }
 
 type hwmConfig struct {
 	Capacity float64 `json:"capacity"`
+	MaxBytes float64 `json:"max_bytes"`
 	Policy   string  `json:"policy"`
 }
 
 func newHWM(env stage.Env, config []byte) (stage.Stage, error) {
-	var c hwmConfig
+	c := hwmConfig{Capacity: 10000, MaxBytes: DefaultMaxBytes, Policy: PolicyBlock}
 	if err := json.Unmarshal(config, &c); err != nil {
 		return nil, fmt.Errorf("hwm: %w", err)
 	}
@@ -152,31 +244,39 @@ func newHWM(env stage.Env, config []byte) (stage.Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &queued{env: env, q: msgqueue.New(capacity), counters: stage.NewCounters(stage.DropHWM)}
+	maxBytes, err := wholeNumber("max_bytes", c.MaxBytes, 1)
+	if err != nil {
+		return nil, err
+	}
+	s := newQueued(env, msgqueue.Limits{Messages: capacity, Bytes: maxBytes}, stage.DropHWM)
 	limiter := stage.NewLogLimiter(env.Logger, stage.DefaultLogInterval)
 	drop := func(n int) {
 		if n > 0 {
 			s.counters.Drop(stage.DropHWM, n)
-			limiter.Warn("buffer full, messages dropped", "policy", c.Policy, "capacity", capacity, "dropped", n)
+			limiter.Warn("buffer full, messages dropped", "policy", c.Policy, "capacity", capacity, "max_bytes", maxBytes, "dropped", n)
 		}
 	}
 	switch c.Policy {
 	case PolicyDropNewest:
-		s.push = func(_ context.Context, b *message.Batch) error {
-			_, dropped, err := s.q.PushDropNewest(b, nil)
-			drop(dropped)
-			return err
+		s.push = func(ctx context.Context, b *message.Batch) (int, error) {
+			r, err := s.q.Push(ctx, b, nil)
+			drop(r.Dropped)
+			return r.Taken + r.Dropped, err
 		}
 	case PolicyDropOldest:
-		s.push = func(_ context.Context, b *message.Batch) error {
+		s.push = func(_ context.Context, b *message.Batch) (int, error) {
 			dropped, err := s.q.PushDropOldest(b)
+			if err != nil {
+				return 0, err
+			}
 			drop(dropped)
-			return err
+			return b.Len(), nil
 		}
 	case PolicyBlock:
-		s.push = func(ctx context.Context, b *message.Batch) error {
-			_, err := s.q.PushBlock(ctx, b)
-			return err
+		block := func(*message.Iter) msgqueue.Rule { return msgqueue.Rule{Block: true} }
+		s.push = func(ctx context.Context, b *message.Batch) (int, error) {
+			r, err := s.q.Push(ctx, b, block)
+			return r.Taken, err
 		}
 	default:
 		return nil, fmt.Errorf("attribute \"policy\": %q is not one of %s, %s, %s", c.Policy, PolicyDropNewest, PolicyDropOldest, PolicyBlock)
