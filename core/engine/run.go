@@ -17,9 +17,17 @@ import (
 	"github.com/zpipe/zpipe/core/transport"
 )
 
+// DefaultShutdownTimeout bounds the orderly stop after a signal: time
+// for a logger to write a full backlog (its onloop's max_bytes, the
+// batches in flight and what its PULL socket's peers had sent) at the
+// file sink's rate on a loaded machine.
+const DefaultShutdownTimeout = 30 * time.Second
+
 // RunOptions tune Run.
 type RunOptions struct {
-	// ShutdownTimeout bounds the orderly stop after ctx ends (default 10s).
+	// ShutdownTimeout bounds the orderly stop after ctx ends (default
+	// DefaultShutdownTimeout). A stop that has to give up data within it
+	// counts what it gave up and makes Run return an error.
 	ShutdownTimeout time.Duration
 	// OnStarted, if set, is called once every pipeline is running, with the
 	// bound address of the Prometheus endpoint ("" when off).
@@ -33,7 +41,7 @@ type RunOptions struct {
 // until ctx ends or a pipeline fails; then it stops them in order.
 func (e *Engine) Run(ctx context.Context, cfg *config.Config, opts RunOptions) (err error) {
 	if opts.ShutdownTimeout <= 0 {
-		opts.ShutdownTimeout = 10 * time.Second
+		opts.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	var mp metric.MeterProvider = noop.NewMeterProvider()
 	metricsAddr := ""
@@ -217,6 +225,7 @@ func (e *Engine) registerMetrics(mp metric.MeterProvider, zeekNode string, insta
 	type group struct {
 		client     transport.Client
 		components map[string]pipeline.Component
+		instances  []*pipeline.Instance
 	}
 	var groups []*group
 	for _, in := range instances {
@@ -233,6 +242,7 @@ func (e *Engine) registerMetrics(mp metric.MeterProvider, zeekNode string, insta
 		for id, c := range in.Components() {
 			g.components[id] = c
 		}
+		g.instances = append(g.instances, in)
 	}
 	sockets, err := telemetry.RegisterSockets(mp, zeekNode, func(ctx context.Context) ([]telemetry.SocketObservation, error) {
 		var obs []telemetry.SocketObservation
@@ -243,11 +253,13 @@ func (e *Engine) registerMetrics(mp metric.MeterProvider, zeekNode string, insta
 				errs = append(errs, err)
 				continue
 			}
+			core := coreDrops(g.instances)
 			for _, s := range st.Sockets {
 				c, ok := g.components[s.ID]
 				if !ok {
 					continue
 				}
+				s.Drops = withCoreDrops(s.Drops, core[s.ID])
 				obs = append(obs, telemetry.SocketObservation{
 					Pipeline: c.Pipeline, Component: c.Name, Kind: c.Kind,
 					ZeekProxyRole: c.ZeekProxyRole, Stats: s,
@@ -297,6 +309,7 @@ func (e *Engine) registerMetrics(mp metric.MeterProvider, zeekNode string, insta
 					Pipeline: s.Pipeline, Component: s.Name, Kind: s.Kind,
 					Received: s.Stats.Received, Sent: s.Stats.Sent, Undecoded: s.Stats.Undecoded,
 					Dropped: s.Stats.Dropped, HasDepth: s.Stats.HasDepth, Depth: s.Stats.Depth, Capacity: s.Stats.Capacity,
+					Bytes: s.Stats.Bytes, MaxBytes: s.Stats.MaxBytes,
 				})
 			}
 		}

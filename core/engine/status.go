@@ -26,6 +26,7 @@ func totals(ctx context.Context, instances []*pipeline.Instance) map[string]pipe
 		t := out[name]
 		if st, err := in.Client().Stats(ctx); err == nil {
 			comps := in.Components()
+			core := in.CoreDrops()
 			for _, s := range st.Sockets {
 				c, ok := comps[s.ID]
 				if !ok {
@@ -37,7 +38,7 @@ func totals(ctx context.Context, instances []*pipeline.Instance) map[string]pipe
 				case strings.HasPrefix(c.Name, "sink."):
 					t.out += s.MessagesSent
 				}
-				for _, n := range s.Drops {
+				for _, n := range withCoreDrops(s.Drops, core[s.ID]) {
 					t.dropped += n
 				}
 			}
@@ -114,4 +115,32 @@ func (r *statusReporter) report(ctx context.Context, prev, cur map[string]pipeli
 // round keeps one decimal: enough for a person, short on a line.
 func round(v float64) float64 {
 	return float64(int64(v*10+0.5)) / 10
+}
+
+// coreDrops returns the drops the core counted for sockets of the
+// instances (see pipeline.Instance.CoreDrops), by socket id.
+func coreDrops(instances []*pipeline.Instance) map[string]map[string]uint64 {
+	out := make(map[string]map[string]uint64)
+	for _, in := range instances {
+		for id, d := range in.CoreDrops() {
+			out[id] = d
+		}
+	}
+	return out
+}
+
+// withCoreDrops returns a socket's drops by reason with those the core
+// counted for it added; drops is not modified.
+func withCoreDrops(drops, core map[string]uint64) map[string]uint64 {
+	if len(core) == 0 {
+		return drops
+	}
+	out := make(map[string]uint64, len(drops)+len(core))
+	for r, n := range drops {
+		out[r] = n
+	}
+	for r, n := range core {
+		out[r] += n
+	}
+	return out
 }

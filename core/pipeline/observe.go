@@ -66,17 +66,37 @@ type StageInfo struct {
 }
 
 // Stages returns the running stages of the instance, and the sources
-// that run in the core, with their counters, upstream first.
+// that run in the core, with their counters, upstream first. A stage's
+// shutdown drops include what a stopping pipeline no longer let reach it;
+// every stage reports that reason, at 0 until the pipeline gives data up.
 func (in *Instance) Stages() []StageInfo {
 	p := in.plan.Pipeline
 	out := make([]StageInfo, 0, len(in.sources)+len(in.stages))
 	for _, rs := range slices.Concat(in.sources, in.stages) {
 		n := rs.plan.Node
+		st := rs.stage.Stats()
+		if rs.gate != nil {
+			if st.Dropped == nil {
+				st.Dropped = make(map[string]uint64, 1)
+			}
+			st.Dropped[stage.DropShutdown] += rs.gate.dropped.Load()
+		}
 		out = append(out, StageInfo{
-			Component: Component{Pipeline: p.Name, Name: n.Class + "." + n.Kind + "." + n.Name, Kind: n.Kind},
-			Stats:     rs.stage.Stats(),
+			Component: Component{Pipeline: p.Name, Name: rs.name(), Kind: n.Kind},
+			Stats:     st,
 			Stage:     rs.stage,
 		})
+	}
+	return out
+}
+
+// CoreDrops returns, by socket id, the drops the core counted for sinks
+// run by the transport (reason "shutdown": what a stopping pipeline no
+// longer sent them). Every sink fed by the core path is present.
+func (in *Instance) CoreDrops() map[string]map[string]uint64 {
+	out := make(map[string]map[string]uint64, len(in.sinkGates))
+	for id, g := range in.sinkGates {
+		out[id] = map[string]uint64{stage.DropShutdown: g.dropped.Load()}
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/zpipe/zpipe/core/codec/registry"
 	"github.com/zpipe/zpipe/core/config"
@@ -44,17 +45,23 @@ type Instance struct {
 	client transport.Client
 	logger *slog.Logger
 
-	// Sources (receive loops, subscription routes) stop first, then
-	// stages drain in order, then everything else (send streams) stops.
+	// Sources (receive loops, core sources) and subscription routes stop
+	// first, then stages drain in order, then everything else (send
+	// streams) stops.
 	cancelSources context.CancelFunc
-	sourcesWG     sync.WaitGroup
+	cancelRoutes  context.CancelFunc
+	routesWG      sync.WaitGroup // subscription routes
 	// drain, closed by Stop, ends the receive loops on sources gracefully:
 	// what the transport has read is still delivered.
-	drain     chan struct{}
-	drainOnce sync.Once
-	dataWG    sync.WaitGroup // receive loops on sources
-	stages    []runningStage
-	sources   []runningStage // sources that run in the core
+	drain      chan struct{}
+	drainOnce  sync.Once
+	dataWG     sync.WaitGroup // receive loops on sources, core sources
+	delivering atomic.Int64   // of those, how many still run
+	stages     []runningStage
+	sources    []runningStage // sources that run in the core
+	// sinkGates stand in front of the send streams of the core path, by
+	// socket id.
+	sinkGates map[string]*inletGate
 	// finished is closed once every source of the pipeline has come to
 	// its end: only sources that run in the core (a replayed file) can.
 	finished       chan struct{}
@@ -90,7 +97,8 @@ func (r *Runner) Start(ctx context.Context, p *config.Pipeline) (*Instance, erro
 	if logger == nil {
 		logger = slog.Default()
 	}
-	inst := &Instance{plan: plan, client: client, logger: logger.With("pipeline", p.Name), failed: make(chan struct{}), drain: make(chan struct{}), finished: make(chan struct{})}
+	inst := &Instance{plan: plan, client: client, logger: logger.With("pipeline", p.Name), failed: make(chan struct{}),
+		drain: make(chan struct{}), finished: make(chan struct{}), sinkGates: make(map[string]*inletGate)}
 	if len(plan.Stages) > 0 && r.Stages == nil {
 		return nil, fmt.Errorf("pipeline %q: has stages, and no stage kinds are registered", p.Name)
 	}
@@ -101,12 +109,14 @@ func (r *Runner) Start(ctx context.Context, p *config.Pipeline) (*Instance, erro
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	inst.cancel = cancel
 	srcCtx, cancelSources := context.WithCancel(runCtx)
-	inst.cancelSources = cancelSources
-	if err := inst.startFlows(runCtx, srcCtx, r); err != nil {
+	routesCtx, cancelRoutes := context.WithCancel(runCtx)
+	inst.cancelSources, inst.cancelRoutes = cancelSources, cancelRoutes
+	if err := inst.startFlows(runCtx, srcCtx, routesCtx, r); err != nil {
 		cancelSources()
+		cancelRoutes()
 		cancel()
 		inst.dataWG.Wait()
-		inst.sourcesWG.Wait()
+		inst.routesWG.Wait()
 		inst.wg.Wait()
 		inst.closeSockets(context.WithoutCancel(ctx))
 		return nil, err
@@ -138,18 +148,28 @@ func (in *Instance) open(ctx context.Context) error {
 	return nil
 }
 
-// runningStage is a stage of the instance and the end of its Run.
+// runningStage is a stage of the instance, the gate in front of it and
+// the end of its Run.
 type runningStage struct {
 	plan  StagePlan
 	stage stage.Stage
+	gate  *inletGate
 	done  chan struct{}
+	// closeInput calls the stage's CloseInput, once.
+	closeInput func()
+}
+
+// name returns the stage's component name, "<class>.<kind>.<name>".
+func (rs runningStage) name() string {
+	n := rs.plan.Node
+	return n.Class + "." + n.Kind + "." + n.Name
 }
 
 // startFlows starts links, then the core path: send streams to sinks,
 // stages (downstream first, so each has its outputs), and receive loops
-// on sources. Receive loops and subscription routes run under srcCtx, the
-// rest under ctx.
-func (in *Instance) startFlows(ctx, srcCtx context.Context, r *Runner) error {
+// on sources. Receive loops and core sources run under srcCtx,
+// subscription routes under routesCtx, the rest under ctx.
+func (in *Instance) startFlows(ctx, srcCtx, routesCtx context.Context, r *Runner) error {
 	pname := in.plan.Pipeline.Name
 	for _, l := range in.plan.Links {
 		spec := transport.LinkSpec{ID: l.ID, Source: l.Source.ID}
@@ -186,8 +206,10 @@ func (in *Instance) startFlows(ctx, srcCtx context.Context, r *Runner) error {
 			if err != nil {
 				return nil, fmt.Errorf("pipeline %q: open send stream to %s: %w", pname, n.ID, err)
 			}
-			inlets[n] = snd
-			outs = append(outs, snd)
+			g := newGate(snd)
+			in.sinkGates[n.ID] = g
+			inlets[n] = g
+			outs = append(outs, g)
 		}
 		return stage.Fanout(outs...), nil
 	}
@@ -225,8 +247,8 @@ func (in *Instance) startFlows(ctx, srcCtx context.Context, r *Runner) error {
 		if err != nil {
 			return fmt.Errorf("pipeline %q: %s %s.%s: %w", pname, n.Class, n.Kind, n.Name, err)
 		}
-		inlets[n] = st
-		rs := runningStage{plan: sp, stage: st, done: make(chan struct{})}
+		rs := runningStage{plan: sp, stage: st, gate: newGate(st), done: make(chan struct{}), closeInput: sync.OnceFunc(st.CloseInput)}
+		inlets[n] = rs.gate
 		in.stages = append(in.stages, rs)
 		in.wg.Add(1)
 		go func() {
@@ -254,6 +276,8 @@ func (in *Instance) startFlows(ctx, srcCtx context.Context, r *Runner) error {
 		opts := receiveOptions()
 		opts.Drain = in.drain
 		in.goRun(srcCtx, &in.dataWG, "data "+path.Source.ID, func(ctx context.Context) error {
+			in.delivering.Add(1)
+			defer in.delivering.Add(-1)
 			return in.client.Receive(ctx, path.Source.ID, opts, func(b *message.Batch) error {
 				return out.Push(ctx, b)
 			})
@@ -291,7 +315,7 @@ func (in *Instance) startFlows(ctx, srcCtx context.Context, r *Runner) error {
 			continue
 		}
 		out := stage.Fanout(outs...)
-		in.goRun(srcCtx, &in.sourcesWG, "subscriptions "+route.Sink.ID, func(ctx context.Context) error {
+		in.goRun(routesCtx, &in.routesWG, "subscriptions "+route.Sink.ID, func(ctx context.Context) error {
 			return in.client.Receive(ctx, route.Sink.ID, receiveOptions(), func(b *message.Batch) error {
 				return out.Push(ctx, b)
 			})
@@ -318,6 +342,8 @@ func (in *Instance) startCoreSource(srcCtx context.Context, r *Runner, n *config
 	in.sources = append(in.sources, runningStage{plan: StagePlan{Node: n}, stage: src})
 	in.pendingSources.Add(1)
 	in.goRun(srcCtx, &in.dataWG, "source "+name, func(ctx context.Context) error {
+		in.delivering.Add(1)
+		defer in.delivering.Add(-1)
 		stop := make(chan struct{})
 		defer close(stop)
 		go func() {
@@ -383,10 +409,20 @@ func (in *Instance) Err() error {
 	return in.err
 }
 
-// Stop stops links and the receive loops on sources, lets each stage pass
-// on what it holds (upstream first), ends the send streams, then closes
-// sockets (sources first, so no new data enters while sinks drain within
-// their linger time). ctx bounds the whole shutdown.
+// Stop stops the pipeline within ctx's deadline, writing what it had
+// received. Links stop; the receive loops on sources drain (the transport
+// stops reading and delivers what it had read, or with transport.Quiescer
+// everything its peers had sent); then each stage, upstream first, passes
+// on what it holds and closes (a file sink closes its files); then the
+// send streams end and the sockets close, sources first. Progress is
+// logged once a second while it drains.
+//
+// If the window is about to end with data still held (giveUpReserve
+// before ctx's deadline), Stop gives it up: queue stages count what they
+// hold, what still arrives is counted at the component it was for (all as
+// error.type "shutdown"), and every stage, sinks included, still has its
+// input closed, so files are closed properly. Stop then logs how many
+// messages were given up and returns an error saying so.
 func (in *Instance) Stop(ctx context.Context) error {
 	var errs []error
 	for i := len(in.started) - 1; i >= 0; i-- {
@@ -395,24 +431,40 @@ func (in *Instance) Stop(ctx context.Context) error {
 		}
 	}
 	pname := in.plan.Pipeline.Name
-	// Receive loops on sources drain: the transport stops reading and
-	// delivers what it has read. Subscription routes just stop.
+	giveUpCtx, cancelGiveUp := withGiveUp(ctx)
+	defer cancelGiveUp()
+	stopProgress := in.logProgress(ctx)
+	defer stopProgress()
+
+	// Receive loops on sources drain; subscription routes just stop.
 	in.drainOnce.Do(func() { close(in.drain) })
+	clean := waitGroup(giveUpCtx, &in.dataWG) == nil
+	in.cancelRoutes()
+	if err := waitGroup(ctx, &in.routesWG); err != nil {
+		errs = append(errs, fmt.Errorf("pipeline %q: subscription routes did not stop: %w", pname, err))
+	}
+	next := 0 // the stages before next have drained
+	for clean && next < len(in.stages) {
+		if clean = drainStage(giveUpCtx, in.stages[next]); clean {
+			next++
+		}
+	}
+	if !clean {
+		errs = append(errs, in.giveUp(ctx, in.stages[next:])...)
+	}
+	// Nothing pushes to the send streams any more but the receive loops
+	// of a pipeline without stages, which may still be delivering.
+	for id, g := range in.sinkGates {
+		if err := g.close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("pipeline %q: send stream to %s did not finish its batch: %w", pname, id, err))
+		}
+	}
 	if err := waitGroup(ctx, &in.dataWG); err != nil {
 		errs = append(errs, fmt.Errorf("pipeline %q: sources did not drain: %w", pname, err))
 	}
 	in.cancelSources()
-	if err := waitGroup(ctx, &in.sourcesWG); err != nil {
-		errs = append(errs, fmt.Errorf("pipeline %q: receive loops did not stop: %w", pname, err))
-	}
-	for _, rs := range in.stages {
-		rs.stage.CloseInput()
-		select {
-		case <-rs.done:
-		case <-ctx.Done():
-			errs = append(errs, fmt.Errorf("pipeline %q: %s %s.%s did not drain: %w", pname, rs.plan.Node.Class, rs.plan.Node.Kind, rs.plan.Node.Name, ctx.Err()))
-		}
-	}
+	stopProgress()
+
 	// Send streams end once the plugin has acknowledged what they carry;
 	// cancelling aborts them.
 	closed := make(chan struct{})
@@ -433,7 +485,138 @@ func (in *Instance) Stop(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("pipeline %q: flows did not stop: %w", pname, err))
 	}
 	errs = append(errs, in.closeSockets(ctx)...)
+	if n := in.reportGivenUp(); n > 0 {
+		errs = append(errs, fmt.Errorf("pipeline %q: the shutdown window ended with data still held: %d messages given up, counted as error_type=%q", pname, n, stage.DropShutdown))
+	}
 	return errors.Join(errs...)
+}
+
+// giveUpReserve returns how long before the end of a shutdown window of
+// length window a stop gives up what it still holds: the time its stages
+// need to finish the batch in hand, close their files and stop.
+func giveUpReserve(window time.Duration) time.Duration {
+	return min(window/4, 2*time.Second)
+}
+
+// withGiveUp returns a context that ends giveUpReserve before ctx's
+// deadline; without a deadline, with ctx.
+func withGiveUp(ctx context.Context) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, deadline.Add(-giveUpReserve(time.Until(deadline))))
+}
+
+// drainStage closes the input of a stage whose upstream has stopped and
+// waits until it has passed on what it holds. It reports false if ctx
+// ended first.
+func drainStage(ctx context.Context, rs runningStage) bool {
+	if rs.gate.close(ctx) != nil {
+		return false
+	}
+	rs.closeInput()
+	select {
+	case <-rs.done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// giveUp stops stages that have not drained in time: those that hold
+// messages are abandoned (they count what they hold), then, upstream
+// first, each one's gate is closed (later pushes are counted) and its
+// input too, so that it stops, and a sink closes its files.
+func (in *Instance) giveUp(ctx context.Context, stages []runningStage) []error {
+	attrs := []any{}
+	if d, ok := ctx.Deadline(); ok {
+		attrs = append(attrs, "window_left", time.Until(d).Round(time.Millisecond))
+	}
+	for _, rs := range stages {
+		if st := rs.stage.Stats(); st.HasDepth && st.Depth > 0 {
+			attrs = append(attrs, rs.name(), fmt.Sprintf("%d messages, %d bytes", st.Depth, st.Bytes))
+		}
+	}
+	if n := in.delivering.Load(); n > 0 {
+		attrs = append(attrs, "sources_delivering", n)
+	}
+	in.logger.Warn("shutdown window ending; giving up what is still held", attrs...)
+	for _, rs := range stages {
+		if a, ok := rs.stage.(stage.Abandoner); ok {
+			a.Abandon()
+		}
+	}
+	var errs []error
+	for _, rs := range stages {
+		if err := rs.gate.close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("pipeline %q: %s did not finish its batch: %w", in.plan.Pipeline.Name, rs.name(), err))
+		}
+		rs.closeInput()
+		select {
+		case <-rs.done:
+		case <-ctx.Done():
+			errs = append(errs, fmt.Errorf("pipeline %q: %s did not stop: %w", in.plan.Pipeline.Name, rs.name(), ctx.Err()))
+		}
+	}
+	return errs
+}
+
+// logProgress logs, once a second until the returned function is called,
+// what the stopping pipeline still holds: the messages and bytes of each
+// queue that holds some, and how many sources are still delivering.
+func (in *Instance) logProgress(ctx context.Context) (stop func()) {
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			var left []any
+			if d, ok := ctx.Deadline(); ok {
+				left = []any{"window_left", time.Until(d).Round(100 * time.Millisecond)}
+			}
+			if n := in.delivering.Load(); n > 0 {
+				in.logger.Info("draining", append([]any{"sources_delivering", n}, left...)...)
+			}
+			for _, rs := range in.stages {
+				if st := rs.stage.Stats(); st.HasDepth && st.Depth > 0 {
+					in.logger.Info("draining", append([]any{"component", rs.name(), "messages", st.Depth, "bytes", st.Bytes}, left...)...)
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(done); <-finished }) }
+}
+
+// reportGivenUp logs the shutdown drops of every component of the
+// pipeline, if any, and returns their sum.
+func (in *Instance) reportGivenUp() uint64 {
+	var total uint64
+	var attrs []any
+	for _, s := range in.Stages() {
+		if n := s.Stats.Dropped[stage.DropShutdown]; n > 0 {
+			total += n
+			attrs = append(attrs, s.Name, n)
+		}
+	}
+	comps := in.Components()
+	for id, n := range in.CoreDrops() {
+		if n := n[stage.DropShutdown]; n > 0 {
+			total += n
+			attrs = append(attrs, comps[id].Name, n)
+		}
+	}
+	if total > 0 {
+		in.logger.Warn("shutdown window ended; gave up data", append([]any{"messages", total}, attrs...)...)
+	}
+	return total
 }
 
 // waitGroup waits for wg, or returns ctx's error first.

@@ -82,6 +82,8 @@ const (
 	MetricMessagesUndecoded     = "zpipe.messages.undecoded"
 	MetricQueueDepth            = "zpipe.queue.depth"
 	MetricQueueCapacity         = "zpipe.queue.capacity"
+	MetricQueueBytes            = "zpipe.queue.bytes"
+	MetricQueueBytesCapacity    = "zpipe.queue.bytes.capacity"
 	MetricClusterNodes          = "zpipe.cluster.nodes"
 	MetricPluginRestarts        = "zpipe.plugin.restarts"
 	MetricPluginUp              = "zpipe.plugin.up"
@@ -166,6 +168,12 @@ var catalog = []MetricDesc{
 	{MetricQueueCapacity, KindGauge, "{message}", socketAttrs,
 		"Messages a queue stage holds at most (0: unbounded).",
 		"zpipe_queue_capacity"},
+	{MetricQueueBytes, KindGauge, "By", socketAttrs,
+		"Payload bytes a queue stage holds now.",
+		"zpipe_queue_bytes"},
+	{MetricQueueBytesCapacity, KindGauge, "By", socketAttrs,
+		"Payload bytes a queue stage holds at most (0: unbounded).",
+		"zpipe_queue_bytes_capacity"},
 	{MetricClusterNodes, KindGauge, "{node}", []string{AttrPipeline, AttrComponent, AttrNodeName, AttrNodeRole},
 		"Zeek cluster nodes a hello_tracker stage sees up, by name and role.",
 		"zpipe_cluster_nodes"},

@@ -196,7 +196,7 @@ func TestCatalogRendersAsDocumented(t *testing.T) {
 
 	if _, err := tel.RegisterStages(func() []StageObservation {
 		return []StageObservation{{Pipeline: "broker", Component: "stage.onloop.in", Kind: "onloop", Received: 10, Sent: 8,
-			Dropped: map[string]uint64{"queue_full": 2}, HasDepth: true, Capacity: 10000}}
+			Dropped: map[string]uint64{"queue_full": 2}, HasDepth: true, Capacity: 10000, MaxBytes: 64 << 20}}
 	}); err != nil {
 		t.Fatalf("RegisterStages: %v", err)
 	}

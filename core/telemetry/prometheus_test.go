@@ -252,14 +252,14 @@ func TestPrometheusPluginsAndPipelines(t *testing.T) {
 }
 
 // TestPrometheusStages: stage counters under their component, queue
-// gauges, and Zeek's onloop drops as the sum of the onloop stages'
+// gauges in messages and bytes, and Zeek's onloop drops as the sum of the onloop stages'
 // queue_full drops (node label as configured).
 func TestPrometheusStages(t *testing.T) {
 	tel := newPrometheusTelemetry(t, Config{ZeekNode: "logger-1"})
 	if _, err := tel.RegisterStages(func() []StageObservation {
 		return []StageObservation{
 			{Pipeline: "logger", Component: "stage.onloop.a", Kind: "onloop", Received: 100, Sent: 90,
-				Dropped: map[string]uint64{"queue_full": 7}, HasDepth: true, Depth: 3, Capacity: 10},
+				Dropped: map[string]uint64{"queue_full": 7}, HasDepth: true, Depth: 3, Capacity: 10, Bytes: 3000, MaxBytes: 1 << 20},
 			{Pipeline: "logger", Component: "stage.onloop.b", Kind: "onloop",
 				Dropped: map[string]uint64{"queue_full": 5}, HasDepth: true, Capacity: 0},
 			{Pipeline: "logger", Component: "stage.transcode.t", Kind: "transcode", Received: 9, Sent: 8, Undecoded: 2,
@@ -281,6 +281,8 @@ func TestPrometheusStages(t *testing.T) {
 		{"zpipe_messages_dropped_total", map[string]string{"pipeline": "logger", "component": "stage.onloop.a", "kind": "onloop", "error_type": "queue_full"}, 7},
 		{"zpipe_queue_depth", a, 3},
 		{"zpipe_queue_capacity", a, 10},
+		{"zpipe_queue_bytes", a, 3000},
+		{"zpipe_queue_bytes_capacity", a, 1 << 20},
 		{"zpipe_messages_undecoded_total", tc, 2},
 		{"zpipe_messages_dropped_total", map[string]string{"pipeline": "logger", "component": "stage.transcode.t", "kind": "transcode", "error_type": "malformed"}, 1},
 		// Only onloop stages count as Zeek's onloop drops.
@@ -292,8 +294,10 @@ func TestPrometheusStages(t *testing.T) {
 			t.Errorf("%s%v = %v (present %v), want %v\n%s", c.name, c.labels, got, ok, c.want, body)
 		}
 	}
-	if _, ok := sample(fams, "zpipe_queue_depth", tc); ok {
-		t.Error("a stage without a queue exports a queue depth")
+	for _, name := range []string{"zpipe_queue_depth", "zpipe_queue_bytes"} {
+		if _, ok := sample(fams, name, tc); ok {
+			t.Errorf("a stage without a queue exports %s", name)
+		}
 	}
 }
 

@@ -17,9 +17,11 @@ type StageObservation struct {
 	Received, Sent, Undecoded uint64
 	// Dropped counts drops by reason (the error.type attribute).
 	Dropped map[string]uint64
-	// HasDepth is set for queue stages, which report Depth and Capacity.
+	// HasDepth is set for queue stages, which report Depth and Capacity
+	// in messages, Bytes and MaxBytes in bytes.
 	HasDepth        bool
 	Depth, Capacity int64
+	Bytes, MaxBytes int64
 }
 
 // OnloopKind is the stage kind whose queue_full drops are Zeek's onloop
@@ -28,7 +30,7 @@ const OnloopKind = "onloop"
 
 // RegisterStages registers the stage counters (zpipe.messages.received,
 // .sent, .dropped, .undecoded under the stage's component), the queue
-// gauges, and Zeek's onloop drop counter (queue_full drops of every onloop
+// gauges (messages and bytes), and Zeek's onloop drop counter (queue_full drops of every onloop
 // stage), fed by fn at collection time. If zeekNode is not empty, the
 // Zeek-named counter carries node=zeekNode.
 func RegisterStages(mp metric.MeterProvider, zeekNode string, fn func() []StageObservation) (Registration, error) {
@@ -40,11 +42,11 @@ func RegisterStages(mp metric.MeterProvider, zeekNode string, fn func() []StageO
 	}
 	meter := mp.Meter(instrumentationScope)
 	insts, err := newObservables(meter, MetricMessagesReceived, MetricMessagesSent, MetricMessagesDropped,
-		MetricMessagesUndecoded, MetricQueueDepth, MetricQueueCapacity, MetricZeekOnloopDrops)
+		MetricMessagesUndecoded, MetricQueueDepth, MetricQueueCapacity, MetricQueueBytes, MetricQueueBytesCapacity, MetricZeekOnloopDrops)
 	if err != nil {
 		return nil, fmt.Errorf("register stage metrics: %w", err)
 	}
-	received, sent, dropped, undecoded, depth, capacity, onloop := insts[0], insts[1], insts[2], insts[3], insts[4], insts[5], insts[6]
+	received, sent, dropped, undecoded, depth, capacity, qbytes, qbytesCap, onloop := insts[0], insts[1], insts[2], insts[3], insts[4], insts[5], insts[6], insts[7], insts[8]
 	var zeekAttrs []attribute.KeyValue
 	if zeekNode != "" {
 		zeekAttrs = append(zeekAttrs, attribute.String(AttrNode, zeekNode))
@@ -67,6 +69,8 @@ func RegisterStages(mp metric.MeterProvider, zeekNode string, fn func() []StageO
 			if s.HasDepth {
 				o.ObserveInt64(depth, s.Depth, set)
 				o.ObserveInt64(capacity, s.Capacity, set)
+				o.ObserveInt64(qbytes, s.Bytes, set)
+				o.ObserveInt64(qbytesCap, s.MaxBytes, set)
 			}
 			if s.Kind == OnloopKind {
 				onloopDrops = saturatingAdd(onloopDrops, s.Dropped["queue_full"])
@@ -74,7 +78,7 @@ func RegisterStages(mp metric.MeterProvider, zeekNode string, fn func() []StageO
 		}
 		o.ObserveInt64(onloop, toInt64(onloopDrops), metric.WithAttributes(zeekAttrs...))
 		return nil
-	}, received, sent, dropped, undecoded, depth, capacity, onloop)
+	}, received, sent, dropped, undecoded, depth, capacity, qbytes, qbytesCap, onloop)
 	if err != nil {
 		return nil, fmt.Errorf("register stage metrics: %w", err)
 	}
