@@ -71,10 +71,16 @@ pipeline "zeek-logger" {
     framing = "zeek"
   }
 
-  # Zeek's onloop queue: log batches are never dropped by it, but events
-  # sent here by mistake are, once it holds 10000 messages.
+  # Zeek's onloop queue: events sent here by mistake are dropped once it
+  # holds 10000 messages. Log batches pass that limit but not max_bytes:
+  # there they wait for room, so that the PULL socket stops reading and
+  # its rcvhwm pushes back on the nodes (whose sends then fail, counted by
+  # Zeek, as with its own logger). This bounds the logger's memory, and
+  # the backlog a SIGTERM has to write.
   stage "onloop" "queue" {
-    hwm = 10000
+    hwm       = 10000
+    max_bytes = 67108864 # 64 MiB
+    when_full = "block"
   }
 
   sink "file" "logs" {

@@ -23,8 +23,13 @@ func newRunCmd(a *app) *cobra.Command {
 		Long: `Run loads and validates the pipeline files, starts the transport plugins
 they need, opens every socket and moves data until SIGINT or SIGTERM, or
 until every source has come to its end (a replayed file). It then stops
-intake, lets stages and sinks drain within their linger time, and exits 0.
-A second signal exits at once. Every --status-interval (default 10s) a
+intake and writes what it had received: the sources deliver what they had
+read, each stage passes on what it holds, sinks close their files, and it
+exits 0. A line a second tells what is still held while it drains. If
+--shutdown-timeout (default 30s) is about to end first, it gives up what
+is still held, counts it (error_type="shutdown"), still closes every file,
+says how many messages it gave up, and exits 1. A second signal exits at
+once. Every --status-interval (default 10s) a
 status line per pipeline says how many messages came in, went out and were
 dropped, per second and in total (a warning when some were dropped).
 
@@ -35,6 +40,9 @@ variable's default in the file.
   zpipe run --var listen_xpub_endpoint=tcp://0.0.0.0:5555 pipelines/zeek-broker.hcl`,
 		Args: argsUsage(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if shutdownTimeout <= 0 {
+				return usageError{fmt.Errorf("--shutdown-timeout: want a positive duration, have %s", shutdownTimeout)}
+			}
 			if statusInterval < 0 {
 				return usageError{fmt.Errorf("--status-interval: want 0 (off) or a positive duration, have %s", statusInterval)}
 			}
@@ -84,7 +92,8 @@ variable's default in the file.
 			return eng.Run(ctx, cfg, engine.RunOptions{ShutdownTimeout: shutdownTimeout, StatusInterval: statusInterval})
 		},
 	}
-	cmd.Flags().DurationVar(&shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long an orderly stop may take after a signal")
+	cmd.Flags().DurationVar(&shutdownTimeout, "shutdown-timeout", engine.DefaultShutdownTimeout,
+		"how long an orderly stop may take after a signal; what is still held near its end is given up and counted (exit status 1)")
 	cmd.Flags().DurationVar(&statusInterval, "status-interval", 10*time.Second, "log a status line per pipeline (messages in, out, dropped: rates and totals) this often; 0 turns it off")
 	lf.register(cmd)
 	return cmd

@@ -21,12 +21,12 @@ import (
 // default keeps `make test` short; ZPIPE_E2E_BURST=30s is the stress run.
 const envBurst = "ZPIPE_E2E_BURST"
 
-// burstDuration returns the length of a burst: $ZPIPE_E2E_BURST or 3s.
+// burstDuration returns the length of a burst: $ZPIPE_E2E_BURST or 5s.
 func burstDuration(t *testing.T) time.Duration {
 	t.Helper()
 	v := os.Getenv(envBurst)
 	if v == "" {
-		return 3 * time.Second
+		return 5 * time.Second
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
