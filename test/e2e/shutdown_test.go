@@ -35,15 +35,26 @@ func connRows(t *testing.T, dir string) (rows int, closed bool) {
 	return rows, closed
 }
 
-// received reads how many messages the logger's PULL source has read
-// from its socket, and how many of those reached zpipe's core (its onloop
-// stage). The transport may hold a message it has read back for its next
-// batch; what it does with it at a stop is the transport's to say.
-func (l *loggerProcess) received(t *testing.T) (source, core int) {
+// loggerCounts are a logger's message counts at one moment.
+type loggerCounts struct {
+	// source: messages the PULL source read from its socket. The
+	// transport may hold one it has read back for its next batch; what it
+	// does with it at a stop is the transport's to say.
+	source int
+	// core: messages that reached zpipe's core (its onloop stage).
+	core int
+	// written: messages the file sink wrote.
+	written int
+}
+
+func (l *loggerProcess) counts(t *testing.T) loggerCounts {
 	t.Helper()
 	m := scrapeURL(t, "http://"+l.metrics+"/metrics")
-	return int(m[`zpipe_messages_received_total{component="source.pull.nodes",kind="pull",pipeline="zeek-logger"}`]),
-		int(m[`zpipe_messages_received_total{component="stage.onloop.queue",kind="onloop",pipeline="zeek-logger"}`])
+	return loggerCounts{
+		source:  int(m[`zpipe_messages_received_total{component="source.pull.nodes",kind="pull",pipeline="zeek-logger"}`]),
+		core:    int(m[`zpipe_messages_received_total{component="stage.onloop.queue",kind="onloop",pipeline="zeek-logger"}`]),
+		written: int(m[`zpipe_messages_sent_total{component="sink.file.logs",kind="file",pipeline="zeek-logger"}`]),
+	}
 }
 
 // exitStatus waits for zpipe to exit after a signal and returns its exit
@@ -80,7 +91,8 @@ func TestLoggerSIGTERMWritesBacklog(t *testing.T) {
 		time.Sleep(d)
 		sent := b.Stop()
 		// Received now or later: a stop writes at least this much.
-		source, received := l.received(t)
+		at := l.counts(t)
+		received := at.core
 		start := time.Now()
 		if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
@@ -88,8 +100,11 @@ func TestLoggerSIGTERMWritesBacklog(t *testing.T) {
 		status := l.exitStatus(t)
 		took := time.Since(start)
 		rows, closed := connRows(t, l.dir)
-		t.Logf("%d batches sent, %d read by the source and %d received by the core at SIGTERM, %d written (%d records) in a stop of %v, exit status %d",
-			sent, source, received, rows/1001, rows, took.Round(time.Millisecond), status)
+		drained := rows/1001 - at.written
+		t.Logf("%d batches sent; at SIGTERM %d read by the source, %d received by the core, %d written; %d written (%d records) in the end: "+
+			"the stop wrote %d batches (%.1f MB) in %v (%.0f records/s), exit status %d",
+			sent, at.source, at.core, at.written, rows/1001, rows, drained, float64(drained*len(frames[3]))/1e6, took.Round(time.Millisecond),
+			float64(drained*1001)/took.Seconds(), status)
 		if status != 0 {
 			t.Errorf("exit status %d after SIGTERM, want 0", status)
 		}
@@ -127,7 +142,8 @@ func TestLoggerSIGTERMGivesUpCounted(t *testing.T) {
 		b := startBurst(t, l.endpoint, frames)
 		time.Sleep(burstDuration(t))
 		sent := b.Stop()
-		source, received := l.received(t)
+		at := l.counts(t)
+		received := at.core
 		if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
@@ -139,7 +155,7 @@ func TestLoggerSIGTERMGivesUpCounted(t *testing.T) {
 			lost, _ = strconv.Atoi(m[1])
 		}
 		t.Logf("%d batches sent, %d read by the source and %d received by the core at SIGTERM, %d written, %d given up, exit status %d",
-			sent, source, received, rows/1001, lost, status)
+			sent, at.source, received, rows/1001, lost, status)
 		if !closed {
 			t.Error("a conn log was not closed (no #close line)")
 		}

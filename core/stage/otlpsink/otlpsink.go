@@ -78,8 +78,9 @@
 // # Queue, retries and counters
 //
 // Push decodes, maps and enqueues, never touching the network: a record
-// that finds the queue (queue_size records) full is dropped and counted as
-// queue_full, or, with when_full = "block", waits in Push until the
+// that finds the queue full (queue_size records, or queue_bytes: the
+// records of a message share its bytes; a larger record is taken alone)
+// is dropped and counted as queue_full, or, with when_full = "block", waits in Push until the
 // exporter has made room, so that the source slows down instead. Run
 // sends batches of up to batch_size records, a partial batch once its
 // oldest record waited batch_timeout, one request at a time and in order. A retryable failure (gRPC Unavailable, ResourceExhausted,
@@ -97,7 +98,8 @@
 // collector accepted (a log batch message gives many). Dropped counts
 // messages for malformed and no_codec, and log records for queue_full and
 // export_failed. Depth is the number of records queued (in flight
-// included), Capacity the queue_size.
+// included), Capacity the queue_size; Bytes and MaxBytes the same in
+// bytes (queue_bytes).
 package otlpsink
 
 import (
@@ -139,6 +141,10 @@ const (
 	WhenFullBlock = "block"
 )
 
+// DefaultQueueBytes is the default queue_bytes: 16 MiB, some 45000
+// records of a Zeek conn log; in memory a few times that.
+const DefaultQueueBytes = 16 << 20
+
 // DropExportFailed: the collector rejected log records (a non-retryable
 // failure or a partial success), or they were still queued when the sink
 // had to stop.
@@ -176,6 +182,8 @@ var Kind = stage.Kind{
 			Description: "How long a record waits at most for its batch to fill before a partial batch goes."},
 		{Name: "queue_size", Type: schema.Number, Default: 10000,
 			Description: "Log records held while waiting or retrying."},
+		{Name: "queue_bytes", Type: schema.Number, Default: DefaultQueueBytes,
+			Description: "Bytes of log records held while waiting or retrying (default 16 MiB), counted as the bytes of the messages they came from (their protobuf encoding is about as large; in memory they take a few times that); a larger record is held alone."},
 		{Name: "when_full", Type: schema.String, Default: WhenFullDrop, OneOf: []string{WhenFullDrop, WhenFullBlock},
 			Description: "drop: records that find the queue full are dropped and counted (queue_full), the source never waits; block: the sink waits for room, slowing the source (put an onloop or hwm stage before it to choose what gives way)."},
 		{Name: "retry_initial", Type: schema.Duration, Default: "1s",
@@ -203,6 +211,7 @@ type config struct {
 	BatchSize    float64            `json:"batch_size"`
 	BatchTimeout string             `json:"batch_timeout"`
 	QueueSize    float64            `json:"queue_size"`
+	QueueBytes   float64            `json:"queue_bytes"`
 	WhenFull     string             `json:"when_full"`
 	RetryInitial string             `json:"retry_initial"`
 	RetryMax     string             `json:"retry_max"`
@@ -222,6 +231,7 @@ type settings struct {
 	batchSize    int
 	batchTimeout time.Duration
 	queueSize    int
+	queueBytes   int
 	block        bool // when_full = "block"
 	retryInitial time.Duration
 	retryMax     time.Duration
@@ -232,7 +242,7 @@ type settings struct {
 // parse checks a configuration, naming the attribute at fault.
 func parse(raw []byte) (*settings, error) {
 	c := config{Protocol: ProtocolGRPC, Compression: CompressionGzip, Timeout: "10s", BatchSize: 512, BatchTimeout: "1s",
-		QueueSize: 10000, RetryInitial: "1s", RetryMax: "30s", FlushTimeout: "5s"}
+		QueueSize: 10000, QueueBytes: DefaultQueueBytes, RetryInitial: "1s", RetryMax: "30s", FlushTimeout: "5s"}
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return nil, fmt.Errorf("otlp: configuration: %w", err)
 	}
@@ -266,6 +276,9 @@ func parse(raw []byte) (*settings, error) {
 		return nil, err
 	}
 	if s.queueSize, err = wholeNumber("queue_size", c.QueueSize); err != nil {
+		return nil, err
+	}
+	if s.queueBytes, err = wholeNumber("queue_bytes", c.QueueBytes); err != nil {
 		return nil, err
 	}
 	if s.batchSize > s.queueSize {
@@ -432,7 +445,7 @@ func New(env stage.Env, raw []byte) (stage.Stage, error) {
 		inputLog: stage.NewLogLimiter(env.Logger, stage.DefaultLogInterval),
 		sendLog:  stage.NewLogLimiter(env.Logger, stage.DefaultLogInterval),
 		rejLog:   stage.NewLogLimiter(env.Logger, stage.DefaultLogInterval),
-		queue:    ring{buf: make([]*logspb.LogRecord, set.queueSize)},
+		queue:    ring{buf: make([]*logspb.LogRecord, set.queueSize), sizes: make([]int, set.queueSize), maxBytes: set.queueBytes},
 		notify:   make(chan struct{}, 1),
 		room:     make(chan struct{}, 1),
 		closed:   make(chan struct{}),
@@ -460,7 +473,10 @@ func stringKV(k, v string) *commonpb.KeyValue {
 // queued.
 func (s *Sink) Stats() stage.Stats {
 	st := s.counters.Stats()
-	st.Depth, st.HasDepth, st.Capacity = int64(s.Queued()), true, int64(s.set.queueSize)
+	s.mu.Lock()
+	st.Depth, st.Bytes = int64(s.queue.n), int64(s.queue.bytes)
+	s.mu.Unlock()
+	st.HasDepth, st.Capacity, st.MaxBytes = true, int64(s.set.queueSize), int64(s.set.queueBytes)
 	return st
 }
 
@@ -481,7 +497,7 @@ func (s *Sink) Push(ctx context.Context, b *message.Batch) error {
 	if err != nil {
 		return err
 	}
-	return s.enqueue(ctx, recs)
+	return s.enqueue(ctx, recs, b.Bytes())
 }
 
 // mapBatch decodes the messages of b and appends their log records to dst.
@@ -519,11 +535,21 @@ func (s *Sink) drop(reason, what string, args ...any) {
 // enqueue queues recs. What does not fit is dropped and counted, or with
 // when_full = "block" waits for room until ctx ends (and is then counted
 // as queue_full too).
-func (s *Sink) enqueue(ctx context.Context, recs []*logspb.LogRecord) error {
+//
+// The records share the bytes of the messages they came from: a cheap
+// measure of their size (their protobuf encoding is about as large).
+func (s *Sink) enqueue(ctx context.Context, recs []*logspb.LogRecord, bytes int) error {
+	sizes := make([]int, len(recs))
+	for i := range sizes {
+		sizes[i] = bytes / len(recs)
+	}
+	if len(sizes) > 0 {
+		sizes[0] += bytes % len(recs)
+	}
 	for len(recs) > 0 {
 		s.mu.Lock()
 		before := s.queue.n
-		kept := s.queue.push(recs)
+		kept := s.queue.push(recs, sizes)
 		after := s.queue.n
 		s.mu.Unlock()
 		if kept > 0 && (before == 0 || after >= s.set.batchSize) {
@@ -532,13 +558,13 @@ func (s *Sink) enqueue(ctx context.Context, recs []*logspb.LogRecord) error {
 			default:
 			}
 		}
-		recs = recs[kept:]
+		recs, sizes = recs[kept:], sizes[kept:]
 		if len(recs) == 0 {
 			return nil
 		}
 		if !s.set.block {
 			s.counters.Drop(stage.DropQueueFull, len(recs))
-			s.inputLog.Warn("queue full; log records dropped", "records", len(recs), "queue_size", s.set.queueSize)
+			s.inputLog.Warn("queue full; log records dropped", "records", len(recs), "queue_size", s.set.queueSize, "queue_bytes", s.set.queueBytes)
 			return nil
 		}
 		select {
@@ -799,16 +825,26 @@ func jitter(d time.Duration) time.Duration {
 // ring is a bounded FIFO of log records.
 type ring struct {
 	buf     []*logspb.LogRecord
+	sizes   []int // size of each record of buf
 	head, n int
+	// bytes is the sum of the sizes held, maxBytes its limit (an empty
+	// ring takes a larger record).
+	bytes, maxBytes int
 }
 
-// push appends as many of recs as fit and returns how many.
-func (r *ring) push(recs []*logspb.LogRecord) int {
-	k := min(len(recs), len(r.buf)-r.n)
-	for i := range k {
-		r.buf[(r.head+r.n+i)%len(r.buf)] = recs[i]
+// push appends as many of recs (whose sizes are sizes) as fit and returns
+// how many.
+func (r *ring) push(recs []*logspb.LogRecord, sizes []int) int {
+	k := 0
+	for ; k < len(recs) && r.n < len(r.buf); k++ {
+		if r.n > 0 && r.bytes+sizes[k] > r.maxBytes {
+			break
+		}
+		i := (r.head + r.n) % len(r.buf)
+		r.buf[i], r.sizes[i] = recs[k], sizes[k]
+		r.n++
+		r.bytes += sizes[k]
 	}
-	r.n += k
 	return k
 }
 
@@ -827,7 +863,9 @@ func (r *ring) peek(dst []*logspb.LogRecord, max int) []*logspb.LogRecord {
 func (r *ring) remove(k int) {
 	k = min(k, r.n)
 	for i := range k {
-		r.buf[(r.head+i)%len(r.buf)] = nil
+		j := (r.head + i) % len(r.buf)
+		r.buf[j] = nil
+		r.bytes -= r.sizes[j]
 	}
 	r.head = (r.head + k) % len(r.buf)
 	r.n -= k

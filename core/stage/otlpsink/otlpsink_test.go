@@ -165,6 +165,31 @@ func TestTLSUnknownCA(t *testing.T) {
 	}
 }
 
+// TestQueueBytes: the queue holds no more than queue_bytes of encoded
+// records, whatever queue_size allows; what does not fit is counted as
+// queue_full, what fits arrives once the collector is up.
+func TestQueueBytes(t *testing.T) {
+	col := newCollector(t, ProtocolGRPC, nil) // not started: down
+	s, _ := newSink(t, fast(col, map[string]any{"queue_size": 1000, "queue_bytes": 1000}))
+	finish := run(t, s)
+	push(t, s, seqEvents(t, 0, 100))
+	st := s.Stats()
+	if st.Depth == 0 || st.Depth >= 100 || st.Bytes > 1000 || st.MaxBytes != 1000 || st.Depth+int64(st.Dropped[stage.DropQueueFull]) != 100 {
+		t.Fatalf("stats %+v", st)
+	}
+	col.start()
+	waitFor(t, "the queued records accepted", func() bool { return s.Stats().Sent == uint64(st.Depth) })
+	if got := seqs(col.Records()); !slices.Equal(got, span(0, int(st.Depth))) {
+		t.Fatalf("the collector got %v", got)
+	}
+	if err := finish(); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Bytes != 0 {
+		t.Fatalf("an empty queue counts %d bytes", st.Bytes)
+	}
+}
+
 // TestOutage: records pushed while the collector is down stay queued and
 // arrive exactly once when it comes up; in a second outage, records beyond
 // queue_size are dropped and counted, the rest arrive.
