@@ -133,7 +133,7 @@ func (e *Engine) Run(ctx context.Context, cfg *config.Config, opts RunOptions) (
 	var runErr error
 	select {
 	case <-ctx.Done():
-		e.logger.Info("stopping")
+		e.logger.Info("stopping: writing what was received", "shutdown_timeout", opts.ShutdownTimeout)
 	case <-allFinished(waitCtx, instances):
 		e.logger.Info("every pipeline came to its end; stopping")
 	case i := <-firstFailure(waitCtx, instances):

@@ -191,7 +191,8 @@ func (in *Instance) startFlows(ctx, srcCtx, routesCtx context.Context, r *Runner
 		senders.closeAll()
 	}()
 
-	inlets := make(map[*config.Node]stage.Inlet)
+	inlets := make(map[*config.Node]stage.Inlet)  // gated inlets of stages and sinks
+	running := make(map[*config.Node]stage.Stage) // the stages themselves
 	inletsOf := func(nodes []*config.Node) (stage.Inlet, error) {
 		var outs []stage.Inlet
 		for _, n := range nodes {
@@ -248,7 +249,7 @@ func (in *Instance) startFlows(ctx, srcCtx, routesCtx context.Context, r *Runner
 			return fmt.Errorf("pipeline %q: %s %s.%s: %w", pname, n.Class, n.Kind, n.Name, err)
 		}
 		rs := runningStage{plan: sp, stage: st, gate: newGate(st), done: make(chan struct{}), closeInput: sync.OnceFunc(st.CloseInput)}
-		inlets[n] = rs.gate
+		inlets[n], running[n] = rs.gate, st
 		in.stages = append(in.stages, rs)
 		in.wg.Add(1)
 		go func() {
@@ -298,7 +299,7 @@ func (in *Instance) startFlows(ctx, srcCtx, routesCtx context.Context, r *Runner
 	for _, route := range in.plan.SubscriptionRoutes {
 		var outs []stage.Inlet
 		for _, o := range route.Observers {
-			if obs, ok := inlets[o].(stage.SubscriptionObserver); ok {
+			if obs, ok := running[o].(stage.SubscriptionObserver); ok {
 				outs = append(outs, stage.InletFunc(obs.ObserveSubscriptions))
 			}
 		}
