@@ -29,9 +29,11 @@ exits 0. A line a second tells what is still held while it drains. If
 --shutdown-timeout (default 30s) is about to end first, it gives up what
 is still held, counts it (error_type="shutdown"), still closes every file,
 says how many messages it gave up, and exits 1. A second signal exits at
-once. Every --status-interval (default 10s) a
-status line per pipeline says how many messages came in, went out and were
-dropped, per second and in total (a warning when some were dropped).
+once.
+
+Every --status-interval (default 10s) a status line per pipeline says how
+many messages came in, went out and were dropped, per second and in total
+(a warning when some were dropped).
 
 Variables: --var NAME=VALUE overrides $ZPIPE_VAR_NAME, which overrides the
 variable's default in the file.
