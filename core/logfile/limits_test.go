@@ -3,6 +3,7 @@ package logfile
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/zpipe/zpipe/core/codec/jsonl"
+	"github.com/zpipe/zpipe/core/value"
 )
 
 // TestEvictedFiles keeps one descriptor for three paths: files whose
@@ -218,5 +220,37 @@ func TestArchiveNameCollision(t *testing.T) {
 	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// BenchmarkWritePaths writes batches of 10 conn records to paths in turn:
+// as many paths as files may be open (the baseline), and twice as many,
+// so that every batch closes the least recently written file and reopens
+// its own.
+func BenchmarkWritePaths(b *testing.B) {
+	batch := benchBatch(b, 10)
+	for _, c := range []struct {
+		name  string
+		paths int
+	}{{"all-open", DefaultMaxOpenFiles}, {"reopening", 2 * DefaultMaxOpenFiles}} {
+		b.Run(c.name, func(b *testing.B) {
+			w := mustNew(b, Config{Dir: b.TempDir()})
+			paths := make([]*value.LogBatch, c.paths)
+			for i := range paths {
+				paths[i] = withPath(batch, fmt.Sprintf("p%04d", i))
+				mustWrite(b, w, paths[i]) // the files exist before the timing
+			}
+			i := 0
+			for b.Loop() {
+				if err := w.Write(paths[i%len(paths)]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			b.ReportMetric(float64(10*b.N)/b.Elapsed().Seconds(), "records/s")
+			if err := w.Close(); err != nil {
+				b.Fatal(err)
+			}
+		})
 	}
 }

@@ -292,6 +292,11 @@ func (w *Writer) Write(b *value.LogBatch) error {
 	now := w.now()
 	f := w.files[b.Path]
 	if f != nil {
+		if f, err = w.resume(f); err != nil {
+			return fmt.Errorf("logfile: batch of %d records for %q not written: %w", len(b.Records), b.Path, err)
+		}
+	}
+	if f != nil {
 		closeAt, reason := now, ""
 		switch {
 		case !sameFields(f.fields, b.Fields):
@@ -308,11 +313,6 @@ func (w *Writer) Write(b *value.LogBatch) error {
 				w.log.Error("logfile: rotation failed", "path", f.path, "error", err)
 			}
 			f = nil
-		}
-	}
-	if f != nil {
-		if f, err = w.resume(f); err != nil {
-			return fmt.Errorf("logfile: batch of %d records for %q not written: %w", len(b.Records), b.Path, err)
 		}
 	}
 	out := w.lines
