@@ -60,9 +60,6 @@ func (w *Writer) makeRoom() {
 	}
 }
 
-// adopt counts the new descriptor of f, opened after makeRoom.
-func (w *Writer) adopt(f *file) { w.fds.pushFront(f) }
-
 // release closes f's descriptor, if it has one; the file stays active
 // (no #close line) until it is finished.
 func (w *Writer) release(f *file) error {
@@ -101,7 +98,7 @@ func (w *Writer) descriptor(f *file) error {
 		return fmt.Errorf("reopen: %w", err)
 	}
 	f.f, f.size = fd, st.Size()
-	w.adopt(f)
+	w.fds.pushFront(f)
 	w.stats.FilesReopened++
 	return nil
 }

@@ -400,7 +400,7 @@ func (w *Writer) open(b *value.LogBatch, now time.Time) (*file, error) {
 		f.rotateAt = nextRotation(now, w.every)
 	}
 	w.files[b.Path] = f
-	w.adopt(f)
+	w.fds.pushFront(f)
 	w.stats.FilesOpened++
 	w.log.Debug("logfile: opened", "path", b.Path, "file", name)
 	return f, nil
