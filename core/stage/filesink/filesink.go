@@ -66,7 +66,7 @@ var Kind = stage.Kind{
 		{Name: "max_open_files", Type: schema.Number, Default: logfile.DefaultMaxOpenFiles,
 			Description: "tsv, json: log files kept open at most; the least recently written is closed (not rotated) and reopened for its next batch. Lowered, with a warning, to half the descriptor limit (RLIMIT_NOFILE)."},
 		{Name: "max_paths", Type: schema.Number, Default: logfile.DefaultMaxPaths,
-			Description: "tsv, json: log paths with an active file at most; a batch for another path is dropped (too_many_paths) until a file is rotated by time or closed."},
+			Description: "tsv, json: log paths with an active file at most; a batch for another path is dropped (too_many_paths) until a rotation by time (or a restart) frees the slots. Paths must be plain log paths (letters, digits, _ - .), else their batches are dropped (invalid_path)."},
 		{Name: "file", Type: schema.String, Default: "",
 			Description: "jsonl, raw: the file's name in dir (default: the sink's name with .jsonl or .zpmsg)."},
 	}},
