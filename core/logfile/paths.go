@@ -14,7 +14,7 @@ const MaxPathLen = 100
 // and has an active file, or there is room for one more.
 func (w *Writer) admit(b *value.LogBatch) error {
 	if err := checkPath(b.Path); err != nil {
-		return fmt.Errorf("logfile: batch of %s rejected: %w", b.Stream, err)
+		return fmt.Errorf("logfile: batch of %.64q rejected: %w", b.Stream, err)
 	}
 	if len(b.Records) > 0 && len(w.files) >= w.maxPaths && w.files[b.Path] == nil {
 		return fmt.Errorf("logfile: batch for %q rejected: %w (%d)", b.Path, ErrTooManyPaths, w.maxPaths)
