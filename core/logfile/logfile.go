@@ -11,6 +11,38 @@
 // object per record (package jsonl, Zeek's bytes exactly) and nothing
 // else.
 //
+// # Log paths
+//
+// A batch's path must be a plain log path, as Zeek's are (conn, dns,
+// conn-summary, notice_alarm, my_log.x): at most MaxPathLen ASCII
+// letters, digits, '_', '-' and '.', starting with a letter, a digit or
+// '_', without an empty part between two dots, and not ending in what
+// rotation appends to a path (a dot and 12 or more groups of digits joined
+// by dashes, as in ".2026-11-22-04-00-00-2026-11-22-05-00-00-1"). So
+// <path>.log stays in the directory and is never the name of a rotated
+// file: no batch can write into an archive or move one aside. A batch
+// with another path is rejected (ErrPath).
+//
+// At most Config.MaxPaths paths have an active file at once. A batch for
+// another path is rejected (ErrTooManyPaths) until a path's slot frees: a
+// path holds its slot from the creation of its active file until that
+// file is rotated by time or closed (a rotation by size or schema starts
+// the next file at once and keeps the slot). Without rotation by time the
+// slots free only when the Writer is closed.
+//
+// # Descriptors
+//
+// An active file is a path's state (its fields, open time, size, records,
+// rotation time) apart from its descriptor. At most Config.MaxOpenFiles
+// active files have an open descriptor: to open another, the Writer
+// closes the descriptor of the least recently written one (no #close
+// line: the file is still active) and reopens that file for appending
+// with its next batch, rotation or fsync. A file that vanished while
+// closed (removed or renamed by someone else) is forgotten, and its next
+// batch starts a new file. Besides these, a rotation or the handling of
+// a leftover opens one more descriptor for a moment (the directory, or
+// the leftover).
+//
 // # Rotation
 //
 // A file is closed and renamed to
@@ -59,8 +91,11 @@
 // fatal signal, so a kill landing inside a large write can leave part of a
 // batch. That partial last line is cut off when the file is found as a
 // leftover (below). A failed write (a full disk) is cut back to the last
-// complete batch at once. Flush fsyncs every open file; Close writes the
-// #close lines, fsyncs and closes them.
+// complete batch at once. Flush fsyncs every active file written since
+// its last fsync, its descriptor open or not (closing a descriptor to make
+// room loses nothing: the lines are in the kernel already, and Flush
+// reopens the file to fsync it); Close writes the #close lines, fsyncs
+// and closes them.
 //
 // A batch whose records do not match its own fields is rejected as a
 // whole: Write returns an error wrapping ErrMismatch that names the record
@@ -100,9 +135,12 @@ var (
 	// ErrMismatch is wrapped by the error of a batch whose records do not
 	// match its fields. It is zeekascii.ErrMismatch.
 	ErrMismatch = zeekascii.ErrMismatch
-	// ErrPath is wrapped by the error of a batch whose path cannot be a
-	// file name: empty, ".", "..", or holding "/" or NUL.
-	ErrPath = errors.New("log path cannot be a file name")
+	// ErrPath is wrapped by the error of a batch whose path is not a
+	// plain log path (see the package doc).
+	ErrPath = errors.New("not a plain log path")
+	// ErrTooManyPaths is wrapped by the error of a batch for a new path
+	// when Config.MaxPaths paths have active files.
+	ErrTooManyPaths = errors.New("too many log paths")
 	// ErrClosed is returned by calls after Close.
 	ErrClosed = errors.New("logfile: writer is closed")
 )
@@ -122,20 +160,37 @@ type Config struct {
 	// Now returns the current time, which the #open and #close lines and
 	// the rotated file names show in its location. Default: time.Now.
 	Now func() time.Time
+	// MaxOpenFiles is how many active files keep an open descriptor at
+	// most; the least recently written is closed to make room and reopened
+	// for its next batch. Default (0): DefaultMaxOpenFiles.
+	MaxOpenFiles int
+	// MaxPaths is how many paths have an active file at most; a batch for
+	// another path is rejected (ErrTooManyPaths). Default (0):
+	// DefaultMaxPaths.
+	MaxPaths int
 	// Logger receives opened, rotated and rejected events. Default:
 	// discard.
 	Logger *slog.Logger
 }
+
+// Defaults of Config.
+const (
+	DefaultMaxOpenFiles = 256
+	DefaultMaxPaths     = 2000
+)
 
 // Stats counts what a Writer did.
 type Stats struct {
 	Batches         uint64 // batches written
 	Records         uint64 // records written
 	Bytes           uint64 // bytes written: lines, headers and #close lines
-	BatchesRejected uint64 // batches refused: records not matching their fields, bad paths
+	BatchesRejected uint64 // batches refused: records not matching their fields, bad paths, too many paths
 	FilesOpened     uint64 // active files created
+	FilesReopened   uint64 // descriptors of active files reopened after they were closed to make room
 	FilesRotated    uint64 // files renamed to their rotated names, leftovers included
-	Errors          uint64 // failed writes, fsyncs, closes and renames
+	Errors          uint64 // failed writes, fsyncs, opens, closes and renames
+	ActiveFiles     int    // active files (paths) now
+	OpenFiles       int    // active files with an open descriptor now
 }
 
 // Writer writes log batches to files. Create it with New.
@@ -152,24 +207,30 @@ type Writer struct {
 	out    []byte // header and lines of a batch that opens a file
 	stats  Stats
 	closed bool
+
+	fds      descriptors // the active files with an open descriptor
+	maxPaths int         // bound of len(files)
 }
 
-// file is an open active file.
+// file is an active file.
 type file struct {
-	path     string // log path, e.g. "conn"
-	name     string // file name, <dir>/<path>.log
-	f        *os.File
+	path     string        // log path, e.g. "conn"
+	name     string        // file name, <dir>/<path>.log
+	f        *os.File      // nil while closed to make room
 	fields   []value.Field // the fields of the header
 	open     time.Time
 	rotateAt time.Time // zero without rotation by time
 	size     int64
 	records  uint64
+
+	dirty      bool  // written since the last fsync
+	prev, next *file // neighbours in Writer.fds while f is open
 }
 
 // New returns a Writer for cfg, creating cfg.Dir if needed.
 func New(cfg Config) (*Writer, error) {
 	w := &Writer{dir: cfg.Dir, every: cfg.RotateInterval, size: cfg.RotateSize, now: cfg.Now, log: cfg.Logger,
-		files: make(map[string]*file)}
+		files: make(map[string]*file), fds: descriptors{max: cfg.MaxOpenFiles}, maxPaths: cfg.MaxPaths}
 	switch cfg.Format {
 	case "", FormatTSV:
 	case FormatJSON:
@@ -182,6 +243,15 @@ func New(cfg Config) (*Writer, error) {
 	}
 	if cfg.RotateInterval < 0 || cfg.RotateSize < 0 {
 		return nil, fmt.Errorf("logfile: negative rotation interval (%v) or size (%d)", cfg.RotateInterval, cfg.RotateSize)
+	}
+	if cfg.MaxOpenFiles < 0 || cfg.MaxPaths < 0 {
+		return nil, fmt.Errorf("logfile: negative bound of open files (%d) or paths (%d)", cfg.MaxOpenFiles, cfg.MaxPaths)
+	}
+	if w.fds.max == 0 {
+		w.fds.max = DefaultMaxOpenFiles
+	}
+	if w.maxPaths == 0 {
+		w.maxPaths = DefaultMaxPaths
 	}
 	if w.now == nil {
 		w.now = time.Now
@@ -196,19 +266,24 @@ func New(cfg Config) (*Writer, error) {
 }
 
 // Write appends the records of b to the active file of b.Path, opening or
-// rotating it first as needed. A batch that does not match its fields or
-// whose path is not a file name is rejected whole (the error wraps
-// ErrMismatch or ErrPath); an error also means nothing of the batch was
-// written. A batch without records writes nothing.
+// rotating it first as needed. A batch that does not match its fields,
+// whose path is not a plain log path, or that would need an active file
+// beyond Config.MaxPaths is rejected whole (the error wraps ErrMismatch,
+// ErrPath or ErrTooManyPaths); an error also means nothing of the batch
+// was written. A batch without records writes nothing.
 func (w *Writer) Write(b *value.LogBatch) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
 		return ErrClosed
 	}
-	if err := w.render(b); err != nil {
+	err := w.admit(b)
+	if err == nil {
+		err = w.render(b)
+	}
+	if err != nil {
 		w.stats.BatchesRejected++
-		w.log.Warn("logfile: batch rejected", "stream", b.Stream, "path", b.Path, "records", len(b.Records), "error", err)
+		w.log.Debug("logfile: batch rejected", "stream", b.Stream, "records", len(b.Records), "error", err)
 		return err
 	}
 	if len(b.Records) == 0 {
@@ -216,6 +291,11 @@ func (w *Writer) Write(b *value.LogBatch) error {
 	}
 	now := w.now()
 	f := w.files[b.Path]
+	if f != nil {
+		if f, err = w.resume(f); err != nil {
+			return fmt.Errorf("logfile: batch of %d records for %q not written: %w", len(b.Records), b.Path, err)
+		}
+	}
 	if f != nil {
 		closeAt, reason := now, ""
 		switch {
@@ -237,7 +317,6 @@ func (w *Writer) Write(b *value.LogBatch) error {
 	}
 	out := w.lines
 	if f == nil {
-		var err error
 		if f, err = w.open(b, now); err != nil {
 			return err
 		}
@@ -251,7 +330,7 @@ func (w *Writer) Write(b *value.LogBatch) error {
 		if f.size == 0 {
 			// Not even the header made it: drop the file, so that
 			// the next batch starts a new one with its header.
-			_ = f.f.Close()
+			_ = w.release(f)
 			_ = os.Remove(f.name)
 			delete(w.files, f.path)
 		}
@@ -274,11 +353,8 @@ func (w *Writer) footerLen() int64 {
 	return closeLen
 }
 
-// render checks b's path and renders its records into w.lines.
+// render renders the records of b into w.lines.
 func (w *Writer) render(b *value.LogBatch) error {
-	if err := checkPath(b.Path); err != nil {
-		return fmt.Errorf("logfile: batch of %s rejected: %w", b.Stream, err)
-	}
 	if len(b.Fields) == 0 && len(b.Records) > 0 {
 		return fmt.Errorf("logfile: batch for %q rejected: %w: %d records without fields", b.Path, ErrMismatch, len(b.Records))
 	}
@@ -301,14 +377,6 @@ func (w *Writer) render(b *value.LogBatch) error {
 	return nil
 }
 
-// checkPath reports whether path can name a file in the directory.
-func checkPath(path string) error {
-	if path == "" || path == "." || path == ".." || strings.ContainsAny(path, "/\x00") {
-		return fmt.Errorf("%w: %q", ErrPath, path)
-	}
-	return nil
-}
-
 // sameFields reports whether two schemas have the same names and types.
 func sameFields(a, b []value.Field) bool {
 	return slices.EqualFunc(a, b, func(x, y value.Field) bool { return x.Name == y.Name && x.Type == y.Type })
@@ -321,6 +389,7 @@ func (w *Writer) open(b *value.LogBatch, now time.Time) (*file, error) {
 	if err := w.moveLeftover(b.Path, name, now.Location()); err != nil {
 		return nil, err
 	}
+	w.makeRoom()
 	fd, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o666)
 	if err != nil {
 		w.stats.Errors++
@@ -331,6 +400,7 @@ func (w *Writer) open(b *value.LogBatch, now time.Time) (*file, error) {
 		f.rotateAt = nextRotation(now, w.every)
 	}
 	w.files[b.Path] = f
+	w.fds.pushFront(f)
 	w.stats.FilesOpened++
 	w.log.Debug("logfile: opened", "path", b.Path, "file", name)
 	return f, nil
@@ -360,28 +430,41 @@ func (w *Writer) write(f *file, out []byte) error {
 		return fmt.Errorf("write %s: %w", f.name, err)
 	}
 	f.size += int64(n)
+	f.dirty = true
 	w.stats.Bytes += uint64(n)
 	return nil
 }
 
-// finish writes f's #close line (TSV), fsyncs and closes it.
+// finish writes f's #close line (TSV), fsyncs and closes it; f is no
+// longer active.
 func (w *Writer) finish(f *file, closeAt time.Time) error {
+	defer delete(w.files, f.path)
+	if err := w.descriptor(f); err != nil {
+		return err
+	}
 	var errs []error
 	if !w.json {
 		if err := w.write(f, zeekascii.AppendClose(nil, closeAt)); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	if err := w.sync(f); err != nil {
+		errs = append(errs, err)
+	}
+	if err := w.release(f); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// sync fsyncs f, which has a descriptor.
+func (w *Writer) sync(f *file) error {
 	if err := f.f.Sync(); err != nil {
 		w.stats.Errors++
-		errs = append(errs, fmt.Errorf("fsync %s: %w", f.name, err))
+		return fmt.Errorf("fsync %s: %w", f.name, err)
 	}
-	if err := f.f.Close(); err != nil {
-		w.stats.Errors++
-		errs = append(errs, fmt.Errorf("close %s: %w", f.name, err))
-	}
-	delete(w.files, f.path)
-	return errors.Join(errs...)
+	f.dirty = false
+	return nil
 }
 
 // rotate finishes f and renames it to its rotated name.
@@ -570,7 +653,7 @@ func (w *Writer) RotateDue() error {
 	return errors.Join(errs...)
 }
 
-// sorted returns the open files in path order.
+// sorted returns the active files in path order.
 func (w *Writer) sorted() []*file {
 	files := make([]*file, 0, len(w.files))
 	for _, f := range w.files {
@@ -580,8 +663,9 @@ func (w *Writer) sorted() []*file {
 	return files
 }
 
-// Flush fsyncs every open file. (Write leaves nothing in user-space
-// buffers, so there is nothing else to flush.)
+// Flush fsyncs every active file written since its last fsync, reopening
+// those whose descriptors were closed to make room. (Write leaves nothing
+// in user-space buffers, so there is nothing else to flush.)
 func (w *Writer) Flush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -589,16 +673,27 @@ func (w *Writer) Flush() error {
 		return ErrClosed
 	}
 	var errs []error
-	for _, f := range w.sorted() {
-		if err := f.f.Sync(); err != nil {
-			w.stats.Errors++
-			errs = append(errs, fmt.Errorf("logfile: fsync %s: %w", f.name, err))
+	files := w.sorted()
+	// The open ones first: reopening a closed one closes an open one,
+	// which is clean by then.
+	for _, open := range []bool{true, false} {
+		for _, f := range files {
+			if !f.dirty || (f.f != nil) != open {
+				continue
+			}
+			err := w.descriptor(f)
+			if err == nil {
+				err = w.sync(f)
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("logfile: %w", err))
+			}
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// Close writes the #close line of every open TSV file, fsyncs and closes
+// Close writes the #close line of every active TSV file, fsyncs and closes
 // every file, and, if rotation is configured, renames them to their
 // rotated names. Later calls return ErrClosed.
 func (w *Writer) Close() error {
@@ -628,5 +723,7 @@ func (w *Writer) Close() error {
 func (w *Writer) Stats() Stats {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.stats
+	s := w.stats
+	s.ActiveFiles, s.OpenFiles = len(w.files), w.fds.n
+	return s
 }

@@ -38,7 +38,16 @@ const (
 	DropNotLog = "not_log"
 	// DropWriteFailed: writing to the file failed.
 	DropWriteFailed = "write_failed"
+	// DropInvalidPath: a log batch's path is not a plain log path, or
+	// could name a rotated file.
+	DropInvalidPath = "invalid_path"
+	// DropTooManyPaths: a log batch for a new path came when max_paths
+	// paths had active files.
+	DropTooManyPaths = "too_many_paths"
 )
+
+// dropReasons are the reasons the file sink drops for.
+var dropReasons = []string{DropNotLog, stage.DropNoCodec, stage.DropMalformed, DropInvalidPath, DropTooManyPaths, DropWriteFailed}
 
 // Kind is the file sink kind.
 var Kind = stage.Kind{
@@ -54,6 +63,10 @@ var Kind = stage.Kind{
 			Description: "tsv, json: rotate each log file after this long (0: never), renaming it <path>.<open>-<close>.log."},
 		{Name: "rotate_size", Type: schema.Number, Default: 0,
 			Description: "tsv, json: rotate a log file once it holds this many bytes (0: no limit)."},
+		{Name: "max_open_files", Type: schema.Number, Default: logfile.DefaultMaxOpenFiles,
+			Description: "tsv, json: log files kept open at most; the least recently written is closed (not rotated) and reopened for its next batch. Lowered, with a warning, to half the descriptor limit (RLIMIT_NOFILE)."},
+		{Name: "max_paths", Type: schema.Number, Default: logfile.DefaultMaxPaths,
+			Description: "tsv, json: log paths with an active file at most; a batch for another path is dropped (too_many_paths) until a rotation by time (or a restart) frees the slots. Paths must be plain log paths (letters, digits, _ - .), else their batches are dropped (invalid_path)."},
 		{Name: "file", Type: schema.String, Default: "",
 			Description: "jsonl, raw: the file's name in dir (default: the sink's name with .jsonl or .zpmsg)."},
 	}},
@@ -65,6 +78,8 @@ type config struct {
 	Format         string  `json:"format"`
 	RotateInterval string  `json:"rotate_interval"`
 	RotateSize     float64 `json:"rotate_size"`
+	MaxOpenFiles   float64 `json:"max_open_files"`
+	MaxPaths       float64 `json:"max_paths"`
 	File           string  `json:"file"`
 }
 
@@ -74,7 +89,8 @@ type Sink struct {
 	env      stage.Env
 	cfg      config
 	counters *stage.Counters
-	limiter  *stage.LogLimiter
+	limiter  *stage.LogLimiter            // write and rotation failures
+	limiters map[string]*stage.LogLimiter // drops, by reason
 
 	interval time.Duration // tsv, json: rotation interval
 
@@ -87,7 +103,9 @@ type Sink struct {
 // New makes a file sink; it creates the directory and, for jsonl and raw,
 // opens the file for appending.
 func New(env stage.Env, raw []byte) (stage.Stage, error) {
-	var c config
+	// The runtime fills in every attribute; defaults here serve callers
+	// that leave some out.
+	c := config{MaxOpenFiles: logfile.DefaultMaxOpenFiles, MaxPaths: logfile.DefaultMaxPaths}
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return nil, fmt.Errorf("file: %w", err)
 	}
@@ -99,8 +117,12 @@ func New(env stage.Env, raw []byte) (stage.Stage, error) {
 	}
 	s := &Sink{
 		env: env, cfg: c,
-		counters: stage.NewCounters(DropNotLog, stage.DropNoCodec, stage.DropMalformed, DropWriteFailed),
+		counters: stage.NewCounters(dropReasons...),
 		limiter:  stage.NewLogLimiter(env.Logger, stage.DefaultLogInterval),
+		limiters: make(map[string]*stage.LogLimiter, len(dropReasons)),
+	}
+	for _, r := range dropReasons {
+		s.limiters[r] = stage.NewLogLimiter(env.Logger, stage.DefaultLogInterval)
 	}
 	if c.Format != FormatRaw && env.Codecs == nil {
 		return nil, fmt.Errorf("format %q decodes payloads, and no codecs are available (no zpipe-codec-* plugin found)", c.Format)
@@ -114,7 +136,12 @@ func New(env stage.Env, raw []byte) (stage.Stage, error) {
 		if c.RotateSize < 0 || c.RotateSize != float64(int64(c.RotateSize)) {
 			return nil, fmt.Errorf("attribute \"rotate_size\": want a whole number of bytes, have %v", c.RotateSize)
 		}
-		w, err := logfile.New(logfile.Config{Dir: c.Dir, Format: c.Format, RotateInterval: interval, RotateSize: int64(c.RotateSize), Logger: env.Logger})
+		maxOpen, maxPaths, err := logLimits(c, env.Logger)
+		if err != nil {
+			return nil, err
+		}
+		w, err := logfile.New(logfile.Config{Dir: c.Dir, Format: c.Format, RotateInterval: interval, RotateSize: int64(c.RotateSize),
+			MaxOpenFiles: maxOpen, MaxPaths: maxPaths, Logger: env.Logger})
 		if err != nil {
 			return nil, err
 		}
@@ -189,11 +216,7 @@ func (s *Sink) Push(ctx context.Context, b *message.Batch) error {
 			s.drop(DropNotLog, "not a log batch", "topic", m.Topic)
 		case s.logs != nil:
 			if err := s.logs.Write(m.Log); err != nil {
-				if errors.Is(err, logfile.ErrMismatch) || errors.Is(err, logfile.ErrPath) {
-					s.drop(stage.DropMalformed, "log batch rejected", "path", m.Log.Path, "err", err.Error())
-					continue
-				}
-				s.drop(DropWriteFailed, "write failed", "path", m.Log.Path, "err", err.Error())
+				s.rejected(m.Log, err)
 				continue
 			}
 			written++
@@ -226,9 +249,11 @@ func (s *Sink) write(n int) error {
 	return nil
 }
 
+// drop counts a message dropped for reason and logs it, at most once per
+// interval for each reason.
 func (s *Sink) drop(reason, what string, args ...any) {
 	s.counters.Drop(reason, 1)
-	s.limiter.Warn(what+"; dropped", args...)
+	s.limiters[reason].Warn(what+"; dropped", args...)
 }
 
 // rotateCheck is how often a sink that rotates by time checks for log
