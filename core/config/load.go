@@ -2,7 +2,10 @@ package config
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -59,13 +62,18 @@ func Load(paths []string, opts Options, schemas Schemas) (*Config, hcl.Diagnosti
 			return
 		}
 		seen[key] = true
-		src, err := os.ReadFile(path)
+		src, err := ReadFile(path)
 		if err != nil {
-			diags = append(diags, &hcl.Diagnostic{
+			d := &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Failed to read file",
 				Detail:   fmt.Sprintf("The configuration file %q could not be read: %s.", path, err),
-			})
+			}
+			if errors.Is(err, errFileTooLarge) {
+				d.Summary = "File too large"
+				d.Subject = &hcl.Range{Filename: path, Start: hcl.InitialPos, End: hcl.InitialPos}
+			}
+			diags = append(diags, d)
 			return
 		}
 		files = append(files, sourceFile{name: path, src: src})
@@ -87,10 +95,21 @@ func Load(paths []string, opts Options, schemas Schemas) (*Config, hcl.Diagnosti
 		}
 		found := false
 		for _, e := range entries {
-			if !e.IsDir() && IsConfigFile(e.Name()) {
-				add(filepath.Join(path, e.Name()))
-				found = true
+			if e.IsDir() || !IsConfigFile(e.Name()) {
+				continue
 			}
+			found = true
+			file := filepath.Join(path, e.Name())
+			// Only regular files: a FIFO would block the read forever.
+			if info, err := os.Stat(file); err == nil && !info.Mode().IsRegular() && !info.IsDir() {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Not a regular file",
+					Detail:   fmt.Sprintf("The directory %q holds %q, which is named like a configuration file but is a %s; only regular files are read.", path, e.Name(), fileKind(info.Mode())),
+				})
+				continue
+			}
+			add(file)
 		}
 		if !found {
 			diags = append(diags, &hcl.Diagnostic{
@@ -109,6 +128,39 @@ func Load(paths []string, opts Options, schemas Schemas) (*Config, hcl.Diagnosti
 	}
 	cfg, moreDiags := load(files, opts, schemas)
 	return cfg, append(diags, moreDiags...)
+}
+
+// errFileTooLarge is returned by ReadFile for a file over MaxFileSize.
+var errFileTooLarge = fmt.Errorf("the file is larger than %d bytes (%d MiB), the most a configuration file may hold", MaxFileSize, MaxFileSize>>20)
+
+// ReadFile reads a configuration file of at most MaxFileSize bytes.
+func ReadFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	src, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(src) > MaxFileSize {
+		return nil, errFileTooLarge
+	}
+	return src, nil
+}
+
+// fileKind names the type of a file that is not a regular one.
+func fileKind(mode fs.FileMode) string {
+	switch {
+	case mode&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case mode&fs.ModeSocket != 0:
+		return "socket"
+	case mode&fs.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
 }
 
 // loader holds the state of one Load across files.
@@ -132,9 +184,13 @@ func load(files []sourceFile, opts Options, schemas Schemas) (*Config, hcl.Diagn
 		var file *hcl.File
 		var d hcl.Diagnostics
 		if IsJSONSyntax(f.name) {
-			file, d = parser.ParseJSON(f.src, f.name)
+			if d = checkJSONNesting(f.src, f.name); !d.HasErrors() {
+				file, d = parser.ParseJSON(f.src, f.name)
+			}
 		} else {
-			file, d = parser.ParseHCL(f.src, f.name)
+			if d = checkNativeNesting(f.src, f.name); !d.HasErrors() {
+				file, d = parser.ParseHCL(f.src, f.name)
+			}
 		}
 		diags = append(diags, d...)
 		if d.HasErrors() || file == nil || file.Body == nil {

@@ -110,6 +110,9 @@ func evalVariable(b *hcl.Block, name string, in variableInputs) (cty.Value, hcl.
 	content, diags := b.Body.Content(variableSchema)
 	ty := cty.String
 	if attr, ok := content.Attributes["type"]; ok {
+		if moreDiags := checkTypeNesting(attr.Expr); moreDiags.HasErrors() {
+			return cty.DynamicVal, append(diags, moreDiags...)
+		}
 		t, moreDiags := typeexpr.Type(attr.Expr)
 		diags = append(diags, moreDiags...)
 		if moreDiags.HasErrors() {
@@ -185,6 +188,9 @@ func parseVariableValue(raw, origin, name string, ty cty.Type, declRange hcl.Ran
 			Subject: declRange.Ptr(),
 		}}
 	}
+	if diags := checkExpressionNesting([]byte(raw), origin, hcl.InitialPos); diags.HasErrors() {
+		return invalid(fmt.Sprintf("it nests more than %d levels deep", MaxNesting))
+	}
 	expr, diags := hclsyntax.ParseExpression([]byte(raw), origin, hcl.InitialPos)
 	if diags.HasErrors() {
 		return invalid(diags[0].Summary + ": " + diags[0].Detail)
@@ -198,4 +204,16 @@ func parseVariableValue(raw, origin, name string, ty cty.Type, declRange hcl.Ran
 		return invalid(err.Error())
 	}
 	return cv, nil
+}
+
+// checkTypeNesting checks a type given as a string, which is how HCL's
+// JSON syntax writes one ("list(string)"): it is parsed as a native syntax
+// expression that the file's own check did not see.
+func checkTypeNesting(expr hcl.Expression) hcl.Diagnostics {
+	v, diags := expr.Value(nil)
+	if diags.HasErrors() || v.Type() != cty.String || !v.IsKnown() || v.IsNull() {
+		return nil
+	}
+	rng := expr.Range()
+	return checkExpressionNesting([]byte(v.AsString()), rng.Filename, rng.Start)
 }
