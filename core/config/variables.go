@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -173,37 +174,90 @@ func evalVariable(b *hcl.Block, name string, in variableInputs) (cty.Value, hcl.
 
 // parseVariableValue turns a value given as text on the command line or in
 // the environment into a value of type ty: strings are taken literally,
-// anything else is read as an HCL expression.
+// numbers and bools as written, anything else is read as an HCL
+// expression. A value that does not fit is an error naming the variable,
+// its type and declaration, the value and where it came from.
 func parseVariableValue(raw, origin, name string, ty cty.Type, declRange hcl.Range) (cty.Value, hcl.Diagnostics) {
-	if ty == cty.String {
-		return cty.StringVal(raw), nil
-	}
 	invalid := func(reason string) (cty.Value, hcl.Diagnostics) {
-		reason = strings.TrimSuffix(reason, ".")
+		typ := typeexpr.TypeString(ty)
 		return cty.UnknownVal(ty), hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "Invalid value for variable",
-			Detail: fmt.Sprintf("The value %q given by %s is not a valid %s for variable %q: %s.",
-				raw, origin, typeexpr.TypeString(ty), name, reason),
+			Detail: fmt.Sprintf("Variable %q, declared at %s, is a %s; %s gives it %q, which is not a %s: %s.",
+				name, declRange, typ, origin, raw, typ, reason),
 			Subject: declRange.Ptr(),
 		}}
 	}
+	switch {
+	case ty == cty.String:
+		return cty.StringVal(raw), nil
+	case ty == cty.Number:
+		v, err := cty.ParseNumberVal(strings.TrimSpace(raw))
+		if err != nil || v.AsBigFloat().IsInf() {
+			return invalid("write a number, like 10, -1 or 2.5")
+		}
+		return v, nil
+	case ty == cty.Bool:
+		switch strings.TrimSpace(raw) {
+		case "true":
+			return cty.True, nil
+		case "false":
+			return cty.False, nil
+		}
+		return invalid("write true or false")
+	}
+	hint := "write it in HCL syntax, like " + exampleValue(ty)
 	if diags := checkExpressionNesting([]byte(raw), origin, hcl.InitialPos); diags.HasErrors() {
 		return invalid(fmt.Sprintf("it nests more than %d levels deep", MaxNesting))
 	}
 	expr, diags := hclsyntax.ParseExpression([]byte(raw), origin, hcl.InitialPos)
 	if diags.HasErrors() {
-		return invalid(diags[0].Summary + ": " + diags[0].Detail)
+		return invalid(hint)
 	}
 	v, diags := expr.Value(nil)
 	if diags.HasErrors() {
-		return invalid(diags[0].Summary + ": " + diags[0].Detail)
+		return invalid(hint)
 	}
 	cv, err := convert.Convert(v, ty)
 	if err != nil {
-		return invalid(err.Error())
+		return invalid(fmt.Sprintf("%s; %s", strings.TrimSuffix(err.Error(), "."), hint))
 	}
 	return cv, nil
+}
+
+// exampleValue writes a value of type ty in HCL syntax, for hints.
+func exampleValue(ty cty.Type) string {
+	switch {
+	case ty == cty.String || ty == cty.DynamicPseudoType:
+		return `"text"`
+	case ty == cty.Number:
+		return "10"
+	case ty == cty.Bool:
+		return "true"
+	case ty.IsListType() || ty.IsSetType():
+		e := exampleValue(ty.ElementType())
+		return "[" + e + ", " + e + "]"
+	case ty.IsMapType():
+		return "{ name = " + exampleValue(ty.ElementType()) + " }"
+	case ty.IsTupleType():
+		var elems []string
+		for _, et := range ty.TupleElementTypes() {
+			elems = append(elems, exampleValue(et))
+		}
+		return "[" + strings.Join(elems, ", ") + "]"
+	case ty.IsObjectType():
+		var names []string
+		for n := range ty.AttributeTypes() {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		var attrs []string
+		for _, n := range names {
+			attrs = append(attrs, n+" = "+exampleValue(ty.AttributeType(n)))
+		}
+		return "{ " + strings.Join(attrs, ", ") + " }"
+	}
+	return typeexpr.TypeString(ty)
 }
 
 // checkTypeNesting checks a type given as a string, which is how HCL's
