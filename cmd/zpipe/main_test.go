@@ -11,7 +11,8 @@ import (
 	"testing"
 )
 
-// pluginDir holds a freshly built transport-cgo plugin for the tests.
+// pluginDir holds freshly built transport plugins for the tests: cgo, and
+// the in-memory test transport as "test".
 var pluginDir string
 
 func TestMain(m *testing.M) {
@@ -25,10 +26,15 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "zpipe-transport-cgo"), "../../plugins/transport-cgo")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build transport-cgo plugin: %v\n%s", err, out)
-		return 1
+	for name, pkg := range map[string]string{
+		"zpipe-transport-cgo":  "../../plugins/transport-cgo",
+		"zpipe-transport-test": "../../core/plugin/internal/testtransport",
+	} {
+		build := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
+		if out, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", name, err, out)
+			return 1
+		}
 	}
 	pluginDir = dir
 	return m.Run()

@@ -91,14 +91,29 @@ func buildSpecs(sch *schema.Schema) (*attrSpecs, error) {
 	return s, nil
 }
 
+// decodedBody is a decoded block body.
+type decodedBody struct {
+	// val is an object holding every attribute of the schema, or
+	// cty.NilVal when the body or the schema is unusable.
+	val cty.Value
+	// attrs are the attributes as written, for their ranges.
+	attrs hcl.Attributes
+}
+
 // decodeAttributes decodes body against sch: unknown arguments, wrong types
 // and missing required arguments are reported by HCL itself; durations,
 // one_of lists and capabilities are checked here. The result is an object
 // holding every attribute of sch, or cty.NilVal when sch is unusable.
 func decodeAttributes(body hcl.Body, sch *schema.Schema, ctx *hcl.EvalContext, caps *capabilityCheck) (cty.Value, hcl.Diagnostics) {
+	d, diags := decodeBody(body, sch, ctx, caps)
+	return d.val, diags
+}
+
+// decodeBody is decodeAttributes, also returning the attributes as written.
+func decodeBody(body hcl.Body, sch *schema.Schema, ctx *hcl.EvalContext, caps *capabilityCheck) (decodedBody, hcl.Diagnostics) {
 	specs, err := buildSpecs(sch)
 	if err != nil {
-		return cty.NilVal, hcl.Diagnostics{{
+		return decodedBody{val: cty.NilVal}, hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "Invalid component schema",
 			Detail:   fmt.Sprintf("The component's schema is unusable: %s.", err),
@@ -107,11 +122,12 @@ func decodeAttributes(body hcl.Body, sch *schema.Schema, ctx *hcl.EvalContext, c
 	}
 	val, diags := hcldec.Decode(body, specs.object, ctx)
 	if val == cty.NilVal || val.IsNull() || !val.IsKnown() || !val.Type().IsObjectType() {
-		return cty.NilVal, diags
+		return decodedBody{val: cty.NilVal}, diags
 	}
 	// The attributes as written, for their ranges; problems with the body
 	// itself were reported by Decode.
 	present, _, _ := body.PartialContent(hcldec.ImpliedSchema(specs.object))
+	decoded := decodedBody{val: val, attrs: present.Attributes}
 	for _, a := range sch.Attributes {
 		attr, ok := present.Attributes[a.Name]
 		if !ok || !val.Type().HasAttribute(a.Name) {
@@ -133,7 +149,7 @@ func decodeAttributes(body hcl.Body, sch *schema.Schema, ctx *hcl.EvalContext, c
 		}
 		diags = append(diags, checkAttribute(a, v, specs.defaults[a.Name], rng, caps)...)
 	}
-	return val, diags
+	return decoded, diags
 }
 
 // checkAttribute applies the checks HCL's types cannot express.

@@ -4,9 +4,12 @@
 // JSON syntax (.hcl.json, .json). Each file may choose a transport, declare
 // variables, hold pipelines of source, stage and sink blocks, and at most one
 // file may hold a telemetry block. Load parses and validates everything up
-// front: every block body is decoded against the schema of its component, so
-// mistakes surface as HCL diagnostics carrying file:line:col ranges before
-// anything starts.
+// front: every block body is decoded against the schema of its component,
+// every socket is checked by its transport (SocketValidator), and no two
+// sockets may bind one endpoint, so mistakes surface as HCL diagnostics
+// carrying file:line:col ranges before anything starts. Input nesting
+// deeper than MaxNesting, and files over MaxFileSize, are refused before
+// they are parsed.
 package config
 
 import (
@@ -44,7 +47,8 @@ type Options struct {
 }
 
 // Schemas supplies component schemas. For sources and sinks the transport is
-// the file's effective transport; for stages transport is "".
+// the file's effective transport; for stages transport is "". A Schemas
+// that also implements SocketValidator has every socket checked.
 type Schemas interface {
 	// Component returns the schema of the component of the given class
 	// ("source", "stage" or "sink") and kind, or an error naming what is

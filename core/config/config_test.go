@@ -390,7 +390,11 @@ func TestInvalidFiles(t *testing.T) {
 		{file: "capability.hcl", want: []wantDiag{
 			{"Unsupported option", `"curve_server" needs the "curve" capability, which transport "purego" does not have`, "9:20"},
 		}},
-		{file: "capability.hcl", opts: Options{Transport: "cgo"}, want: nil},
+		// With the capability, the transport's own check finds the key
+		// missing; not written, it is placed at the block.
+		{file: "capability.hcl", opts: Options{Transport: "cgo"}, want: []wantDiag{
+			{`Invalid value for "curve_secretkey"`, `Transport "cgo" refuses "curve_secretkey": a CURVE server needs a secret key.`, "8:3"},
+		}},
 		{file: "unknown-var.hcl", want: []wantDiag{
 			{"Unsupported attribute", `"endpiont"`, "7:30"},
 		}},
@@ -544,7 +548,7 @@ func TestVariableValueErrors(t *testing.T) {
 		},
 		{
 			name: "typed values as written",
-			opts: Options{Vars: map[string]string{"name": "x", "hwm": " -2.5e3 ", "verbose": "true", "endpoints": `["a", "b"]`}},
+			opts: Options{Vars: map[string]string{"name": "x", "hwm": " -2.5e3 ", "verbose": "true", "endpoints": `["tcp://127.0.0.1:1", "tcp://127.0.0.1:2"]`}},
 		},
 		{
 			name: "required missing",

@@ -170,6 +170,9 @@ type loader struct {
 	inputs    variableInputs
 	cfg       *Config
 	pipelines map[string]*Pipeline
+	// binds are the endpoints the sockets bind, as their transports
+	// report them.
+	binds []bindSite
 }
 
 // load decodes already read files; the name of each is used in ranges.
@@ -213,6 +216,7 @@ func load(files []sourceFile, opts Options, schemas Schemas) (*Config, hcl.Diagn
 	for _, f := range parsed {
 		diags = append(diags, l.loadFile(f.name, l.cfg.Files[f.name])...)
 	}
+	diags = append(diags, l.checkBinds()...)
 	sortDiagnostics(diags, order)
 	return l.cfg, diags
 }

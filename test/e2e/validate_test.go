@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/zpipe/zpipe/internal/zeektest/brokerproc"
 )
 
 // zpipeResult is the outcome of one zpipe command.
@@ -51,15 +53,21 @@ func writeConfig(t *testing.T, files map[string]string) string {
 	return dir
 }
 
+// unwrapped collapses every run of white space into one space, undoing the
+// wrapping of diagnostics.
+func unwrapped(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
 // wantFailure checks that r is exit status 1 with every one of wants in the
-// output, and no sign of a crash.
+// output (line breaks aside), and no sign of a crash.
 func wantFailure(t *testing.T, r zpipeResult, wants ...string) {
 	t.Helper()
 	if r.code != 1 {
 		t.Errorf("exit status %d, want 1", r.code)
 	}
 	for _, want := range wants {
-		if !strings.Contains(r.output, want) {
+		if !strings.Contains(unwrapped(r.output), unwrapped(want)) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
@@ -126,4 +134,79 @@ func TestDeepNestingIsADiagnostic(t *testing.T) {
 		wantFailure(t, runZpipe(t, []string{"ZPIPE_VAR_x=" + strings.Repeat("[", n) + strings.Repeat("]", n)}, "validate", dir),
 			"v.hcl:1:1: error: Invalid value for variable", "nests more than 100 levels deep")
 	})
+}
+
+// transportOf names the transport a zpipe broker kind runs on.
+func transportOf(kind brokerproc.Kind) string {
+	if kind == brokerproc.ZpipePurego {
+		return "purego"
+	}
+	return "cgo"
+}
+
+// TestValidateChecksSockets: what only opening a socket used to find (an
+// unknown scheme, a port out of range, an address that is none, two sockets
+// binding one endpoint) is found by validate and by run alike, before
+// anything opens, as a diagnostic at the list element. Each transport
+// checks its sockets itself (transport.Validator).
+func TestValidateChecksSockets(t *testing.T) {
+	pipeline := func(name, bind string) string {
+		return `pipeline "` + name + `" {
+  source "pull" "in" {
+    bind = ["tcp://127.0.0.1:7101", "` + bind + `"]
+  }
+  sink "push" "out" {
+    connect = ["tcp://127.0.0.1:7102"]
+  }
+}
+`
+	}
+	forEachZpipe(t, func(t *testing.T, kind brokerproc.Kind) {
+		tr := transportOf(kind)
+		for _, bad := range []string{"foo://x", "tcp://127.0.0.1:99999", "tcp://999.1.1.1:5555"} {
+			t.Run(bad, func(t *testing.T) {
+				dir := writeConfig(t, map[string]string{"p.hcl": pipeline("p", bad)})
+				for _, cmd := range []string{"validate", "run"} {
+					r := runZpipe(t, nil, cmd, "--transport", tr, dir)
+					wantFailure(t, r, `p.hcl:3:37: error: Invalid value for "bind"`, `Transport "`+tr+`" refuses bind[1]: `)
+					if strings.Contains(r.output, "socket open") {
+						t.Errorf("zpipe %s opened a socket:\n%s", cmd, r.output)
+					}
+				}
+			})
+		}
+		t.Run("bound twice", func(t *testing.T) {
+			dir := writeConfig(t, map[string]string{
+				"a.hcl": pipeline("a", "tcp://127.0.0.1:7103"),
+				"b.hcl": pipeline("b", "tcp://*:7103"),
+			})
+			for _, cmd := range []string{"validate", "run"} {
+				r := runZpipe(t, nil, cmd, "--transport", tr, dir)
+				wantFailure(t, r,
+					"b.hcl:3:13: error: Endpoint bound twice",
+					`tcp://127.0.0.1:7101 is already bound by source "pull" "in" of pipeline "a", at `+filepath.Join(dir, "a.hcl")+":3,13-35",
+					"b.hcl:3:37: error: Endpoint bound twice",
+					`tcp://*:7103 overlaps tcp://127.0.0.1:7103, already bound by source "pull" "in" of pipeline "a"`)
+			}
+		})
+	})
+}
+
+// TestValidateChecksCurveKeys: a CURVE key that is not one is found by
+// validate, at the attribute (cgo; purego has no CURVE).
+func TestValidateChecksCurveKeys(t *testing.T) {
+	dir := writeConfig(t, map[string]string{"p.hcl": `transport = "cgo"
+
+pipeline "p" {
+  source "xsub" "in" {
+    bind            = ["tcp://127.0.0.1:7104"]
+    curve_server    = true
+    curve_secretkey = "not a key"
+  }
+  sink "xpub" "out" {
+    bind = ["tcp://127.0.0.1:7105"]
+  }
+}
+`})
+	wantFailure(t, runZpipe(t, nil, "validate", dir), `p.hcl:7:23: error: Invalid value for "curve_secretkey"`, `Transport "cgo" refuses "curve_secretkey": `)
 }
