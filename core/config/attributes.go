@@ -98,6 +98,9 @@ type decodedBody struct {
 	val cty.Value
 	// attrs are the attributes as written, for their ranges.
 	attrs hcl.Attributes
+	// sensitive are the attributes whose values come from sensitive
+	// variables, and their values (val holds them unmarked).
+	sensitive map[string]cty.Value
 }
 
 // decodeAttributes decodes body against sch: unknown arguments, wrong types
@@ -124,10 +127,21 @@ func decodeBody(body hcl.Body, sch *schema.Schema, ctx *hcl.EvalContext, caps *c
 	if val == cty.NilVal || val.IsNull() || !val.IsKnown() || !val.Type().IsObjectType() {
 		return decodedBody{val: cty.NilVal}, diags
 	}
+	// Values computed from sensitive variables carry a mark; the checks
+	// below and the JSON encoding need plain values.
+	val, marks := val.UnmarkDeepWithPaths()
 	// The attributes as written, for their ranges; problems with the body
 	// itself were reported by Decode.
 	present, _, _ := body.PartialContent(hcldec.ImpliedSchema(specs.object))
 	decoded := decodedBody{val: val, attrs: present.Attributes}
+	for _, pm := range marks {
+		if step, ok := firstAttr(pm.Path); ok && val.Type().HasAttribute(step) {
+			if decoded.sensitive == nil {
+				decoded.sensitive = map[string]cty.Value{}
+			}
+			decoded.sensitive[step] = val.GetAttr(step)
+		}
+	}
 	for _, a := range sch.Attributes {
 		attr, ok := present.Attributes[a.Name]
 		if !ok || !val.Type().HasAttribute(a.Name) {
@@ -150,6 +164,15 @@ func decodeBody(body hcl.Body, sch *schema.Schema, ctx *hcl.EvalContext, caps *c
 		diags = append(diags, checkAttribute(a, v, specs.defaults[a.Name], rng, caps)...)
 	}
 	return decoded, diags
+}
+
+// firstAttr returns the attribute name a path starts with.
+func firstAttr(p cty.Path) (string, bool) {
+	if len(p) == 0 {
+		return "", false
+	}
+	step, ok := p[0].(cty.GetAttrStep)
+	return step.Name, ok
 }
 
 // checkAttribute applies the checks HCL's types cannot express.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -173,6 +174,8 @@ type loader struct {
 	// binds are the endpoints the sockets bind, as their transports
 	// report them.
 	binds []bindSite
+	// secrets are the texts of sensitive values, for Config.Redact.
+	secrets []string
 }
 
 // load decodes already read files; the name of each is used in ranges.
@@ -203,10 +206,12 @@ func load(files []sourceFile, opts Options, schemas Schemas) (*Config, hcl.Diagn
 		parsed = append(parsed, f)
 	}
 
+	inputs, moreDiags := newVariableInputs(opts)
+	diags = append(diags, moreDiags...)
 	l := &loader{
 		opts:      opts,
 		schemas:   schemas,
-		inputs:    newVariableInputs(opts),
+		inputs:    inputs,
 		cfg:       &Config{Files: parser.Files()},
 		pipelines: map[string]*Pipeline{},
 	}
@@ -217,11 +222,16 @@ func load(files []sourceFile, opts Options, schemas Schemas) (*Config, hcl.Diagn
 		diags = append(diags, l.loadFile(f.name, l.cfg.Files[f.name])...)
 	}
 	diags = append(diags, l.checkBinds()...)
+	l.cfg.setSecrets(l.secrets)
+	for _, d := range diags {
+		d.Summary, d.Detail = l.cfg.Redact(d.Summary), l.cfg.Redact(d.Detail)
+	}
 	sortDiagnostics(diags, order)
 	return l.cfg, diags
 }
 
-// checkVarNames reports --var values naming variables no file declares.
+// checkVarNames reports --var and --var-file values naming variables no
+// file declares.
 func (l *loader) checkVarNames(files []sourceFile) hcl.Diagnostics {
 	declared := map[string]bool{}
 	for _, f := range files {
@@ -229,20 +239,22 @@ func (l *loader) checkVarNames(files []sourceFile) hcl.Diagnostics {
 			declared[name] = true
 		}
 	}
-	var names []string
-	for name := range l.opts.Vars {
-		if !declared[name] {
-			names = append(names, name)
-		}
-	}
-	sort.Strings(names)
 	var diags hcl.Diagnostics
-	for _, name := range names {
-		diags = append(diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "Undeclared variable",
-			Detail:   fmt.Sprintf("A value was given for variable %q by --var, but no configuration file declares a variable of that name.", name),
-		})
+	for _, given := range []struct {
+		flag  string
+		names []string
+	}{{"--var", slices.Collect(maps.Keys(l.opts.Vars))}, {"--var-file", slices.Collect(maps.Keys(l.opts.VarFiles))}} {
+		sort.Strings(given.names)
+		for _, name := range given.names {
+			if declared[name] {
+				continue
+			}
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Undeclared variable",
+				Detail:   fmt.Sprintf("A value was given for variable %q by %s, but no configuration file declares a variable of that name.", name, given.flag),
+			})
+		}
 	}
 	return diags
 }
@@ -251,8 +263,9 @@ func (l *loader) checkVarNames(files []sourceFile) hcl.Diagnostics {
 func (l *loader) loadFile(name string, file *hcl.File) hcl.Diagnostics {
 	content, diags := file.Body.Content(fileSchema)
 
-	vars, moreDiags := evalVariables(content.Blocks.OfType("variable"), l.inputs)
+	vars, secrets, moreDiags := evalVariables(content.Blocks.OfType("variable"), l.inputs)
 	diags = append(diags, moreDiags...)
+	l.secrets = append(l.secrets, secrets...)
 	ctx := &hcl.EvalContext{Variables: map[string]cty.Value{"var": vars}}
 
 	transport := DefaultTransport
@@ -313,6 +326,7 @@ func evalAs(expr hcl.Expression, ctx *hcl.EvalContext, ty cty.Type, what string)
 	if diags.HasErrors() {
 		return cty.UnknownVal(ty), diags
 	}
+	v, _ = v.UnmarkDeep() // what Redact hides is hidden in messages anyway
 	if v.IsNull() {
 		return cty.UnknownVal(ty), append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,

@@ -19,9 +19,9 @@ func nested(open, middle, close string, n int) string {
 	return strings.Repeat(open, n) + middle + strings.Repeat(close, n)
 }
 
-// varFile is a native syntax file whose variable "x" has expr as default,
+// defaultFile is a native syntax file whose variable "x" has expr as default,
 // on line 2 from column 13.
-func varFile(expr string) string {
+func defaultFile(expr string) string {
 	return "variable \"x\" {\n  default = " + expr + "\n}\n"
 }
 
@@ -57,7 +57,7 @@ func TestDeepNestingIsRefused(t *testing.T) {
 	for _, tc := range nestingCases {
 		t.Run(tc.name, func(t *testing.T) {
 			n := min(deep, MaxFileSize/len(tc.expr(1))-1)
-			_, paths := writeFiles(t, map[string]string{"deep.hcl": varFile(tc.expr(n))})
+			_, paths := writeFiles(t, map[string]string{"deep.hcl": defaultFile(tc.expr(n))})
 			_, diags := Load(paths, Options{}, testSchemas{})
 			checkNestingError(t, paths[0], 2, diags)
 		})
@@ -73,7 +73,7 @@ func TestNestingLimit(t *testing.T) {
 				if block == 0 {
 					return checkExpressionNesting([]byte(src), "expr", hcl.InitialPos)
 				}
-				return checkNativeNesting([]byte(varFile(src)), "file.hcl")
+				return checkNativeNesting([]byte(defaultFile(src)), "file.hcl")
 			}
 			for block := range 2 {
 				steps := (MaxNesting - tc.base - block) / tc.levels
@@ -149,7 +149,7 @@ func TestDeepVariableValueIsRefused(t *testing.T) {
 }
 
 func TestFormatRefusesDeepNesting(t *testing.T) {
-	_, err := Format("deep.hcl", []byte(varFile(nested("(", "1", ")", deep))))
+	_, err := Format("deep.hcl", []byte(defaultFile(nested("(", "1", ")", deep))))
 	if err == nil || !strings.Contains(err.Error(), "Nesting too deep") {
 		t.Fatalf("Format: %v, want a nesting error", err)
 	}

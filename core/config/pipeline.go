@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -160,6 +161,10 @@ func (l *loader) loadNode(p *Pipeline, class string, b *hcl.Block, transport str
 	if !moreDiags.HasErrors() {
 		n.Config = marshalObject(dec.val)
 	}
+	for name := range dec.sensitive {
+		n.Sensitive = append(n.Sensitive, name)
+	}
+	slices.Sort(n.Sensitive)
 	// A socket is checked by its transport as well, unless left out.
 	if n.Config != nil && !n.Core && !d.disabled {
 		diags = append(diags, l.validateSocket(p, n, b, dec)...)

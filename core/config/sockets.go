@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
 
 	"github.com/zpipe/zpipe/core/transport"
 )
@@ -58,10 +59,14 @@ func (l *loader) validateSocket(p *Pipeline, n *Node, b *hcl.Block, d decodedBod
 		if pr.Attribute != "" {
 			summary = fmt.Sprintf("Invalid value for %q", pr.Attribute)
 		}
+		msg := strings.TrimSuffix(pr.Message, ".")
+		if v, ok := d.sensitive[pr.Attribute]; ok {
+			msg = hideValue(msg, v)
+		}
 		diags = append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,
 			Summary:  summary,
-			Detail:   fmt.Sprintf("Transport %q refuses %s: %s.", p.Transport, what, strings.TrimSuffix(pr.Message, ".")),
+			Detail:   fmt.Sprintf("Transport %q refuses %s: %s.", p.Transport, what, msg),
 			Subject:  rng.Ptr(),
 		})
 	}
@@ -70,6 +75,27 @@ func (l *loader) validateSocket(p *Pipeline, n *Node, b *hcl.Block, d decodedBod
 		l.binds = append(l.binds, bindSite{endpoint: ep, node: n, pipeline: p.Name, rng: bindRanges[i]})
 	}
 	return diags
+}
+
+// hideValue replaces in msg the text of every string and number in v, the
+// value of a sensitive attribute (Config.Redact hides only strings, for
+// numbers are everywhere in messages).
+func hideValue(msg string, v cty.Value) string {
+	_ = cty.Walk(v, func(_ cty.Path, v cty.Value) (bool, error) {
+		if !v.IsKnown() || v.IsNull() {
+			return true, nil
+		}
+		switch v.Type() {
+		case cty.String:
+			if s := v.AsString(); s != "" {
+				msg = strings.ReplaceAll(msg, s, Redacted)
+			}
+		case cty.Number:
+			msg = strings.ReplaceAll(msg, v.AsBigFloat().Text('f', -1), Redacted)
+		}
+		return true, nil
+	})
+	return msg
 }
 
 // problemPlace names what a problem is about and where it is written: the

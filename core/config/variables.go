@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"io"
+	"os"
 	"sort"
 	"strings"
 
@@ -17,17 +19,36 @@ var variableSchema = &hcl.BodySchema{
 		{Name: "description"},
 		{Name: "type"},
 		{Name: "default"},
+		{Name: "sensitive"},
 	},
 }
 
+// sensitiveMark marks the values of sensitive variables, and with cty's
+// mark propagation every value computed from them.
+const sensitiveMark = "sensitive"
+
+// maxVarFileSize bounds a file given with --var-file.
+const maxVarFileSize = MaxFileSize
+
 // variableInputs are the values given to variables from outside the files.
 type variableInputs struct {
-	cli map[string]string
-	env map[string]string
+	cli   map[string]string
+	files map[string]varFile
+	env   map[string]string
 }
 
-func newVariableInputs(opts Options) variableInputs {
-	in := variableInputs{cli: opts.Vars, env: map[string]string{}}
+// varFile is a value read from a file named with --var-file.
+type varFile struct {
+	path, value string
+	// ok is false when the file could not be read (already reported).
+	ok bool
+}
+
+// newVariableInputs gathers the values of opts, reading the files of
+// --var-file: an unreadable file is an error, one that users other than
+// its owner can read a warning.
+func newVariableInputs(opts Options) (variableInputs, hcl.Diagnostics) {
+	in := variableInputs{cli: opts.Vars, files: map[string]varFile{}, env: map[string]string{}}
 	for _, kv := range opts.Env {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || !strings.HasPrefix(k, EnvVarPrefix) || len(k) == len(EnvVarPrefix) {
@@ -35,23 +56,91 @@ func newVariableInputs(opts Options) variableInputs {
 		}
 		in.env[strings.TrimPrefix(k, EnvVarPrefix)] = v
 	}
-	return in
+	names := make([]string, 0, len(opts.VarFiles))
+	for name := range opts.VarFiles {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	var diags hcl.Diagnostics
+	for _, name := range names {
+		f, moreDiags := readVarFile(name, opts.VarFiles[name])
+		diags = append(diags, moreDiags...)
+		in.files[name] = f
+	}
+	return in, diags
 }
 
-// lookup returns the outside value of variable name and where it came from.
-func (in variableInputs) lookup(name string) (value, origin string, ok bool) {
+// readVarFile reads the value of variable name from path: the whole file,
+// less one trailing line break.
+func readVarFile(name, path string) (varFile, hcl.Diagnostics) {
+	f := varFile{path: path}
+	fail := func(err error) (varFile, hcl.Diagnostics) {
+		return f, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Failed to read variable file",
+			Detail:   fmt.Sprintf("The file %q given by --var-file %s could not be read: %s.", path, name, err),
+		}}
+	}
+	file, err := os.Open(path)
+	if err != nil {
+		return fail(err)
+	}
+	defer file.Close()
+	info, err := file.Stat()
+	if err != nil {
+		return fail(err)
+	}
+	raw, err := io.ReadAll(io.LimitReader(file, maxVarFileSize+1))
+	if err != nil {
+		return fail(err)
+	}
+	if len(raw) > maxVarFileSize {
+		return fail(fmt.Errorf("it is larger than %d bytes", maxVarFileSize))
+	}
+	value := string(raw)
+	if v, ok := strings.CutSuffix(value, "\n"); ok {
+		value = strings.TrimSuffix(v, "\r")
+	}
+	f.value, f.ok = value, true
+	var diags hcl.Diagnostics
+	if perm := info.Mode().Perm(); info.Mode().IsRegular() && perm&0o044 != 0 {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagWarning,
+			Summary:  "Variable file readable by others",
+			Detail: fmt.Sprintf("The file %q given by --var-file %s can be read by users other than its owner (mode %04o); a file holding a secret should not be: chmod 600 %s.",
+				path, name, perm, path),
+		})
+	}
+	return f, diags
+}
+
+// variableInput is the value of a variable given from outside the files.
+type variableInput struct {
+	raw, origin string
+	// failed is set when the value could not be read (already reported).
+	failed bool
+	// cli is set for --var, which leaves the value in the process list.
+	cli bool
+}
+
+// lookup returns the outside value of variable name and where it came
+// from: --var, --var-file, then the environment.
+func (in variableInputs) lookup(name string) (variableInput, bool) {
 	if v, ok := in.cli[name]; ok {
-		return v, fmt.Sprintf("--var %s", name), true
+		return variableInput{raw: v, origin: "--var " + name, cli: true}, true
+	}
+	if f, ok := in.files[name]; ok {
+		return variableInput{raw: f.value, origin: fmt.Sprintf("--var-file %s (%s)", name, f.path), failed: !f.ok}, true
 	}
 	if v, ok := in.env[name]; ok {
-		return v, "environment variable " + EnvVarPrefix + name, true
+		return variableInput{raw: v, origin: "environment variable " + EnvVarPrefix + name}, true
 	}
 	if up := strings.ToUpper(name); up != name {
 		if v, ok := in.env[up]; ok {
-			return v, "environment variable " + EnvVarPrefix + up, true
+			return variableInput{raw: v, origin: "environment variable " + EnvVarPrefix + up}, true
 		}
 	}
-	return "", "", false
+	return variableInput{}, false
 }
 
 // variableNames returns the names declared by the variable blocks of body,
@@ -70,9 +159,12 @@ func variableNames(body hcl.Body) []string {
 }
 
 // evalVariables evaluates the variable blocks of one file and returns the
-// "var" object expressions of that file may use. A variable whose value is
-// in error is unknown in the result, so later uses do not repeat the error.
-func evalVariables(blocks hcl.Blocks, in variableInputs) (cty.Value, hcl.Diagnostics) {
+// "var" object expressions of that file may use, and the text of every
+// sensitive value (see secretTexts). A variable whose value is in error is
+// unknown in the result, so later uses do not repeat the error; the value
+// of a sensitive variable is marked sensitiveMark.
+func evalVariables(blocks hcl.Blocks, in variableInputs) (cty.Value, []string, hcl.Diagnostics) {
+	var secrets []string
 	var diags hcl.Diagnostics
 	values := map[string]cty.Value{}
 	declared := map[string]*hcl.Block{}
@@ -100,15 +192,45 @@ func evalVariables(blocks hcl.Blocks, in variableInputs) (cty.Value, hcl.Diagnos
 			continue
 		}
 		declared[name] = b
-		v, moreDiags := evalVariable(b, name, in)
+		v, sensitive, moreDiags := evalVariable(b, name, in)
 		diags = append(diags, moreDiags...)
+		if sensitive {
+			secrets = append(secrets, secretTexts(v)...)
+			v = v.Mark(sensitiveMark)
+		}
 		values[name] = v
 	}
-	return cty.ObjectVal(values), diags
+	return cty.ObjectVal(values), secrets, diags
 }
 
-func evalVariable(b *hcl.Block, name string, in variableInputs) (cty.Value, hcl.Diagnostics) {
+// evalVariable evaluates one variable block: its value and whether it is
+// sensitive.
+func evalVariable(b *hcl.Block, name string, in variableInputs) (cty.Value, bool, hcl.Diagnostics) {
 	content, diags := b.Body.Content(variableSchema)
+	sensitive := false
+	if attr, ok := content.Attributes["sensitive"]; ok {
+		v, moreDiags := attr.Expr.Value(nil)
+		diags = append(diags, moreDiags...)
+		if !moreDiags.HasErrors() {
+			if v.Type() != cty.Bool || v.IsNull() || !v.IsKnown() {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Invalid sensitive setting",
+					Detail:   fmt.Sprintf("The sensitive setting of variable %q must be true or false.", name),
+					Subject:  attr.Expr.Range().Ptr(),
+				})
+			} else {
+				sensitive = v.True()
+			}
+		}
+	}
+	v, moreDiags := variableValue(b, name, content, sensitive, in)
+	return v, sensitive, append(diags, moreDiags...)
+}
+
+// variableValue works out the type and value of a variable.
+func variableValue(b *hcl.Block, name string, content *hcl.BodyContent, sensitive bool, in variableInputs) (cty.Value, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
 	ty := cty.String
 	if attr, ok := content.Attributes["type"]; ok {
 		if moreDiags := checkTypeNesting(attr.Expr); moreDiags.HasErrors() {
@@ -156,20 +278,49 @@ func evalVariable(b *hcl.Block, name string, in variableInputs) (cty.Value, hcl.
 		def = &v
 	}
 
-	if raw, origin, ok := in.lookup(name); ok {
-		v, moreDiags := parseVariableValue(raw, origin, name, ty, b.DefRange)
+	if input, ok := in.lookup(name); ok {
+		if input.failed {
+			return cty.UnknownVal(ty), diags
+		}
+		if sensitive && input.cli {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagWarning,
+				Summary:  "Sensitive value on the command line",
+				Detail: fmt.Sprintf("Variable %q is sensitive, but --var puts its value on the command line, where every local user can read it (ps, /proc/PID/cmdline). Give it with --var-file %s=PATH or the environment variable %s%s instead.",
+					name, name, EnvVarPrefix, name),
+				Subject: b.DefRange.Ptr(),
+			})
+		}
+		v, moreDiags := parseVariableValue(input, name, ty, sensitive, b.DefRange)
 		return v, append(diags, moreDiags...)
 	}
 	if def != nil {
 		return *def, diags
 	}
+	how := fmt.Sprintf("--var %s=VALUE", name)
+	if sensitive {
+		how = fmt.Sprintf("--var-file %s=PATH", name)
+	}
 	return cty.UnknownVal(ty), append(diags, &hcl.Diagnostic{
 		Severity: hcl.DiagError,
 		Summary:  "No value for required variable",
-		Detail: fmt.Sprintf("The variable %q has no default, so it must be set with --var %s=VALUE or the environment variable %s%s.",
-			name, name, EnvVarPrefix, name),
+		Detail: fmt.Sprintf("The variable %q has no default, so it must be set with %s or the environment variable %s%s.",
+			name, how, EnvVarPrefix, name),
 		Subject: b.DefRange.Ptr(),
 	})
+}
+
+// secretTexts returns the text of every non-empty string in v, where a
+// sensitive value could show in a message.
+func secretTexts(v cty.Value) []string {
+	var out []string
+	_ = cty.Walk(v, func(_ cty.Path, v cty.Value) (bool, error) {
+		if v.IsKnown() && !v.IsNull() && v.Type() == cty.String && v.AsString() != "" {
+			out = append(out, v.AsString())
+		}
+		return true, nil
+	})
+	return out
 }
 
 // parseVariableValue turns a value given as text on the command line or in
@@ -177,14 +328,19 @@ func evalVariable(b *hcl.Block, name string, in variableInputs) (cty.Value, hcl.
 // numbers and bools as written, anything else is read as an HCL
 // expression. A value that does not fit is an error naming the variable,
 // its type and declaration, the value and where it came from.
-func parseVariableValue(raw, origin, name string, ty cty.Type, declRange hcl.Range) (cty.Value, hcl.Diagnostics) {
+func parseVariableValue(in variableInput, name string, ty cty.Type, sensitive bool, declRange hcl.Range) (cty.Value, hcl.Diagnostics) {
+	raw, origin := in.raw, in.origin
 	invalid := func(reason string) (cty.Value, hcl.Diagnostics) {
 		typ := typeexpr.TypeString(ty)
+		shown := fmt.Sprintf("%q", raw)
+		if sensitive {
+			shown = "a value (not shown: the variable is sensitive)"
+		}
 		return cty.UnknownVal(ty), hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "Invalid value for variable",
-			Detail: fmt.Sprintf("Variable %q, declared at %s, is a %s; %s gives it %q, which is not a %s: %s.",
-				name, declRange, typ, origin, raw, typ, reason),
+			Detail: fmt.Sprintf("Variable %q, declared at %s, is a %s; %s gives it %s, which is not a %s: %s.",
+				name, declRange, typ, origin, shown, typ, reason),
 			Subject: declRange.Ptr(),
 		}}
 	}
