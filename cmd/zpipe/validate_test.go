@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -56,5 +58,24 @@ func TestTransportWithoutValidation(t *testing.T) {
 	r := zpipe(t, "run", "--status-interval", "0", p)
 	if r.code != exitError || !strings.Contains(r.stderr, "frames must be 1 or 4, not 3") {
 		t.Fatalf("run: exit %d, want 1 with the transport's error\n%s", r.code, r.stderr)
+	}
+}
+
+// TestValidateDirectory: a directory stands for the configuration files in
+// it, and validate counts the files it read.
+func TestValidateDirectory(t *testing.T) {
+	dir := t.TempDir()
+	for name, src := range map[string]string{
+		"a.hcl":      "pipeline \"a\" {\n  source \"gensource\" \"g\" {}\n  sink \"nullsink\" \"n\" {}\n}\n",
+		"b.hcl.json": `{"pipeline": {"b": {"source": {"gensource": {"g": {}}}, "sink": {"nullsink": {"n": {}}}}}}` + "\n",
+		"notes.txt":  "not configuration",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := zpipe(t, "validate", "--transport", "test", dir)
+	if r.code != exitOK || r.stdout != "2 file(s) valid: 2 pipeline(s), 4 component(s)\n" {
+		t.Fatalf("validate %s: exit %d\nstdout %q\nstderr %s", dir, r.code, r.stdout, r.stderr)
 	}
 }
