@@ -27,9 +27,6 @@ var variableSchema = &hcl.BodySchema{
 // mark propagation every value computed from them.
 const sensitiveMark = "sensitive"
 
-// maxVarFileSize bounds a file given with --var-file.
-const maxVarFileSize = MaxFileSize
-
 // variableInputs are the values given to variables from outside the files.
 type variableInputs struct {
 	cli   map[string]string
@@ -90,12 +87,12 @@ func readVarFile(name, path string) (varFile, hcl.Diagnostics) {
 	if err != nil {
 		return fail(err)
 	}
-	raw, err := io.ReadAll(io.LimitReader(file, maxVarFileSize+1))
+	raw, err := io.ReadAll(io.LimitReader(file, MaxFileSize+1))
 	if err != nil {
 		return fail(err)
 	}
-	if len(raw) > maxVarFileSize {
-		return fail(fmt.Errorf("it is larger than %d bytes", maxVarFileSize))
+	if len(raw) > MaxFileSize {
+		return fail(fmt.Errorf("it is larger than %d bytes", MaxFileSize))
 	}
 	value := string(raw)
 	if v, ok := strings.CutSuffix(value, "\n"); ok {
