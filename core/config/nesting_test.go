@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
 // deep is how deeply the hostile inputs below nest: far beyond what HCL's
@@ -178,4 +179,29 @@ func checkNestingError(t *testing.T, file string, line int, diags hcl.Diagnostic
 	if d.Summary != "Nesting too deep" || d.Subject == nil || d.Subject.Filename != file || d.Subject.Start.Line != line {
 		t.Fatalf("diagnostic %q at %v, want \"Nesting too deep\" in %s on line %d", d.Summary, d.Subject, file, line)
 	}
+}
+
+// BenchmarkNestingCheck measures the scan that precedes parsing, against
+// parsing itself as the baseline, on the ready broker file.
+func BenchmarkNestingCheck(b *testing.B) {
+	src, err := os.ReadFile("../../pipelines/zeek-broker.hcl")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("scan", func(b *testing.B) {
+		b.SetBytes(int64(len(src)))
+		for b.Loop() {
+			if d := checkNativeNesting(src, "zeek-broker.hcl"); d.HasErrors() {
+				b.Fatal(d)
+			}
+		}
+	})
+	b.Run("parse", func(b *testing.B) {
+		b.SetBytes(int64(len(src)))
+		for b.Loop() {
+			if _, d := hclsyntax.ParseConfig(src, "zeek-broker.hcl", hcl.InitialPos); d.HasErrors() {
+				b.Fatal(d)
+			}
+		}
+	})
 }
