@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"unicode/utf8"
@@ -63,7 +64,8 @@ type nestFrame struct {
 	// block bodies and in object constructors (not for expressions).
 	lines bool
 	// first is set until the frame has seen a token other than a line
-	// break, to tell an object constructor from a for expression.
+	// break or a comment, to tell an object constructor from a for
+	// expression.
 	first bool
 	// directive is set on the control sequence %{if …} or %{for …},
 	// which opens a directive level once the sequence ends; end is set on
@@ -112,6 +114,13 @@ func endsTerm(tok hclsyntax.Token) bool {
 	return false
 }
 
+// lineBreak reports whether tok ends a line: a line break, or a comment
+// running to the end of its line, which holds the line break.
+func lineBreak(tok hclsyntax.Token) bool {
+	return tok.Type == hclsyntax.TokenNewline ||
+		(tok.Type == hclsyntax.TokenComment && bytes.HasSuffix(tok.Bytes, []byte("\n")))
+}
+
 // directiveFrame marks a template directive level (%{if}…%{endif}) on the
 // stack; it is no token HCL produces.
 const directiveFrame hclsyntax.TokenType = 0
@@ -133,12 +142,12 @@ func checkTokenNesting(tokens hclsyntax.Tokens) hcl.Diagnostics {
 		depth -= 1 + f.chain
 		return f
 	}
-	var prev hclsyntax.Token // the last token that is not a line break
+	var prev hclsyntax.Token // the last token that is not a line break or comment
 	for _, tok := range tokens {
 		top := &stack[len(stack)-1]
 		first := top.first
 		before := prev
-		if tok.Type != hclsyntax.TokenNewline {
+		if tok.Type != hclsyntax.TokenNewline && tok.Type != hclsyntax.TokenComment {
 			top.first = false
 			prev = tok
 		}
@@ -174,7 +183,7 @@ func checkTokenNesting(tokens hclsyntax.Tokens) hcl.Diagnostics {
 		case chainTokens[tok.Type]:
 			top.chain++
 			depth++
-		case tok.Type == hclsyntax.TokenComma || (tok.Type == hclsyntax.TokenNewline && top.lines):
+		case tok.Type == hclsyntax.TokenComma || (lineBreak(tok) && top.lines):
 			depth -= top.chain
 			top.chain = 0
 		}
