@@ -186,6 +186,9 @@ func checkAttribute(a schema.Attribute, v, def cty.Value, rng hcl.Range, caps *c
 			Subject:  rng.Ptr(),
 		})
 	}
+	if a.Type == schema.Number && !floatInRange(v.AsBigFloat()) {
+		diags = append(diags, numberDiagnostic(rng))
+	}
 	if a.Type == schema.Duration {
 		if _, err := time.ParseDuration(v.AsString()); err != nil {
 			diags = append(diags, &hcl.Diagnostic{

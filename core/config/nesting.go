@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
+	"math/big"
+	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
@@ -23,6 +27,13 @@ import (
 // one. In HCL's JSON syntax every open array or object counts one level,
 // and every string is checked as the template HCL reads it as.
 const MaxNesting = 100
+
+// MaxExponent bounds the decimal exponent of a number in a configuration,
+// written as d.ddd×10^e: a number other than zero must have |e| ≤
+// MaxExponent, that is lie from 1e-1000 to below 1e1001 in magnitude.
+// Writing out a number like 1e100000000 in full, as a template or the JSON
+// of a node does, would take minutes and hundreds of megabytes.
+const MaxExponent = 1000
 
 // MaxFileSize bounds the size of one configuration file, so that a huge
 // file in a configuration directory costs a diagnostic, not the process's
@@ -180,6 +191,8 @@ func checkTokenNesting(tokens hclsyntax.Tokens) hcl.Diagnostics {
 			case f.end && stack[len(stack)-1].open == directiveFrame:
 				pop()
 			}
+		case tok.Type == hclsyntax.TokenNumberLit && !numberInRange(string(tok.Bytes)):
+			return hcl.Diagnostics{numberDiagnostic(tok.Range)}
 		case chainTokens[tok.Type]:
 			top.chain++
 			depth++
@@ -192,6 +205,57 @@ func checkTokenNesting(tokens hclsyntax.Tokens) hcl.Diagnostics {
 		}
 	}
 	return nil
+}
+
+// numberDiagnostic reports a number out of range at rng.
+func numberDiagnostic(rng hcl.Range) *hcl.Diagnostic {
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  "Number out of range",
+		Detail:   fmt.Sprintf("A number in a configuration must be zero or lie from 1e-%d to below 1e%d in magnitude.", MaxExponent, MaxExponent+1),
+		Subject:  rng.Ptr(),
+	}
+}
+
+// numberInRange reports whether the decimal number lit (digits, an
+// optional fraction and exponent, as HCL and JSON write them) is zero or
+// has a decimal exponent within ±MaxExponent.
+func numberInRange(lit string) bool {
+	lit = strings.TrimLeft(lit, "+-")
+	mantissa, exp := lit, 0
+	if i := strings.IndexAny(lit, "eE"); i >= 0 {
+		mantissa = lit[:i]
+		e, err := strconv.Atoi(lit[i+1:])
+		if err != nil {
+			return false // not a number HCL reads, or an exponent beyond int
+		}
+		exp = e
+	}
+	whole, frac, _ := strings.Cut(mantissa, ".")
+	whole = strings.TrimLeft(whole, "0")
+	switch {
+	case whole != "":
+		exp += len(whole) - 1
+	case strings.Trim(frac, "0") == "":
+		return true // zero
+	default:
+		exp -= len(frac) - len(strings.TrimLeft(frac, "0")) + 1
+	}
+	return exp >= -MaxExponent && exp <= MaxExponent
+}
+
+// floatInRange is numberInRange, roughly (to a power of two), for a
+// computed number: a string converted to one, say.
+func floatInRange(f *big.Float) bool {
+	if f.IsInf() {
+		return false
+	}
+	if f.Sign() == 0 {
+		return true
+	}
+	limit := int(MaxExponent*math.Log2(10)) + 1 // in powers of two
+	exp := f.MantExp(nil)
+	return exp >= -limit && exp <= limit
 }
 
 // checkJSONNesting checks a JSON syntax file: arrays and objects may nest
@@ -212,6 +276,17 @@ func checkJSONNesting(src []byte, filename string) hcl.Diagnostics {
 			if depth > 0 {
 				depth--
 			}
+		case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+			end := i + 1
+			for end < len(src) && strings.IndexByte("+-.eE0123456789", src[end]) >= 0 {
+				end++
+			}
+			if !numberInRange(string(src[i:end])) {
+				return hcl.Diagnostics{numberDiagnostic(hcl.Range{Filename: filename, Start: pos, End: advance(pos, src[i:end])})}
+			}
+			pos = advance(pos, src[i:end])
+			i = end
+			continue
 		case '"':
 			end := jsonStringEnd(src, i)
 			if diags := checkJSONString(src[i:end], filename, pos); diags.HasErrors() {

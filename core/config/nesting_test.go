@@ -209,3 +209,49 @@ func BenchmarkNestingCheck(b *testing.B) {
 		}
 	})
 }
+
+// TestNumbersOutOfRange: a number too large or too small to write out in
+// reasonable time is refused, written in either syntax, given as a
+// variable's value, or converted from a string.
+func TestNumbersOutOfRange(t *testing.T) {
+	for lit, ok := range map[string]bool{
+		"0": true, "0.0e99999999": true, "1e1000": true, "9.99e1000": true, "12e999": true, "12e1000": false, "1e1001": false,
+		"1e-1000": true, "0.01e-998": true, "0.01e-999": false, "1e100000000": false, "1e99999999999999999999": false,
+		"-1e2000": false, "123456789": true, "1.5E+10": true, "1e-100000000": false,
+	} {
+		if numberInRange(lit) != ok {
+			t.Errorf("numberInRange(%s) = %v, want %v", lit, !ok, ok)
+		}
+	}
+	pipeline := func(rcvhwm string) string {
+		return `pipeline "p" {
+  source "pull" "in" {
+    bind   = ["tcp://127.0.0.1:7001"]
+    rcvhwm = ` + rcvhwm + `
+  }
+  sink "push" "out" {}
+}
+`
+	}
+	tests := []struct {
+		name, file, src string
+		opts            Options
+		want            wantDiag
+	}{
+		{"literal", "p.hcl", pipeline("1e100000000"), Options{}, wantDiag{"Number out of range", "from 1e-1000 to below 1e1001", "4:14"}},
+		{"in a template", "p.hcl", pipeline(`"${1e-100000000}"`), Options{}, wantDiag{"Number out of range", "", "4:17"}},
+		{"string converted", "p.hcl", pipeline(`"1e100000000"`), Options{}, wantDiag{"Number out of range", "", "4:14"}},
+		{"JSON", "p.hcl.json", `{"pipeline": {"p": {"source": {"pull": {"in": {"rcvhwm": 1e100000000}}}}}}`, Options{}, wantDiag{"Number out of range", "", "1:58"}},
+		{"number variable", "p.hcl", "variable \"n\" {\n  type = number\n}\n", Options{Vars: map[string]string{"n": "1e100000000"}},
+			wantDiag{"Invalid value for variable", `gives it "1e100000000", which is not a number: it is not zero and not from 1e-1000 to below 1e1001.`, "1:1"}},
+		{"string variable", "p.hcl", "variable \"n\" {}\n" + pipeline("var.n"), Options{Env: []string{"ZPIPE_VAR_n=1e100000000"}},
+			wantDiag{"Number out of range", "", "5:14"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, paths := writeFiles(t, map[string]string{tt.file: tt.src})
+			_, diags := Load(paths, tt.opts, testSchemas{})
+			checkErrors(t, paths[0], diags, []wantDiag{tt.want})
+		})
+	}
+}

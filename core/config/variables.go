@@ -349,6 +349,9 @@ func parseVariableValue(in variableInput, name string, ty cty.Type, sensitive bo
 		if err != nil || v.AsBigFloat().IsInf() {
 			return invalid("write a number, like 10, -1 or 2.5")
 		}
+		if !numberInRange(strings.TrimSpace(raw)) {
+			return invalid(fmt.Sprintf("it is not zero and not from 1e-%d to below 1e%d", MaxExponent, MaxExponent+1))
+		}
 		return v, nil
 	case ty == cty.Bool:
 		switch strings.TrimSpace(raw) {
@@ -361,7 +364,7 @@ func parseVariableValue(in variableInput, name string, ty cty.Type, sensitive bo
 	}
 	hint := "write it in HCL syntax, like " + exampleValue(ty)
 	if diags := checkExpressionNesting([]byte(raw), origin, hcl.InitialPos); diags.HasErrors() {
-		return invalid(fmt.Sprintf("it nests more than %d levels deep", MaxNesting))
+		return invalid(strings.TrimSuffix(diags[0].Detail, "."))
 	}
 	expr, diags := hclsyntax.ParseExpression([]byte(raw), origin, hcl.InitialPos)
 	if diags.HasErrors() {
