@@ -40,7 +40,7 @@ func (l *loader) validateSocket(p *Pipeline, n *Node, b *hcl.Block, d decodedBod
 		return nil
 	}
 	res, err := v.ValidateSocket(p.Transport, n.Kind, n.Config)
-	if errors.Is(err, errors.ErrUnsupported) {
+	if errors.Is(err, errors.ErrUnsupported) || (err == nil && res == nil) {
 		return nil
 	}
 	if err != nil {
