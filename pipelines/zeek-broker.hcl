@@ -64,8 +64,9 @@ variable "passthrough" {
 }
 
 variable "curve_server_secretkey" {
-  description = "Z85 CURVE server secret key (Zeek: curve_server_secretkey). When set, both sockets are CURVE servers."
+  description = "Z85 CURVE server secret key (Zeek: curve_server_secretkey). When set, both sockets are CURVE servers. Give it with --var-file curve_server_secretkey=PATH or $ZPIPE_VAR_curve_server_secretkey, not --var, which every local user can read in the process list."
   default     = ""
+  sensitive   = true
 }
 
 variable "curve_client_publickey" {

@@ -40,9 +40,10 @@ variable "otlp_insecure" {
 }
 
 variable "otlp_headers" {
-  description = "Headers for every export, e.g. { authorization = \"Bearer …\" }."
+  description = "Headers for every export, e.g. { authorization = \"Bearer …\" }. Give them with --var-file otlp_headers=PATH or $ZPIPE_VAR_otlp_headers, not --var."
   type        = map(string)
   default     = {}
+  sensitive   = true
 }
 
 variable "otlp_metrics" {

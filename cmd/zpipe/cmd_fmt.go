@@ -28,9 +28,9 @@ are left alone.`,
 					fmt.Fprintf(a.stderr, "zpipe fmt: %s: JSON syntax is not reformatted\n", path)
 					continue
 				}
-				src, err := os.ReadFile(path)
+				src, err := config.ReadFile(path)
 				if err != nil {
-					return fmt.Errorf("fmt: %w", err)
+					return fmt.Errorf("fmt: %s: %w", path, err)
 				}
 				out, err := config.Format(path, src)
 				if err != nil {

@@ -14,7 +14,7 @@ func newGraphCmd(a *app) *cobra.Command {
 	var lf loadFlags
 	var format string
 	cmd := &cobra.Command{
-		Use:   "graph FILE...",
+		Use:   "graph FILE|DIR...",
 		Short: "Draw pipelines as Graphviz DOT or Mermaid",
 		Long: `Graph prints the pipelines of the given files as a Graphviz DOT digraph
 (default) or a Mermaid flowchart. Data edges are drawn solid from sources

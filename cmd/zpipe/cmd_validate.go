@@ -11,12 +11,18 @@ import (
 func newValidateCmd(a *app) *cobra.Command {
 	var lf loadFlags
 	cmd := &cobra.Command{
-		Use:   "validate FILE...",
+		Use:   "validate FILE|DIR...",
 		Short: "Check pipeline files without running them",
-		Long: `Validate parses pipeline files (HCL, or HCL's JSON syntax for *.json),
-resolves variables, and checks every block against the schema of its
-plugin, starting the transport plugins the files name to learn their
-schemas. Problems are printed as diagnostics with file:line:col.
+		Long: `Validate parses pipeline files (HCL, or HCL's JSON syntax for *.json; a
+directory stands for its .hcl and .hcl.json files), resolves variables, and
+makes every check run makes before it starts anything: each block against
+the schema of its plugin, each socket by its transport plugin (endpoints,
+option ranges, CURVE keys), and no endpoint bound twice. Problems are
+printed as diagnostics with file:line:col.
+
+Variables: --var NAME=VALUE or --var-file NAME=PATH (the file's content,
+less one trailing line break), then $ZPIPE_VAR_NAME, then the default.
+Secrets go in a file or the environment, not in --var.
 
 Exit status: 0 when valid, 1 when not, 2 for a wrong command line.`,
 		Args: argsUsage(cobra.MinimumNArgs(1)),
@@ -35,7 +41,7 @@ Exit status: 0 when valid, 1 when not, 2 for a wrong command line.`,
 			for _, p := range cfg.Pipelines {
 				n += len(p.Nodes)
 			}
-			fmt.Fprintf(a.stdout, "%d file(s) valid: %d pipeline(s), %d component(s)\n", len(args), len(cfg.Pipelines), n)
+			fmt.Fprintf(a.stdout, "%d file(s) valid: %d pipeline(s), %d component(s)\n", len(cfg.Files), len(cfg.Pipelines), n)
 			return nil
 		},
 	}

@@ -11,7 +11,8 @@ import (
 	"testing"
 )
 
-// pluginDir holds a freshly built transport-cgo plugin for the tests.
+// pluginDir holds freshly built transport plugins for the tests: cgo, and
+// the in-memory test transport as "test".
 var pluginDir string
 
 func TestMain(m *testing.M) {
@@ -25,10 +26,15 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	build := exec.Command("go", "build", "-o", filepath.Join(dir, "zpipe-transport-cgo"), "../../plugins/transport-cgo")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build transport-cgo plugin: %v\n%s", err, out)
-		return 1
+	for name, pkg := range map[string]string{
+		"zpipe-transport-cgo":  "../../plugins/transport-cgo",
+		"zpipe-transport-test": "../../core/plugin/internal/testtransport",
+	} {
+		build := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
+		if out, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", name, err, out)
+			return 1
+		}
 	}
 	pluginDir = dir
 	return m.Run()
@@ -199,6 +205,72 @@ func TestPluginsListsTransport(t *testing.T) {
 	for _, want := range []string{"transport-cgo", "link", "xsub(source)", "xpub(sink)", "send_timeout_ms", "verboser"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("plugins -v output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
+
+// TestTypedVariableValues: a --var or ZPIPE_VAR_ value that does not fit
+// its variable's type is an error naming the variable, the type, the value
+// and where the variable is declared, for validate and run alike.
+func TestTypedVariableValues(t *testing.T) {
+	p := writeFile(t, "vars.hcl", `variable "hwm" {
+  type    = number
+  default = 1000
+}
+
+variable "verbose" {
+  type    = bool
+  default = false
+}
+
+variable "endpoints" {
+  type    = list(string)
+  default = ["tcp://127.0.0.1:7001"]
+}
+
+pipeline "p" {
+  source "pull" "in" {
+    bind   = var.endpoints
+    rcvhwm = var.hwm
+  }
+  sink "push" "out" {
+    connect   = ["tcp://127.0.0.1:7002"]
+    immediate = var.verbose
+  }
+}
+`)
+	tests := []struct {
+		args []string
+		env  string
+		want string
+	}{
+		{args: []string{"--var", "hwm=abc"},
+			want: `vars.hcl:1:1: error: Invalid value for variable` + "\n.*" +
+				`Variable "hwm", declared at \S*vars.hcl:1,1-15, is a number; --var hwm gives it "abc", which is not a number`},
+		{env: "ZPIPE_VAR_hwm=ten",
+			want: `Variable "hwm", declared at \S*vars.hcl:1,1-15, is a number; environment variable ZPIPE_VAR_hwm gives it "ten", which is not a number`},
+		{args: []string{"--var", "verbose=yes"},
+			want: `vars.hcl:6:1: error: Invalid value for variable` + "\n.*" +
+				`Variable "verbose", declared at \S*vars.hcl:6,1-19, is a bool; --var verbose gives it "yes", which is not a bool: write true or false`},
+		{args: []string{"--var", "endpoints=tcp://127.0.0.1:7003"},
+			want: `vars.hcl:11:1: error: Invalid value for variable` + "\n.*" +
+				`Variable "endpoints", declared at \S*vars.hcl:11,1-21, is a list\(string\); --var endpoints gives it "tcp://127.0.0.1:7003", which is not a list\(string\): write it in HCL syntax, like \["text", "text"\]`},
+	}
+	for _, tt := range tests {
+		for _, cmd := range []string{"validate", "run"} {
+			args := append(append([]string{cmd}, tt.args...), p)
+			var out, errOut bytes.Buffer
+			env := []string{"ZPIPE_PLUGIN_DIR=" + pluginDir}
+			if tt.env != "" {
+				env = append(env, tt.env)
+			}
+			code := execute(args, strings.NewReader(""), &out, &errOut, env)
+			// The diagnostic is wrapped at 100 columns: compare unwrapped.
+			text := strings.Join(strings.Fields(errOut.String()), " ")
+			want := strings.ReplaceAll(tt.want, "\n.*", ".*")
+			if code != exitError || !regexp.MustCompile(want).MatchString(text) || strings.Contains(text, "Variables may not be used here") {
+				t.Errorf("zpipe %v (%s): exit %d, want 1 and a diagnostic matching %s:\n%s", args, tt.env, code, want, errOut.String())
+			}
 		}
 	}
 }

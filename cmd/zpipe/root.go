@@ -38,6 +38,10 @@ type app struct {
 	pluginDir string
 	logLevel  string
 	logFormat string
+
+	// secrets hides the sensitive values of the loaded configuration in
+	// logs and errors.
+	secrets redactor
 }
 
 func (a *app) getenv(key string) string {
@@ -69,13 +73,16 @@ func (a *app) logger() (*slog.Logger, error) {
 		return nil, usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", a.logLevel)}
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
 	switch a.logFormat {
 	case "text":
-		return slog.New(slog.NewTextHandler(a.stderr, opts)), nil
+		h = slog.NewTextHandler(a.stderr, opts)
 	case "json":
-		return slog.New(slog.NewJSONHandler(a.stderr, opts)), nil
+		h = slog.NewJSONHandler(a.stderr, opts)
+	default:
+		return nil, usageError{fmt.Errorf("--log-format %q: want text or json", a.logFormat)}
 	}
-	return nil, usageError{fmt.Errorf("--log-format %q: want text or json", a.logFormat)}
+	return slog.New(newRedactHandler(h, &a.secrets)), nil
 }
 
 func newRootCmd(a *app) *cobra.Command {
@@ -136,7 +143,7 @@ func execute(args []string, stdin io.Reader, stdout, stderr io.Writer, env []str
 		fmt.Fprintf(stderr, "zpipe: %v\nRun 'zpipe --help' for usage.\n", err)
 		return exitUsage
 	}
-	fmt.Fprintf(stderr, "zpipe: %v\n", err)
+	fmt.Fprintf(stderr, "zpipe: %s\n", a.secrets.redact(err.Error()))
 	return exitError
 }
 

@@ -91,14 +91,32 @@ func buildSpecs(sch *schema.Schema) (*attrSpecs, error) {
 	return s, nil
 }
 
+// decodedBody is a decoded block body.
+type decodedBody struct {
+	// val is an object holding every attribute of the schema, or
+	// cty.NilVal when the body or the schema is unusable.
+	val cty.Value
+	// attrs are the attributes as written, for their ranges.
+	attrs hcl.Attributes
+	// sensitive are the attributes whose values come from sensitive
+	// variables, and their values (val holds them unmarked).
+	sensitive map[string]cty.Value
+}
+
 // decodeAttributes decodes body against sch: unknown arguments, wrong types
 // and missing required arguments are reported by HCL itself; durations,
 // one_of lists and capabilities are checked here. The result is an object
 // holding every attribute of sch, or cty.NilVal when sch is unusable.
 func decodeAttributes(body hcl.Body, sch *schema.Schema, ctx *hcl.EvalContext, caps *capabilityCheck) (cty.Value, hcl.Diagnostics) {
+	d, diags := decodeBody(body, sch, ctx, caps)
+	return d.val, diags
+}
+
+// decodeBody is decodeAttributes, also returning the attributes as written.
+func decodeBody(body hcl.Body, sch *schema.Schema, ctx *hcl.EvalContext, caps *capabilityCheck) (decodedBody, hcl.Diagnostics) {
 	specs, err := buildSpecs(sch)
 	if err != nil {
-		return cty.NilVal, hcl.Diagnostics{{
+		return decodedBody{val: cty.NilVal}, hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "Invalid component schema",
 			Detail:   fmt.Sprintf("The component's schema is unusable: %s.", err),
@@ -107,11 +125,23 @@ func decodeAttributes(body hcl.Body, sch *schema.Schema, ctx *hcl.EvalContext, c
 	}
 	val, diags := hcldec.Decode(body, specs.object, ctx)
 	if val == cty.NilVal || val.IsNull() || !val.IsKnown() || !val.Type().IsObjectType() {
-		return cty.NilVal, diags
+		return decodedBody{val: cty.NilVal}, diags
 	}
+	// Values computed from sensitive variables carry a mark; the checks
+	// below and the JSON encoding need plain values.
+	val, marks := val.UnmarkDeepWithPaths()
 	// The attributes as written, for their ranges; problems with the body
 	// itself were reported by Decode.
 	present, _, _ := body.PartialContent(hcldec.ImpliedSchema(specs.object))
+	decoded := decodedBody{val: val, attrs: present.Attributes}
+	for _, pm := range marks {
+		if step, ok := firstAttr(pm.Path); ok && val.Type().HasAttribute(step) {
+			if decoded.sensitive == nil {
+				decoded.sensitive = map[string]cty.Value{}
+			}
+			decoded.sensitive[step] = val.GetAttr(step)
+		}
+	}
 	for _, a := range sch.Attributes {
 		attr, ok := present.Attributes[a.Name]
 		if !ok || !val.Type().HasAttribute(a.Name) {
@@ -133,7 +163,16 @@ func decodeAttributes(body hcl.Body, sch *schema.Schema, ctx *hcl.EvalContext, c
 		}
 		diags = append(diags, checkAttribute(a, v, specs.defaults[a.Name], rng, caps)...)
 	}
-	return val, diags
+	return decoded, diags
+}
+
+// firstAttr returns the attribute name a path starts with.
+func firstAttr(p cty.Path) (string, bool) {
+	if len(p) == 0 {
+		return "", false
+	}
+	step, ok := p[0].(cty.GetAttrStep)
+	return step.Name, ok
 }
 
 // checkAttribute applies the checks HCL's types cannot express.
@@ -146,6 +185,9 @@ func checkAttribute(a schema.Attribute, v, def cty.Value, rng hcl.Range, caps *c
 			Detail:   fmt.Sprintf("The argument %q must not hold null elements.", a.Name),
 			Subject:  rng.Ptr(),
 		})
+	}
+	if a.Type == schema.Number && !floatInRange(v.AsBigFloat()) {
+		diags = append(diags, numberDiagnostic(rng))
 	}
 	if a.Type == schema.Duration {
 		if _, err := time.ParseDuration(v.AsString()); err != nil {

@@ -4,12 +4,19 @@
 // JSON syntax (.hcl.json, .json). Each file may choose a transport, declare
 // variables, hold pipelines of source, stage and sink blocks, and at most one
 // file may hold a telemetry block. Load parses and validates everything up
-// front: every block body is decoded against the schema of its component, so
-// mistakes surface as HCL diagnostics carrying file:line:col ranges before
-// anything starts.
+// front: every block body is decoded against the schema of its component,
+// every socket is checked by its transport (SocketValidator), and no two
+// sockets may bind one endpoint, so mistakes surface as HCL diagnostics
+// carrying file:line:col ranges before anything starts. Input nesting
+// deeper than MaxNesting, and files over MaxFileSize, are refused before
+// they are parsed.
 package config
 
 import (
+	"cmp"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
@@ -36,6 +43,10 @@ type Options struct {
 	// Vars are variable values given on the command line (--var NAME=VALUE).
 	// They take precedence over the environment and over defaults.
 	Vars map[string]string
+	// VarFiles name files holding variable values (--var-file NAME=PATH):
+	// the file's content, one trailing line break removed, is the value,
+	// as if given with Vars, which a name must not also be in.
+	VarFiles map[string]string
 	// Env is the process environment as "KEY=VALUE" entries; entries named
 	// EnvVarPrefix+name set variables. Later entries win over earlier ones.
 	Env []string
@@ -44,7 +55,8 @@ type Options struct {
 }
 
 // Schemas supplies component schemas. For sources and sinks the transport is
-// the file's effective transport; for stages transport is "".
+// the file's effective transport; for stages transport is "". A Schemas
+// that also implements SocketValidator has every socket checked.
 type Schemas interface {
 	// Component returns the schema of the component of the given class
 	// ("source", "stage" or "sink") and kind, or an error naming what is
@@ -78,6 +90,50 @@ type Config struct {
 	Pipelines []*Pipeline
 	// Telemetry is nil when no file has a telemetry block.
 	Telemetry *Telemetry
+
+	// redactor replaces the text of sensitive values; nil when there are
+	// none.
+	redactor *strings.Replacer
+}
+
+// Redacted is what Redact shows in place of a sensitive value.
+const Redacted = "(sensitive)"
+
+// Redact returns s with the text of every sensitive variable's value (each
+// string in it, as written or escaped as in a quoted string) replaced by
+// Redacted. Load redacts its diagnostics; whatever else zpipe prints about a
+// configuration (errors, logs) goes through Redact.
+func (c *Config) Redact(s string) string {
+	if c == nil || c.redactor == nil {
+		return s
+	}
+	return c.redactor.Replace(s)
+}
+
+// setSecrets makes Redact hide secrets.
+func (c *Config) setSecrets(secrets []string) {
+	forms := map[string]bool{}
+	for _, s := range secrets {
+		forms[s] = true
+		if q := strconv.Quote(s); q[1:len(q)-1] != s {
+			forms[q[1:len(q)-1]] = true
+		}
+	}
+	if len(forms) == 0 {
+		c.redactor = nil
+		return
+	}
+	sorted := make([]string, 0, len(forms))
+	for f := range forms {
+		sorted = append(sorted, f)
+	}
+	// Longest first, so that a secret holding another is replaced whole.
+	slices.SortFunc(sorted, func(a, b string) int { return cmp.Or(cmp.Compare(len(b), len(a)), cmp.Compare(a, b)) })
+	pairs := make([]string, 0, 2*len(sorted))
+	for _, f := range sorted {
+		pairs = append(pairs, f, Redacted)
+	}
+	c.redactor = strings.NewReplacer(pairs...)
 }
 
 // Pipeline is one pipeline block.
@@ -117,6 +173,9 @@ type Node struct {
 	// Subscriptions and Core are copied from the Component.
 	Subscriptions string
 	Core          bool
+	// Sensitive names the attributes whose values come from sensitive
+	// variables; they must not be shown.
+	Sensitive []string
 	// DeclRange covers the block header; TypeRange the kind label.
 	DeclRange hcl.Range
 	TypeRange hcl.Range

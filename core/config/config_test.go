@@ -390,7 +390,11 @@ func TestInvalidFiles(t *testing.T) {
 		{file: "capability.hcl", want: []wantDiag{
 			{"Unsupported option", `"curve_server" needs the "curve" capability, which transport "purego" does not have`, "9:20"},
 		}},
-		{file: "capability.hcl", opts: Options{Transport: "cgo"}, want: nil},
+		// With the capability, the transport's own check finds the key
+		// missing; not written, it is placed at the block.
+		{file: "capability.hcl", opts: Options{Transport: "cgo"}, want: []wantDiag{
+			{`Invalid value for "curve_secretkey"`, `Transport "cgo" refuses "curve_secretkey": a CURVE server needs a secret key.`, "8:3"},
+		}},
 		{file: "unknown-var.hcl", want: []wantDiag{
 			{"Unsupported attribute", `"endpiont"`, "7:30"},
 		}},
@@ -458,7 +462,7 @@ func TestInvalidFiles(t *testing.T) {
 		{file: "variable-types.hcl", opts: Options{Vars: map[string]string{"hwm": "10", "odd": "x", "flag": "maybe"}}, want: []wantDiag{
 			{"Invalid default value for variable", `default of variable "hwm" is not a number`, "3:13"},
 			{"Invalid type specification", "list type constructor requires one argument", "7:10"},
-			{"Invalid value for variable", `The value "maybe" given by --var flag is not a valid bool for variable "flag"`, "10:1"},
+			{"Invalid value for variable", `Variable "flag", declared at testdata/invalid/variable-types.hcl:10,1-16, is a bool; --var flag gives it "maybe", which is not a bool: write true or false.`, "10:1"},
 		}},
 		{file: "top-level.hcl", want: []wantDiag{
 			{"Invalid transport", "must name a transport plugin", "1:13"},
@@ -505,17 +509,46 @@ func TestVariableValueErrors(t *testing.T) {
 		{
 			name: "number not parsable",
 			opts: Options{Vars: map[string]string{"name": "x", "hwm": "abc"}},
-			want: []wantDiag{{"Invalid value for variable", `"abc" given by --var hwm is not a valid number`, "5:1"}},
+			want: []wantDiag{{"Invalid value for variable",
+				`Variable "hwm", declared at testdata/valid/variables.hcl:5,1-15, is a number; --var hwm gives it "abc", which is not a number: write a number, like 10, -1 or 2.5.`, "5:1"}},
+		},
+		{
+			name: "number from env not parsable",
+			opts: Options{Vars: map[string]string{"name": "x"}, Env: []string{"ZPIPE_VAR_hwm=1k"}},
+			want: []wantDiag{{"Invalid value for variable",
+				`is a number; environment variable ZPIPE_VAR_hwm gives it "1k", which is not a number`, "5:1"}},
+		},
+		{
+			name: "number infinite",
+			opts: Options{Vars: map[string]string{"name": "x", "hwm": "Inf"}},
+			want: []wantDiag{{"Invalid value for variable", `gives it "Inf", which is not a number`, "5:1"}},
+		},
+		{
+			name: "bool not parsable",
+			opts: Options{Vars: map[string]string{"name": "x", "verbose": "yes"}},
+			want: []wantDiag{{"Invalid value for variable",
+				`Variable "verbose", declared at testdata/valid/variables.hcl:15,1-19, is a bool; --var verbose gives it "yes", which is not a bool: write true or false.`, "15:1"}},
 		},
 		{
 			name: "list from env not parsable",
 			opts: Options{Vars: map[string]string{"name": "x"}, Env: []string{`ZPIPE_VAR_endpoints=["a",`}},
-			want: []wantDiag{{"Invalid value for variable", "given by environment variable ZPIPE_VAR_endpoints is not a valid list(string)", "10:1"}},
+			want: []wantDiag{{"Invalid value for variable",
+				`is a list(string); environment variable ZPIPE_VAR_endpoints gives it "[\"a\",", which is not a list(string): write it in HCL syntax, like ["text", "text"].`, "10:1"}},
+		},
+		{
+			name: "list given as a bare word",
+			opts: Options{Vars: map[string]string{"name": "x", "endpoints": "tcp://127.0.0.1:1"}},
+			want: []wantDiag{{"Invalid value for variable",
+				`--var endpoints gives it "tcp://127.0.0.1:1", which is not a list(string): write it in HCL syntax, like ["text", "text"].`, "10:1"}},
 		},
 		{
 			name: "map of wrong shape",
 			opts: Options{Vars: map[string]string{"name": "x", "labels": `["a"]`}},
-			want: []wantDiag{{"Invalid value for variable", "is not a valid map(string)", "20:1"}},
+			want: []wantDiag{{"Invalid value for variable", `which is not a map(string): map of string required; write it in HCL syntax, like { name = "text" }.`, "20:1"}},
+		},
+		{
+			name: "typed values as written",
+			opts: Options{Vars: map[string]string{"name": "x", "hwm": " -2.5e3 ", "verbose": "true", "endpoints": `["tcp://127.0.0.1:1", "tcp://127.0.0.1:2"]`}},
 		},
 		{
 			name: "required missing",

@@ -17,6 +17,9 @@ func Format(filename string, src []byte) ([]byte, error) {
 	if IsJSONSyntax(filename) {
 		return nil, fmt.Errorf("format %s: JSON syntax files are not formatted", filename)
 	}
+	if diags := checkNativeNesting(src, filename); diags.HasErrors() {
+		return nil, fmt.Errorf("format %s: %w", filename, diags)
+	}
 	if _, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos); diags.HasErrors() {
 		return nil, fmt.Errorf("format %s: %w", filename, diags)
 	}

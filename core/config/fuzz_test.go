@@ -29,6 +29,9 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte(`pipeline "p" { source "xsub" "a" {} sink "xpub" "b" { from = [source.xsub["a"]] } }`), false)
 	f.Add([]byte(`{"pipeline": {"p": {"source": {"xsub": {"a": {}}}, "sink": {"xpub": {"b": {"from": "source.xsub.a"}}}}}}`), true)
 	f.Add([]byte(`variable "v" { type = map(string) } pipeline "p" { source "pull" "a" { bind = [for k, v in var.v : v] } sink "push" "b" {} }`), false)
+	f.Add([]byte("variable \"k\" {\n  sensitive = true\n  default = \"x\"\n}\npipeline \"p\" {\n  source \"xsub\" \"a\" {\n    curve_server = var.k != \"\"\n    curve_secretkey = var.k\n  }\n  sink \"xpub\" \"b\" {}\n}\n"), false)
+	f.Add([]byte("x = \"%{if a}${[(-!b.c[0])]}%{endif}\"\n"), false)
+	f.Add([]byte(`{"variable": {"t": {"type": "list(map(string))", "default": [{"a": "${1 + 2}"}]}}}`), true)
 
 	f.Fuzz(func(t *testing.T, src []byte, isJSON bool) {
 		name := "fuzz.hcl"

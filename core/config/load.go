@@ -2,7 +2,11 @@ package config
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -59,13 +63,18 @@ func Load(paths []string, opts Options, schemas Schemas) (*Config, hcl.Diagnosti
 			return
 		}
 		seen[key] = true
-		src, err := os.ReadFile(path)
+		src, err := ReadFile(path)
 		if err != nil {
-			diags = append(diags, &hcl.Diagnostic{
+			d := &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Failed to read file",
 				Detail:   fmt.Sprintf("The configuration file %q could not be read: %s.", path, err),
-			})
+			}
+			if errors.Is(err, errFileTooLarge) {
+				d.Summary = "File too large"
+				d.Subject = &hcl.Range{Filename: path, Start: hcl.InitialPos, End: hcl.InitialPos}
+			}
+			diags = append(diags, d)
 			return
 		}
 		files = append(files, sourceFile{name: path, src: src})
@@ -87,10 +96,21 @@ func Load(paths []string, opts Options, schemas Schemas) (*Config, hcl.Diagnosti
 		}
 		found := false
 		for _, e := range entries {
-			if !e.IsDir() && IsConfigFile(e.Name()) {
-				add(filepath.Join(path, e.Name()))
-				found = true
+			if e.IsDir() || !IsConfigFile(e.Name()) {
+				continue
 			}
+			found = true
+			file := filepath.Join(path, e.Name())
+			// Only regular files: a FIFO would block the read forever.
+			if info, err := os.Stat(file); err == nil && !info.Mode().IsRegular() && !info.IsDir() {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Not a regular file",
+					Detail:   fmt.Sprintf("The directory %q holds %q, which is named like a configuration file but is a %s; only regular files are read.", path, e.Name(), fileKind(info.Mode())),
+				})
+				continue
+			}
+			add(file)
 		}
 		if !found {
 			diags = append(diags, &hcl.Diagnostic{
@@ -111,6 +131,39 @@ func Load(paths []string, opts Options, schemas Schemas) (*Config, hcl.Diagnosti
 	return cfg, append(diags, moreDiags...)
 }
 
+// errFileTooLarge is returned by ReadFile for a file over MaxFileSize.
+var errFileTooLarge = fmt.Errorf("the file is larger than %d bytes (%d MiB), the most a configuration file may hold", MaxFileSize, MaxFileSize>>20)
+
+// ReadFile reads a configuration file of at most MaxFileSize bytes.
+func ReadFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	src, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(src) > MaxFileSize {
+		return nil, errFileTooLarge
+	}
+	return src, nil
+}
+
+// fileKind names the type of a file that is not a regular one.
+func fileKind(mode fs.FileMode) string {
+	switch {
+	case mode&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case mode&fs.ModeSocket != 0:
+		return "socket"
+	case mode&fs.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
+}
+
 // loader holds the state of one Load across files.
 type loader struct {
 	opts      Options
@@ -118,6 +171,11 @@ type loader struct {
 	inputs    variableInputs
 	cfg       *Config
 	pipelines map[string]*Pipeline
+	// binds are the endpoints the sockets bind, as their transports
+	// report them.
+	binds []bindSite
+	// secrets are the texts of sensitive values, for Config.Redact.
+	secrets []string
 }
 
 // load decodes already read files; the name of each is used in ranges.
@@ -132,9 +190,13 @@ func load(files []sourceFile, opts Options, schemas Schemas) (*Config, hcl.Diagn
 		var file *hcl.File
 		var d hcl.Diagnostics
 		if IsJSONSyntax(f.name) {
-			file, d = parser.ParseJSON(f.src, f.name)
+			if d = checkJSONNesting(f.src, f.name); !d.HasErrors() {
+				file, d = parser.ParseJSON(f.src, f.name)
+			}
 		} else {
-			file, d = parser.ParseHCL(f.src, f.name)
+			if d = checkNativeNesting(f.src, f.name); !d.HasErrors() {
+				file, d = parser.ParseHCL(f.src, f.name)
+			}
 		}
 		diags = append(diags, d...)
 		if d.HasErrors() || file == nil || file.Body == nil {
@@ -144,10 +206,12 @@ func load(files []sourceFile, opts Options, schemas Schemas) (*Config, hcl.Diagn
 		parsed = append(parsed, f)
 	}
 
+	inputs, moreDiags := newVariableInputs(opts)
+	diags = append(diags, moreDiags...)
 	l := &loader{
 		opts:      opts,
 		schemas:   schemas,
-		inputs:    newVariableInputs(opts),
+		inputs:    inputs,
 		cfg:       &Config{Files: parser.Files()},
 		pipelines: map[string]*Pipeline{},
 	}
@@ -157,11 +221,17 @@ func load(files []sourceFile, opts Options, schemas Schemas) (*Config, hcl.Diagn
 	for _, f := range parsed {
 		diags = append(diags, l.loadFile(f.name, l.cfg.Files[f.name])...)
 	}
+	diags = append(diags, l.checkBinds()...)
+	l.cfg.setSecrets(l.secrets)
+	for _, d := range diags {
+		d.Summary, d.Detail = l.cfg.Redact(d.Summary), l.cfg.Redact(d.Detail)
+	}
 	sortDiagnostics(diags, order)
 	return l.cfg, diags
 }
 
-// checkVarNames reports --var values naming variables no file declares.
+// checkVarNames reports --var and --var-file values naming variables no
+// file declares.
 func (l *loader) checkVarNames(files []sourceFile) hcl.Diagnostics {
 	declared := map[string]bool{}
 	for _, f := range files {
@@ -169,20 +239,22 @@ func (l *loader) checkVarNames(files []sourceFile) hcl.Diagnostics {
 			declared[name] = true
 		}
 	}
-	var names []string
-	for name := range l.opts.Vars {
-		if !declared[name] {
-			names = append(names, name)
-		}
-	}
-	sort.Strings(names)
 	var diags hcl.Diagnostics
-	for _, name := range names {
-		diags = append(diags, &hcl.Diagnostic{
-			Severity: hcl.DiagError,
-			Summary:  "Undeclared variable",
-			Detail:   fmt.Sprintf("A value was given for variable %q by --var, but no configuration file declares a variable of that name.", name),
-		})
+	for _, given := range []struct {
+		flag  string
+		names []string
+	}{{"--var", slices.Collect(maps.Keys(l.opts.Vars))}, {"--var-file", slices.Collect(maps.Keys(l.opts.VarFiles))}} {
+		sort.Strings(given.names)
+		for _, name := range given.names {
+			if declared[name] {
+				continue
+			}
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Undeclared variable",
+				Detail:   fmt.Sprintf("A value was given for variable %q by %s, but no configuration file declares a variable of that name.", name, given.flag),
+			})
+		}
 	}
 	return diags
 }
@@ -191,8 +263,9 @@ func (l *loader) checkVarNames(files []sourceFile) hcl.Diagnostics {
 func (l *loader) loadFile(name string, file *hcl.File) hcl.Diagnostics {
 	content, diags := file.Body.Content(fileSchema)
 
-	vars, moreDiags := evalVariables(content.Blocks.OfType("variable"), l.inputs)
+	vars, secrets, moreDiags := evalVariables(content.Blocks.OfType("variable"), l.inputs)
 	diags = append(diags, moreDiags...)
+	l.secrets = append(l.secrets, secrets...)
 	ctx := &hcl.EvalContext{Variables: map[string]cty.Value{"var": vars}}
 
 	transport := DefaultTransport
@@ -253,6 +326,7 @@ func evalAs(expr hcl.Expression, ctx *hcl.EvalContext, ty cty.Type, what string)
 	if diags.HasErrors() {
 		return cty.UnknownVal(ty), diags
 	}
+	v, _ = v.UnmarkDeep() // what Redact hides is hidden in messages anyway
 	if v.IsNull() {
 		return cty.UnknownVal(ty), append(diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError,

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -155,10 +156,18 @@ func (l *loader) loadNode(p *Pipeline, class string, b *hcl.Block, transport str
 	if class != ClassStage {
 		caps = &capabilityCheck{transport: transport, capabilities: comp.Capabilities}
 	}
-	val, moreDiags := decodeAttributes(remain, &comp.Schema, ctx, caps)
+	dec, moreDiags := decodeBody(remain, &comp.Schema, ctx, caps)
 	diags = append(diags, moreDiags...)
 	if !moreDiags.HasErrors() {
-		n.Config = marshalObject(val)
+		n.Config = marshalObject(dec.val)
+	}
+	for name := range dec.sensitive {
+		n.Sensitive = append(n.Sensitive, name)
+	}
+	slices.Sort(n.Sensitive)
+	// A socket is checked by its transport as well, unless left out.
+	if n.Config != nil && !n.Core && !d.disabled {
+		diags = append(diags, l.validateSocket(p, n, b, dec)...)
 	}
 	return d, diags
 }

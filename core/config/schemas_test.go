@@ -1,8 +1,11 @@
 package config
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/zpipe/zpipe/core/schema"
 	"github.com/zpipe/zpipe/core/transport"
@@ -94,4 +97,56 @@ func (testSchemas) Component(tr, class, kind string) (*Component, error) {
 // schemaWithBadDefault fails schema.Schema.Check.
 func schemaWithBadDefault() schema.Schema {
 	return schema.Schema{Attributes: []schema.Attribute{{Name: "hwm", Type: schema.Number, Default: "many"}}}
+}
+
+// ValidateSocket implements SocketValidator as a transport would, with a
+// few of its checks: endpoints are tcp:// or ipc://; linger_ms is -1 or
+// more; an xsub takes no raw framing; a CURVE server has a secret key of
+// 40 characters (the message quotes it, as a transport's might). Binds are the valid bind endpoints as written. Transport
+// "purego" does not validate, and linger_ms = 4242 makes the check fail.
+func (testSchemas) ValidateSocket(tr, kind string, config []byte) (*transport.Validation, error) {
+	if tr == "purego" {
+		return nil, fmt.Errorf("transport %s: validate: %w", tr, errors.ErrUnsupported)
+	}
+	var cfg struct {
+		Bind, Connect  []string
+		LingerMs       float64 `json:"linger_ms"`
+		CurveServer    bool    `json:"curve_server"`
+		Framing        string
+		CurveSecretkey string `json:"curve_secretkey"`
+	}
+	if err := json.Unmarshal(config, &cfg); err != nil {
+		return nil, err
+	}
+	if cfg.LingerMs == 4242 {
+		return nil, errors.New("the plugin went away")
+	}
+	v := &transport.Validation{}
+	problem := func(attr string, index int, format string, args ...any) {
+		v.Problems = append(v.Problems, transport.Problem{Attribute: attr, Index: index, Message: fmt.Sprintf(format, args...)})
+	}
+	endpoints := func(attr string, list []string, bind bool) {
+		for i, ep := range list {
+			if !strings.HasPrefix(ep, "tcp://") && !strings.HasPrefix(ep, "ipc://") {
+				problem(attr, i, "endpoint %q: unsupported transport; want tcp or ipc", ep)
+			} else if bind {
+				v.Binds = append(v.Binds, ep)
+			}
+		}
+	}
+	endpoints("bind", cfg.Bind, true)
+	endpoints("connect", cfg.Connect, false)
+	if cfg.LingerMs < -1 {
+		problem("linger_ms", -1, "%v is below -1", cfg.LingerMs)
+	}
+	if cfg.CurveServer && cfg.CurveSecretkey == "" {
+		problem("curve_secretkey", -1, "a CURVE server needs a secret key")
+	}
+	if kind == "xsub" && cfg.Framing == "raw" {
+		problem("", -1, "an xsub needs zeek framing")
+	}
+	if k := cfg.CurveSecretkey; k != "" && len(k) != 40 {
+		problem("curve_secretkey", -1, "%q is not a 40-character Z85 key", k)
+	}
+	return v, nil
 }

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -134,6 +135,25 @@ func (e *Engine) Component(transportName, class, kind string) (*config.Component
 		return nil, fmt.Errorf("transport %q has no %s kind %q (it offers: %s)", transportName, class, kind, offers)
 	}
 	return &config.Component{Schema: sk.Schema, Subscriptions: sk.Subscriptions, Capabilities: desc.Capabilities}, nil
+}
+
+// validateTimeout bounds one socket check by a transport plugin.
+const validateTimeout = 30 * time.Second
+
+var _ config.SocketValidator = (*Engine)(nil)
+
+// ValidateSocket implements config.SocketValidator: the transport plugin
+// checks the socket's configuration as it would when opening it. A plugin
+// that does not validate answers with an error wrapping
+// errors.ErrUnsupported.
+func (e *Engine) ValidateSocket(transportName, kind string, cfg []byte) (*transport.Validation, error) {
+	h, _, err := e.Transport(context.Background(), transportName)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), validateTimeout)
+	defer cancel()
+	return h.Validate(ctx, kind, cfg)
 }
 
 // coreKinds returns the names of the built-in kinds of a block class.

@@ -18,9 +18,11 @@
 //
 // Links forward a memsource or gensource to sinks in-process. Open logs
 // "socket open" through plugin.NewLogger and Close writes a line to stderr,
-// so tests can follow both into the host's log. Setting
+// so tests can follow both into the host's log. Validate makes the checks
+// Open makes (transport.Validator). Setting
 // ZPIPE_TESTTRANSPORT_MODE=broken-schema makes Describe report a schema
-// whose default does not match its type.
+// whose default does not match its type; ZPIPE_TESTTRANSPORT_MODE=no-validate
+// serves a transport without Validate (or Quiesce).
 package main
 
 import (
@@ -46,8 +48,14 @@ const queueCapacity = 10000
 const crashStatus = 3
 
 func main() {
-	t := newMemTransport(os.Getenv("ZPIPE_TESTTRANSPORT_MODE") == "broken-schema")
+	mode := os.Getenv("ZPIPE_TESTTRANSPORT_MODE")
+	t := newMemTransport(mode == "broken-schema")
 	t.log = plugin.NewLogger(slog.LevelInfo)
+	if mode == "no-validate" {
+		// Only the Server methods: a transport that does not validate.
+		plugin.ServeTransport(struct{ transport.Server }{t})
+		return
+	}
 	plugin.ServeTransport(t)
 }
 
@@ -104,37 +112,66 @@ type socketConfig struct {
 	Size      float64 `json:"size"`
 }
 
-// Open implements transport.Server.
-func (t *memTransport) Open(_ context.Context, spec transport.SocketSpec) error {
+// parseConfig decodes and checks a socket's configuration: the checks of
+// Open, which Validate reports as problems.
+func parseConfig(kind string, config []byte) (socketConfig, []transport.Problem, error) {
 	cfg := socketConfig{Frames: 1, Size: 64}
-	if len(spec.Config) > 0 {
-		if err := json.Unmarshal(spec.Config, &cfg); err != nil {
-			return fmt.Errorf("socket %q: config: %v: %w", spec.ID, err, plugin.ErrInvalidArgument)
+	if len(config) > 0 {
+		if err := json.Unmarshal(config, &cfg); err != nil {
+			return cfg, nil, fmt.Errorf("config: %v: %w", err, plugin.ErrInvalidArgument)
 		}
 	}
-	s := &socket{id: spec.ID, kind: spec.Kind, exitAfter: int(cfg.ExitAfter), closed: make(chan struct{})}
-	s.stats.ID = spec.ID
-	switch spec.Kind {
+	var problems []transport.Problem
+	problem := func(attr, format string, args ...any) {
+		problems = append(problems, transport.Problem{Attribute: attr, Index: -1, Message: fmt.Sprintf(format, args...)})
+	}
+	switch kind {
 	case "memsink", "memsource":
 		if cfg.Queue == "" {
-			return fmt.Errorf("socket %q: %s needs a queue: %w", spec.ID, spec.Kind, plugin.ErrInvalidArgument)
+			problem("queue", "%s needs a queue", kind)
 		}
 	case "nullsink":
 	case "gensource":
 		if cfg.Frames != 1 && cfg.Frames != 4 {
-			return fmt.Errorf("socket %q: frames must be 1 or 4, not %v: %w", spec.ID, cfg.Frames, plugin.ErrInvalidArgument)
+			problem("frames", "frames must be 1 or 4, not %v", cfg.Frames)
 		}
 		if cfg.Size < 0 {
-			return fmt.Errorf("socket %q: negative size: %w", spec.ID, plugin.ErrInvalidArgument)
+			problem("size", "negative size %v", cfg.Size)
 		}
+	default:
+		return cfg, nil, fmt.Errorf("unknown kind %q: %w", kind, plugin.ErrInvalidArgument)
+	}
+	return cfg, problems, nil
+}
+
+// Validate implements transport.Validator: the checks Open makes. The
+// transport binds nothing, so Binds stays empty.
+func (t *memTransport) Validate(_ context.Context, kind string, config []byte) (*transport.Validation, error) {
+	_, problems, err := parseConfig(kind, config)
+	if err != nil {
+		return nil, err
+	}
+	return &transport.Validation{Problems: problems}, nil
+}
+
+// Open implements transport.Server.
+func (t *memTransport) Open(_ context.Context, spec transport.SocketSpec) error {
+	cfg, problems, err := parseConfig(spec.Kind, spec.Config)
+	if err != nil {
+		return fmt.Errorf("socket %q: %w", spec.ID, err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("socket %q: %s: %w", spec.ID, problems[0].Message, plugin.ErrInvalidArgument)
+	}
+	s := &socket{id: spec.ID, kind: spec.Kind, exitAfter: int(cfg.ExitAfter), closed: make(chan struct{})}
+	s.stats.ID = spec.ID
+	if spec.Kind == "gensource" {
 		payload := make([]byte, int(cfg.Size))
 		if cfg.Frames == 4 {
 			s.template = [][]byte{[]byte("zeek.cluster.worker"), []byte("worker-1-1234"), []byte("broker-bin-v1"), payload}
 		} else {
 			s.template = [][]byte{payload}
 		}
-	default:
-		return fmt.Errorf("socket %q: unknown kind %q: %w", spec.ID, spec.Kind, plugin.ErrInvalidArgument)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
