@@ -18,9 +18,10 @@ func newRunCmd(a *app) *cobra.Command {
 	var lf loadFlags
 	var shutdownTimeout, statusInterval time.Duration
 	cmd := &cobra.Command{
-		Use:   "run FILE...",
-		Short: "Run the pipelines declared in FILEs until interrupted",
-		Long: `Run loads and validates the pipeline files, starts the transport plugins
+		Use:   "run FILE|DIR...",
+		Short: "Run the pipelines declared in FILEs (or DIRs of them) until interrupted",
+		Long: `Run loads and validates the pipeline files (a directory stands for the
+.hcl and .hcl.json files directly inside it), starts the transport plugins
 they need, opens every socket and moves data until SIGINT or SIGTERM, or
 until every source has come to its end (a replayed file). It then stops
 intake and writes what it had received: the sources deliver what they had
@@ -35,8 +36,10 @@ Every --status-interval (default 10s) a status line per pipeline says how
 many messages came in, went out and were dropped, per second and in total
 (a warning when some were dropped).
 
-Variables: --var NAME=VALUE overrides $ZPIPE_VAR_NAME, which overrides the
-variable's default in the file.
+Variables: --var NAME=VALUE or --var-file NAME=PATH (the file's content)
+overrides $ZPIPE_VAR_NAME, which overrides the variable's default in the
+file. Give keys and other secrets with --var-file or the environment, never
+--var: a process's command line is readable by every local user.
 
   zpipe run pipelines/zeek-broker.hcl
   zpipe run --var listen_xpub_endpoint=tcp://0.0.0.0:5555 pipelines/zeek-broker.hcl`,

@@ -38,11 +38,11 @@ func TestCurveBroker(t *testing.T) {
 		base := brokers.commands[kind]
 		cmd := base
 		cmd.Curve = &brokerproc.CurveClient{ServerKey: serverPub, PublicKey: clientPub, SecretKey: clientSec}
-		cmd.Args = func(ep brokerproc.Endpoints) []string {
-			return append(base.Args(ep),
-				"--var", "curve_server_secretkey="+serverSec,
-				"--var", "curve_client_publickey="+clientPub)
-		}
+		// The way the README gives keys: the environment (or --var-file),
+		// never --var, which would show the secret in the process list.
+		cmd.Env = append(slices.Clone(base.Env),
+			"ZPIPE_VAR_curve_server_secretkey="+serverSec,
+			"ZPIPE_VAR_curve_client_publickey="+clientPub)
 		if kind == brokerproc.ZpipePurego {
 			testCurveRefused(t, cmd, "purego")
 			return
@@ -57,7 +57,9 @@ func testCurveRefused(t *testing.T, cmd brokerproc.Command, transport string) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	args := cmd.Args(brokerproc.Endpoints{XSub: "tcp://127.0.0.1:1", XPub: "tcp://127.0.0.1:2", Metrics: "127.0.0.1:0"})
-	out, err := exec.CommandContext(ctx, cmd.Path, args...).CombinedOutput()
+	run := exec.CommandContext(ctx, cmd.Path, args...)
+	run.Env = append(os.Environ(), cmd.Env...)
+	out, err := run.CombinedOutput()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
 		t.Fatalf("zpipe %v: %v, want exit status 1; output:\n%s", args, err, out)
