@@ -38,6 +38,18 @@ variable "rotate_size" {
   default     = 0
 }
 
+variable "max_open_files" {
+  description = "Log files kept open at once; the least recently written is closed and reopened when needed."
+  type        = number
+  default     = 256
+}
+
+variable "max_paths" {
+  description = "Log paths with an active file at once; batches for further paths are dropped and counted (too_many_paths)."
+  type        = number
+  default     = 2000
+}
+
 variable "log_rcvhwm" {
   description = "Receive high-water mark of the PULL socket (Zeek: log_rcvhwm)."
   type        = number
@@ -88,5 +100,7 @@ pipeline "zeek-logger" {
     format          = var.log_format
     rotate_interval = var.rotate_interval
     rotate_size     = var.rotate_size
+    max_open_files  = var.max_open_files
+    max_paths       = var.max_paths
   }
 }
