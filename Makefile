@@ -2,7 +2,7 @@
 #
 #   make run     install what is missing, build, start the Zeek-compatible broker
 #   make test    install what is missing, build, run every test
-#   make bench   benchmarks (broker vs libzmq's zmq_proxy, plugin boundary, …)
+#   make bench   benchmarks (broker vs libzmq's zmq_proxy, logger vs Zeek's, plugin boundary, …)
 #   make fuzz    every fuzz target for FUZZTIME (default 30s) each
 
 GO       ?= go
@@ -13,6 +13,7 @@ PLUGINS  := transport-cgo transport-purego codec-zeek codec-json codec-msgpack
 PIPELINE ?= pipelines/zeek-broker.hcl
 RUNFLAGS ?=
 BENCHFLAGS ?=
+LOGGERBENCHFLAGS ?=
 
 GOFILES := $(shell find . -name '*.go' -not -path './bin/*' 2>/dev/null)
 
@@ -84,6 +85,7 @@ bench: deps build
 		-zpipe-variant 'zpipe-core=--var passthrough=false' \
 		-zpipe-variant 'zpipe-purego=--transport purego' $(BENCHFLAGS)
 	$(GO) run ./bench/cmd/otlpbench -zpipe $(BIN)/zpipe -plugin-dir $(BIN)
+	$(GO) run ./bench/cmd/loggerbench -zpipe $(BIN)/zpipe -plugin-dir $(BIN) $(LOGGERBENCHFLAGS)
 
 vet:
 	$(GO) vet ./...

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/zpipe/zpipe/bench/internal/stats"
+)
+
+// zeekFigure is what Zeek 9.1's own logger node did with the same conn
+// batches over PUSH on this kind of machine (TSV, medians of interleaved
+// runs, files identical to zpipe's). They are quoted, not measured: no
+// Zeek runs here.
+type zeekFigure struct {
+	recordsPerSecond float64
+	cpuMicros        float64
+}
+
+var zeekFigures = map[int]zeekFigure{
+	7:    {209000, 5.6},
+	100:  {259000, 4.8},
+	1000: {262000, 4.6},
+}
+
+// The targets: at least targetRate times Zeek's records/s, at most
+// targetCPU µs of CPU per record, for every batch size.
+const (
+	targetRate = 1.2
+	targetCPU  = 4.0
+)
+
+// results collects every run by batch size and variant.
+type results struct {
+	names []string
+	runs  map[int]map[string][]runResult
+}
+
+func newResults() *results { return &results{runs: map[int]map[string][]runResult{}} }
+
+func (r *results) add(size int, name string, res runResult) {
+	if r.runs[size] == nil {
+		r.runs[size] = map[string][]runResult{}
+	}
+	if !contains(r.names, name) {
+		r.names = append(r.names, name)
+	}
+	r.runs[size][name] = append(r.runs[size][name], res)
+}
+
+func contains(s []string, x string) bool {
+	for _, y := range s {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *results) median(size int, name string, f func(runResult) float64) float64 {
+	var v []float64
+	for _, x := range r.runs[size][name] {
+		v = append(v, f(x))
+	}
+	return stats.Median(v)
+}
+
+// write prints one markdown table: per batch size and variant the medians
+// of records/s and CPU µs/record, the rate as a ratio to Zeek's, Zeek's
+// figures and whether the targets are met.
+func (r *results) write(w io.Writer, sizes []int, format string) error {
+	var b strings.Builder
+	b.WriteString("| records/batch | variant | records/s | CPU µs/record | ÷ Zeek records/s | Zeek 9.1 records/s | Zeek CPU µs/record | target met |\n")
+	b.WriteString("| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |\n")
+	for _, size := range sizes {
+		z, quoted := zeekFigures[size]
+		for _, name := range r.names {
+			if len(r.runs[size][name]) == 0 {
+				continue
+			}
+			rate := r.median(size, name, runResult.recordsPerSecond)
+			cpu := r.median(size, name, runResult.cpuMicros)
+			ratio, zrate, zcpu, met := "-", "-", "-", "-"
+			if quoted && format == "tsv" {
+				ratio = fmt.Sprintf("%.2f×", rate/z.recordsPerSecond)
+				zrate, zcpu = thousands(z.recordsPerSecond), fmt.Sprintf("%.1f", z.cpuMicros)
+				met = verdict(rate >= targetRate*z.recordsPerSecond, cpu <= targetCPU)
+			}
+			fmt.Fprintf(&b, "| %d | %s | %s | %.2f | %s | %s | %s | %s |\n", size, name, thousands(rate), cpu, ratio, zrate, zcpu, met)
+		}
+	}
+	fmt.Fprintf(&b, "\nCPU: user+system of zpipe and its plugin processes. Zeek's figures are quoted (Zeek 9.1's logger node, same batches over PUSH, TSV, same kind of machine), not measured here.\n")
+	fmt.Fprintf(&b, "targets: records/s ≥ %.1f× Zeek's and CPU ≤ %.1f µs/record, for every batch size.\n", targetRate, targetCPU)
+	b.WriteString("this process's CPU µs/record (PUSH load generator and file poller, not counted as zpipe's):")
+	for _, size := range sizes {
+		for _, name := range r.names {
+			if len(r.runs[size][name]) > 0 {
+				fmt.Fprintf(&b, " %d/%s %.2f", size, name, r.median(size, name, runResult.loadCPUMicros))
+			}
+		}
+	}
+	b.WriteString("\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// verdict says which targets a row meets.
+func verdict(rate, cpu bool) string {
+	switch {
+	case rate && cpu:
+		return "yes"
+	case rate:
+		return "rate only"
+	case cpu:
+		return "CPU only"
+	}
+	return "no"
+}
+
+// thousands formats v rounded to an integer with comma separators.
+func thousands(v float64) string {
+	s := strconv.FormatInt(int64(v+0.5), 10)
+	var out []byte
+	for i, c := range []byte(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, c)
+	}
+	return string(out)
+}
