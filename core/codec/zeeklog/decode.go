@@ -174,47 +174,82 @@ func (d *decoder) header() (Header, error) {
 // consumed exactly. The batch does not share memory with payload.
 func Decode(payload []byte) (*value.LogBatch, error) {
 	d := &decoder{s: string(payload)}
+	b := &value.LogBatch{}
+	nrecords, err := d.start(b)
+	if err != nil {
+		return nil, err
+	}
+	if nrecords > 0 {
+		nfields := len(b.Fields)
+		b.Records = make([][]value.Value, nrecords)
+		cells := make([]value.Value, nrecords*nfields)
+		for r := range b.Records {
+			row := cells[r*nfields : (r+1)*nfields : (r+1)*nfields]
+			if err := d.record(b.Fields, row, r == 0); err != nil {
+				return nil, err
+			}
+			b.Records[r] = row
+		}
+	}
+	return b, d.end()
+}
+
+// start decodes the header and the fields into b, reusing the capacity of
+// b.Fields, and returns the number of records that follow.
+func (d *decoder) start(b *value.LogBatch) (int, error) {
 	h, err := d.header()
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	b := &value.LogBatch{Stream: h.Stream, Writer: h.Writer, Filter: h.Filter, Path: h.Path}
+	b.Stream, b.Writer, b.Filter, b.Path = h.Stream, h.Writer, h.Filter, h.Path
 	nfields, err := d.count("field count", minFieldSize)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	b.Fields = make([]value.Field, nfields)
+	b.Fields = resize(b.Fields[:0], nfields)
 	for i := range b.Fields {
 		if b.Fields[i], err = d.field(i); err != nil {
-			return nil, err
+			return 0, err
 		}
 	}
 	at := d.pos
 	nrecords, err := d.count("record count", nfields*minValueSize)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	if nfields == 0 && nrecords > 0 {
-		return nil, d.errorf(at, "want no records in a batch without fields, have %d", nrecords)
+		return 0, d.errorf(at, "want no records in a batch without fields, have %d", nrecords)
 	}
-	if nrecords > 0 {
-		b.Records = make([][]value.Value, nrecords)
-		cells := make([]value.Value, nrecords*nfields)
-		for r := range b.Records {
-			row := cells[r*nfields : (r+1)*nfields : (r+1)*nfields]
-			for i := range row {
-				f := &b.Fields[i]
-				if row[i], err = d.value(f.Type.Tag, f, r == 0); err != nil {
-					return nil, err
-				}
-			}
-			b.Records[r] = row
+	return nrecords, nil
+}
+
+// resize returns s resized to n, reusing its capacity.
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// record decodes one record into row, which holds one value per field;
+// first records each column's value subtype.
+func (d *decoder) record(fields []value.Field, row []value.Value, first bool) error {
+	for i := range row {
+		f := &fields[i]
+		var err error
+		if row[i], err = d.value(f.Type.Tag, f, first); err != nil {
+			return err
 		}
 	}
+	return nil
+}
+
+// end checks that the payload was consumed exactly.
+func (d *decoder) end() error {
 	if d.pos != len(d.s) {
-		return nil, d.errorf(d.pos, "want end of payload, have %d trailing bytes", len(d.s)-d.pos)
+		return d.errorf(d.pos, "want end of payload, have %d trailing bytes", len(d.s)-d.pos)
 	}
-	return b, nil
+	return nil
 }
 
 func (d *decoder) field(i int) (value.Field, error) {
