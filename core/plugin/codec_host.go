@@ -50,7 +50,10 @@ type CodecHost struct {
 	closeOnce sync.Once
 }
 
-var _ batch.Codec = (*CodecHost)(nil)
+var (
+	_ batch.Codec    = (*CodecHost)(nil)
+	_ batch.Renderer = (*CodecHost)(nil)
+)
 
 // codecGeneration is one codec plugin process and its streams.
 type codecGeneration struct {
@@ -58,7 +61,7 @@ type codecGeneration struct {
 	rpc cpb.CodecClient
 
 	mu      sync.Mutex
-	streams [2]*codecStream // by codecOp; nil until first used or after ending
+	streams [numCodecOps]*codecStream // by codecOp; nil until first used or after ending
 }
 
 // StartCodec starts the codec plugin at cfg.Path and returns once it has
@@ -286,82 +289,109 @@ func (h *CodecHost) Describe(ctx context.Context) (*batch.Description, error) {
 
 // Decode implements batch.Codec.
 func (h *CodecHost) Decode(ctx context.Context, format string, in *batch.Items, out *batch.Result) error {
-	return h.do(ctx, opDecode, format, in, out)
+	return h.batchOp(ctx, opDecode, format, in, out)
 }
 
 // Encode implements batch.Codec.
 func (h *CodecHost) Encode(ctx context.Context, format string, in *batch.Items, out *batch.Result) error {
-	return h.do(ctx, opEncode, format, in, out)
+	return h.batchOp(ctx, opEncode, format, in, out)
 }
 
-// codecOp tells the two streams apart.
+// Render implements batch.Renderer. A plugin that does not render answers
+// with an error matching batch.ErrUnsupported.
+func (h *CodecHost) Render(ctx context.Context, format, target string, in *batch.Items, out *batch.RenderResult) error {
+	resp, err := h.do(ctx, opRender, format, target, in)
+	if err != nil {
+		return err
+	}
+	if err := renderResultFromProto(out, resp, in.Len()); err != nil {
+		return fmt.Errorf("%s: render %q as %q: plugin sent a malformed response: %w", h.name, format, target, err)
+	}
+	return nil
+}
+
+func (h *CodecHost) batchOp(ctx context.Context, op codecOp, format string, in *batch.Items, out *batch.Result) error {
+	resp, err := h.do(ctx, op, format, "", in)
+	if err != nil {
+		return err
+	}
+	if err := resultFromProto(out, resp, in.Len()); err != nil {
+		return fmt.Errorf("%s: %s %q: plugin sent a malformed response: %w", h.name, op, format, err)
+	}
+	return nil
+}
+
+// codecOp tells the streams apart.
 type codecOp int
 
 const (
 	opDecode codecOp = iota
 	opEncode
+	opRender
+	numCodecOps
 )
 
 func (op codecOp) String() string {
-	if op == opDecode {
+	switch op {
+	case opDecode:
 		return "decode"
+	case opEncode:
+		return "encode"
 	}
-	return "encode"
+	return "render"
 }
 
-// do sends one batch on the op stream of the running plugin and waits for
+// do sends one batch on the op stream of the running plugin and returns
 // the answer, sending it again to the next process if the plugin exits
-// meanwhile (at most CodecAttempts times in all).
-func (h *CodecHost) do(ctx context.Context, op codecOp, format string, in *batch.Items, out *batch.Result) error {
+// meanwhile (at most CodecAttempts times in all). A response with a
+// failure of the whole request is an error.
+func (h *CodecHost) do(ctx context.Context, op codecOp, format, target string, in *batch.Items) (*cpb.CodecResponse, error) {
 	wrap := func(err error) error { return fmt.Errorf("%s: %s %q: %w", h.name, op, format, err) }
 	if err := in.Validate(); err != nil {
-		return wrap(err)
+		return nil, wrap(err)
 	}
-	req := &cpb.CodecRequest{Id: h.nextID.Add(1), Format: format, Items: &cpb.Items{}}
+	req := &cpb.CodecRequest{Id: h.nextID.Add(1), Format: format, Target: target, Items: &cpb.Items{}}
 	itemsToProto(req.Items, in)
 	for losses := 0; ; {
 		g, err := h.current(ctx)
 		if err != nil {
-			return wrap(err)
+			return nil, wrap(err)
 		}
 		st, err := h.stream(g, op)
 		if err != nil {
 			if !isUnavailable(err) || ctx.Err() != nil {
-				return wrap(err)
+				return nil, wrap(err)
 			}
 			// Nothing was sent: the plugin is going away; wait for the next.
 			if err := h.settle(ctx, g); err != nil {
-				return wrap(err)
+				return nil, wrap(err)
 			}
 			continue
 		}
 		resp, err := st.roundTrip(ctx, req)
 		if err == nil {
 			if resp.GetCode() != 0 {
-				return wrap(&CodecError{RemoteError{Code: codesOf(resp.GetCode()), Message: resp.GetMessage()}})
+				return nil, wrap(&CodecError{RemoteError{Code: codesOf(resp.GetCode()), Message: resp.GetMessage()}})
 			}
-			if err := resultFromProto(out, resp, in.Len()); err != nil {
-				return wrap(fmt.Errorf("plugin sent a malformed response: %w", err))
-			}
-			return nil
+			return resp, nil
 		}
 		var se *streamEnd
 		switch {
 		case ctx.Err() != nil:
-			return wrap(ctx.Err())
+			return nil, wrap(ctx.Err())
 		case errors.As(err, &se) && se.retry:
 			continue // another caller aborted the shared stream; send on a new one
 		case errors.As(err, &se) && se.lost:
 			losses++
 			if losses >= CodecAttempts {
-				return wrap(fmt.Errorf("the plugin exited %d times while the batch was in flight", losses))
+				return nil, wrap(fmt.Errorf("the plugin exited %d times while the batch was in flight", losses))
 			}
 			h.log.Info("codec plugin lost with a batch in flight; sending it to the next process", "op", op.String(), "format", format)
 			if err := h.settle(ctx, g); err != nil {
-				return wrap(err)
+				return nil, wrap(err)
 			}
 		default:
-			return wrap(err)
+			return nil, wrap(err)
 		}
 	}
 }
@@ -375,8 +405,11 @@ func (h *CodecHost) stream(g *codecGeneration, op codecOp) (*codecStream, error)
 	}
 	sctx, cancel := context.WithCancel(h.ctx)
 	open := g.rpc.Decode
-	if op == opEncode {
+	switch op {
+	case opEncode:
 		open = g.rpc.Encode
+	case opRender:
+		open = g.rpc.Render
 	}
 	stream, err := open(sctx)
 	if err != nil {

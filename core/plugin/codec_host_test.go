@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"syscall"
@@ -99,7 +100,7 @@ func TestCodecDescribe(t *testing.T) {
 		t.Fatalf("description %+v", d)
 	}
 	for i, f := range want.Formats {
-		if d.Formats[i] != f {
+		if !reflect.DeepEqual(d.Formats[i], f) {
 			t.Fatalf("format %d = %+v, want %+v", i, d.Formats[i], f)
 		}
 	}

@@ -57,21 +57,52 @@ func (s *codecService) Describe(ctx context.Context, _ *cpb.DescribeRequest) (*c
 
 // Decode implements cpb.CodecServer.
 func (s *codecService) Decode(stream cpb.Codec_DecodeServer) error {
-	return s.serveStream(stream, s.impl.Decode)
+	return serveStream(stream, s.batchOp(s.impl.Decode))
 }
 
 // Encode implements cpb.CodecServer.
 func (s *codecService) Encode(stream cpb.Codec_EncodeServer) error {
-	return s.serveStream(stream, s.impl.Encode)
+	return serveStream(stream, s.batchOp(s.impl.Encode))
 }
+
+// Render implements cpb.CodecServer; it is unimplemented for codecs that
+// render nothing.
+func (s *codecService) Render(stream cpb.Codec_RenderServer) error {
+	r, ok := s.impl.(batch.Renderer)
+	if !ok {
+		return status.Error(codes.Unimplemented, "render: the codec renders no format")
+	}
+	var out batch.RenderResult
+	return serveStream(stream, func(ctx context.Context, req *cpb.CodecRequest, in *batch.Items, resp *cpb.CodecResponse) error {
+		if err := r.Render(ctx, req.GetFormat(), req.GetTarget(), in, &out); err != nil {
+			return err
+		}
+		renderResultToProto(resp, &out)
+		return nil
+	})
+}
+
+// batchOp turns Decode or Encode into a request handler.
+func (s *codecService) batchOp(op func(context.Context, string, *batch.Items, *batch.Result) error) requestHandler {
+	var out batch.Result
+	return func(ctx context.Context, req *cpb.CodecRequest, in *batch.Items, resp *cpb.CodecResponse) error {
+		if err := op(ctx, req.GetFormat(), in, &out); err != nil {
+			return err
+		}
+		resultToProto(resp, &out)
+		return nil
+	}
+}
+
+// requestHandler answers one request of a stream, its items in in, by
+// filling resp; an error fails the request as a whole.
+type requestHandler func(ctx context.Context, req *cpb.CodecRequest, in *batch.Items, resp *cpb.CodecResponse) error
 
 // serveStream answers every request of a stream in order. A request that
 // fails as a whole is answered with its status; the stream goes on.
-func (s *codecService) serveStream(stream grpc.BidiStreamingServer[cpb.CodecRequest, cpb.CodecResponse],
-	op func(context.Context, string, *batch.Items, *batch.Result) error) error {
+func serveStream(stream grpc.BidiStreamingServer[cpb.CodecRequest, cpb.CodecResponse], handle requestHandler) error {
 	ctx := stream.Context()
 	var in batch.Items
-	var out batch.Result
 	resp := &cpb.CodecResponse{Items: &cpb.Items{}}
 	for {
 		req, err := stream.Recv()
@@ -83,18 +114,19 @@ func (s *codecService) serveStream(stream grpc.BidiStreamingServer[cpb.CodecRequ
 		}
 		resp.Id, resp.Code, resp.Message = req.GetId(), 0, ""
 		resp.Items.Data, resp.Items.Sizes, resp.Errors = nil, nil, resp.Errors[:0]
+		resp.Logs, resp.Schemas = resp.Logs[:0], resp.Schemas[:0]
 		switch err := itemsFromProto(&in, req.GetItems()); {
 		case err != nil:
 			resp.Code, resp.Message = uint32(codes.InvalidArgument), fmt.Sprintf("request %d: %v", req.GetId(), err)
 		default:
-			if err := op(ctx, req.GetFormat(), &in, &out); err != nil {
+			if err := handle(ctx, req, &in, resp); err != nil {
+				resp.Items.Data, resp.Items.Sizes, resp.Errors = nil, nil, resp.Errors[:0]
+				resp.Logs, resp.Schemas = resp.Logs[:0], resp.Schemas[:0]
 				resp.Code, resp.Message = uint32(codecStatusCode(err)), err.Error()
-				break
 			}
-			resultToProto(resp, &out)
 		}
-		// SendMsg encodes the response before it returns, so out's buffers
-		// can be reused for the next request.
+		// SendMsg encodes the response before it returns, so the handler's
+		// buffers can be reused for the next request.
 		if err := stream.Send(resp); err != nil {
 			return err
 		}

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"google.golang.org/grpc/codes"
 
 	"github.com/zpipe/zpipe/core/codec/batch"
 	cpb "github.com/zpipe/zpipe/core/plugin/proto/codecv1"
+	"github.com/zpipe/zpipe/core/value"
 )
 
 // codecDescriptionToProto encodes what a codec reports about itself.
@@ -19,7 +21,7 @@ func codecDescriptionToProto(d *batch.Description) *cpb.DescribeResponse {
 	}
 	for _, f := range d.Formats {
 		out.Formats = append(out.Formats, &cpb.Format{
-			Name: f.Name, Kind: string(f.Kind), Decode: f.Decode, Encode: f.Encode, Description: f.Description,
+			Name: f.Name, Kind: string(f.Kind), Decode: f.Decode, Encode: f.Encode, Description: f.Description, Renders: f.Renders,
 		})
 	}
 	return out
@@ -36,6 +38,7 @@ func codecDescriptionFromProto(plugin string, r *cpb.DescribeResponse) (*batch.D
 	for _, f := range r.GetFormats() {
 		d.Formats = append(d.Formats, batch.Format{
 			Name: f.GetName(), Kind: batch.Kind(f.GetKind()), Decode: f.GetDecode(), Encode: f.GetEncode(), Description: f.GetDescription(),
+			Renders: f.GetRenders(),
 		})
 	}
 	if err := d.Check(); err != nil {
@@ -73,12 +76,96 @@ func resultToProto(resp *cpb.CodecResponse, r *batch.Result) {
 func resultFromProto(r *batch.Result, resp *cpb.CodecResponse, n int) error {
 	r.Reset()
 	r.Items.Data, r.Items.Sizes = resp.GetItems().GetData(), resp.GetItems().GetSizes()
-	for _, e := range resp.GetErrors() {
+	var err error
+	if r.Errors, err = itemErrorsFromProto(r.Errors, resp.GetErrors()); err != nil {
+		return err
+	}
+	return r.Check(n)
+}
+
+func itemErrorsFromProto(dst []batch.ItemError, errs []*cpb.ItemError) ([]batch.ItemError, error) {
+	for _, e := range errs {
 		off := e.GetOffset()
 		if off < -1 || off > math.MaxInt32 {
-			return fmt.Errorf("result reports item %d failed at offset %d", e.GetIndex(), off)
+			return dst, fmt.Errorf("result reports item %d failed at offset %d", e.GetIndex(), off)
 		}
-		r.Errors = append(r.Errors, batch.ItemError{Index: int(e.GetIndex()), Offset: int(off), Msg: e.GetMessage()})
+		dst = append(dst, batch.ItemError{Index: int(e.GetIndex()), Offset: int(off), Msg: e.GetMessage()})
+	}
+	return dst, nil
+}
+
+// renderResultToProto fills resp with r, aliasing r's line buffers and
+// reusing the log entries resp holds.
+func renderResultToProto(resp *cpb.CodecResponse, r *batch.RenderResult) {
+	resultToProto(resp, &batch.Result{Items: r.Lines, Errors: r.Errors})
+	logs := resp.Logs[:0]
+	for _, l := range r.Logs {
+		if len(logs) < cap(logs) {
+			logs = logs[:len(logs)+1]
+		} else {
+			logs = append(logs, nil)
+		}
+		pl := logs[len(logs)-1]
+		if pl == nil {
+			pl = &cpb.RenderedLog{}
+			logs[len(logs)-1] = pl
+		}
+		pl.Stream, pl.Path, pl.Records, pl.Schema = bytesOf(l.Stream), bytesOf(l.Path), uint32(l.Records), uint32(l.Schema)
+	}
+	resp.Logs = logs
+	resp.Schemas = resp.Schemas[:0]
+	for _, fields := range r.Schemas {
+		s := &cpb.LogSchema{Fields: make([]*cpb.LogField, len(fields))}
+		for i, f := range fields {
+			s.Fields[i] = &cpb.LogField{
+				Name: bytesOf(f.Name), Type: int32(f.Type.Tag), Sub: int32(f.Type.Sub), Optional: f.Optional,
+				SecondaryName: bytesOf(f.SecondaryName), ValueSubtype: int32(f.ValueSubtype),
+			}
+		}
+		resp.Schemas = append(resp.Schemas, s)
+	}
+}
+
+// sameString returns prev if it holds the bytes of b, else b as a string.
+func sameString(prev string, b []byte) string {
+	if string(b) == prev {
+		return prev
+	}
+	return string(b)
+}
+
+// bytesOf returns the bytes of s without copying them, for fields that
+// are only marshaled: they must not be modified.
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// renderResultFromProto fills r with the answer to a render request of n
+// items and checks it.
+func renderResultFromProto(r *batch.RenderResult, resp *cpb.CodecResponse, n int) error {
+	r.Reset()
+	r.Lines.Data, r.Lines.Sizes = resp.GetItems().GetData(), resp.GetItems().GetSizes()
+	var err error
+	if r.Errors, err = itemErrorsFromProto(r.Errors, resp.GetErrors()); err != nil {
+		return err
+	}
+	var prev batch.RenderedLog
+	for _, l := range resp.GetLogs() {
+		if l.GetRecords() > math.MaxInt32 || l.GetSchema() > math.MaxInt32 {
+			return fmt.Errorf("result reports a log of %d records and schema %d", l.GetRecords(), l.GetSchema())
+		}
+		// Consecutive logs mostly share stream and path.
+		prev = batch.RenderedLog{Stream: sameString(prev.Stream, l.GetStream()), Path: sameString(prev.Path, l.GetPath()),
+			Records: int(l.GetRecords()), Schema: int(l.GetSchema())}
+		r.Logs = append(r.Logs, prev)
+	}
+	for _, s := range resp.GetSchemas() {
+		fields := make([]value.Field, len(s.GetFields()))
+		for i, f := range s.GetFields() {
+			fields[i] = value.Field{
+				Name: string(f.GetName()), Type: value.Type{Tag: value.TypeTag(f.GetType()), Sub: value.TypeTag(f.GetSub())}, Optional: f.GetOptional(),
+				SecondaryName: string(f.GetSecondaryName()), ValueSubtype: value.TypeTag(f.GetValueSubtype()),
+			}
+		}
+		r.Schemas = append(r.Schemas, fields)
 	}
 	return r.Check(n)
 }

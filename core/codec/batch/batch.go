@@ -2,7 +2,8 @@
 // decodes payloads into zpipe-msgpack-v1 documents and encodes documents
 // into payloads, many at a time: the batch is the unit that crosses the
 // process boundary to a codec plugin, and one bad payload never fails its
-// batch.
+// batch. A codec may also render log batches straight into the lines of
+// log files (Renderer), so that a logger needs no document in between.
 //
 // Codec is what the core calls; Local runs Handlers in process and is what
 // a codec plugin serves (core/plugin.ServeCodec) and what the core can use
@@ -46,6 +47,9 @@ type Format struct {
 	Decode, Encode bool
 	// Description says what the format is, for people.
 	Description string
+	// Renders lists the targets the format's log batches render to (see
+	// Renderer); only for KindLog.
+	Renders []string
 }
 
 // Description is what a codec reports about itself.
@@ -63,7 +67,7 @@ func (d *Description) Check() error {
 	if d.Name == "" {
 		return errors.New("codec description without a name")
 	}
-	seen := make(map[Format]bool, len(d.Formats))
+	seen := make(map[struct{ name, kind string }]bool, len(d.Formats))
 	for _, f := range d.Formats {
 		switch {
 		case f.Name == "":
@@ -72,8 +76,15 @@ func (d *Description) Check() error {
 			return fmt.Errorf("codec %q: format %q: unknown kind %q (want %q or %q)", d.Name, f.Name, f.Kind, KindEvent, KindLog)
 		case !f.Decode && !f.Encode:
 			return fmt.Errorf("codec %q: format %q (%s) neither decodes nor encodes", d.Name, f.Name, f.Kind)
+		case len(f.Renders) > 0 && f.Kind != KindLog:
+			return fmt.Errorf("codec %q: format %q (%s) renders, and only log batches render", d.Name, f.Name, f.Kind)
 		}
-		key := Format{Name: f.Name, Kind: f.Kind}
+		for _, t := range f.Renders {
+			if t == "" {
+				return fmt.Errorf("codec %q: format %q renders to an empty target", d.Name, f.Name)
+			}
+		}
+		key := struct{ name, kind string }{f.Name, string(f.Kind)}
 		if seen[key] {
 			return fmt.Errorf("codec %q: format %q (%s) declared twice", d.Name, f.Name, f.Kind)
 		}
@@ -192,10 +203,13 @@ func (r *Result) Reset() {
 }
 
 // Err returns the failure of item i, or nil if it succeeded.
-func (r *Result) Err(i int) *ItemError {
-	j := sort.Search(len(r.Errors), func(j int) bool { return r.Errors[j].Index >= i })
-	if j < len(r.Errors) && r.Errors[j].Index == i {
-		return &r.Errors[j]
+func (r *Result) Err(i int) *ItemError { return errAt(r.Errors, i) }
+
+// errAt returns the failure of item i in errs (in index order), or nil.
+func errAt(errs []ItemError, i int) *ItemError {
+	j := sort.Search(len(errs), func(j int) bool { return errs[j].Index >= i })
+	if j < len(errs) && errs[j].Index == i {
+		return &errs[j]
 	}
 	return nil
 }
@@ -203,20 +217,22 @@ func (r *Result) Err(i int) *ItemError {
 // Check verifies that r answers a batch of n items: n items, failures in
 // increasing index order below n with empty items. Results that arrive
 // from another process are checked.
-func (r *Result) Check(n int) error {
-	if r.Items.Len() != n {
-		return fmt.Errorf("result has %d items for %d inputs", r.Items.Len(), n)
+func (r *Result) Check(n int) error { return checkItems(&r.Items, r.Errors, n) }
+
+func checkItems(items *Items, errs []ItemError, n int) error {
+	if items.Len() != n {
+		return fmt.Errorf("result has %d items for %d inputs", items.Len(), n)
 	}
-	if err := r.Items.Validate(); err != nil {
+	if err := items.Validate(); err != nil {
 		return err
 	}
 	last := -1
-	for _, e := range r.Errors {
+	for _, e := range errs {
 		if e.Index <= last || e.Index >= n {
 			return fmt.Errorf("result reports item %d failed, out of order or beyond the %d inputs", e.Index, n)
 		}
-		if r.Items.Sizes[e.Index] != 0 {
-			return fmt.Errorf("result holds %d bytes for the failed item %d", r.Items.Sizes[e.Index], e.Index)
+		if items.Sizes[e.Index] != 0 {
+			return fmt.Errorf("result holds %d bytes for the failed item %d", items.Sizes[e.Index], e.Index)
 		}
 		last = e.Index
 	}

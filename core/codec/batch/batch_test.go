@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/zpipe/zpipe/core/codec/batch"
 	"github.com/zpipe/zpipe/core/codec/brokerbin"
@@ -234,5 +235,78 @@ func TestResultCheck(t *testing.T) {
 		if err := c.r.Check(c.n); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("check: %v, want %q", err, c.want)
 		}
+	}
+}
+
+// lineRenderer renders a payload "PATH:N" as N lines of batch PATH; it
+// panics on "boom" and fails on anything else.
+type lineRenderer struct{}
+
+func (lineRenderer) Render(dst, payload []byte) ([]byte, *value.LogBatch, int, error) {
+	s := string(payload)
+	if s == "boom" {
+		panic("renderer broke")
+	}
+	path, n, ok := strings.Cut(s, ":")
+	if !ok || len(n) != 1 || n[0] < '0' || n[0] > '9' {
+		return append(dst, "garbage"...), nil, 0, errors.New("not PATH:N")
+	}
+	for range int(n[0] - '0') {
+		dst = append(dst, path...)
+		dst = append(dst, '\n')
+	}
+	b := &value.LogBatch{Stream: "S::LOG", Path: path, Fields: []value.Field{{Name: "p", Type: value.Type{Tag: value.TypeString}}}}
+	return dst, b, int(n[0] - '0'), nil
+}
+
+// TestRender: a handler's renders are described for its log kind only;
+// Render turns payloads into lines with their logs, sharing the schema of
+// consecutive batches and the strings of a log, and one bad payload (an
+// error or a panic) fails alone.
+func TestRender(t *testing.T) {
+	l, err := batch.NewLocal("lines", "1", batch.Handler{
+		Name: "lines", Kinds: []batch.Kind{batch.KindEvent, batch.KindLog},
+		Decode:  func(dst, p []byte) ([]byte, error) { return append(dst, p...), nil },
+		Renders: map[string]func() batch.LogRenderer{"text": func() batch.LogRenderer { return lineRenderer{} }, "also": nil},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := l.Describe(context.Background())
+	if len(d.Formats) != 2 || len(d.Formats[0].Renders) != 0 || strings.Join(d.Formats[1].Renders, " ") != "also text" {
+		t.Fatalf("formats %+v", d.Formats)
+	}
+	var out batch.RenderResult
+	if err := l.Render(context.Background(), "lines", "text", items([]byte("a:2"), []byte("x"), []byte("a:1"), []byte("boom"), []byte("b:0")), &out); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Check(5); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.Lines.Slices(); string(got[0]) != "a\na\n" || len(got[1]) != 0 || string(got[2]) != "a\n" || len(got[3]) != 0 || len(got[4]) != 0 {
+		t.Fatalf("lines %q", got)
+	}
+	if len(out.Errors) != 2 || out.Errors[0].Msg != "not PATH:N" || out.Errors[1].Msg != "codec panicked: renderer broke" {
+		t.Fatalf("errors %+v", out.Errors)
+	}
+	if len(out.Schemas) != 1 || out.Logs[0].Schema != 0 || out.Logs[4].Schema != 0 || out.Logs[4].Path != "b" || out.Logs[1] != (batch.RenderedLog{}) {
+		t.Fatalf("logs %+v, %d schemas", out.Logs, len(out.Schemas))
+	}
+	if unsafe.StringData(out.Logs[0].Stream) != unsafe.StringData(out.Logs[2].Stream) {
+		t.Error("consecutive logs do not share their stream")
+	}
+	if err := l.Render(context.Background(), "lines", "html", items(), &out); !errors.Is(err, batch.ErrUnsupported) {
+		t.Fatalf("unknown target: %v", err)
+	}
+	if err := l.Render(context.Background(), "words", "text", items(), &out); !errors.Is(err, batch.ErrUnknownFormat) {
+		t.Fatalf("unknown format: %v", err)
+	}
+	bad := batch.Description{Name: "c", Formats: []batch.Format{{Name: "x", Kind: batch.KindEvent, Decode: true, Renders: []string{"text"}}}}
+	if err := bad.Check(); err == nil || !strings.Contains(err.Error(), "only log batches render") {
+		t.Errorf("renders of events: %v", err)
+	}
+	bad.Formats[0].Kind, bad.Formats[0].Renders = batch.KindLog, []string{""}
+	if err := bad.Check(); err == nil || !strings.Contains(err.Error(), "empty target") {
+		t.Errorf("empty target: %v", err)
 	}
 }

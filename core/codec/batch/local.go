@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/zpipe/zpipe/core/codec"
 	"github.com/zpipe/zpipe/core/codec/zmsgpack"
@@ -25,6 +27,9 @@ type Handler struct {
 	// Encode appends the payload of doc to dst; nil if the format is not
 	// encoded.
 	Encode func(dst, doc []byte) ([]byte, error)
+	// Renders maps the targets the format's log batches render to (see
+	// Renderer) to a function making a renderer; nil if none.
+	Renders map[string]func() LogRenderer
 }
 
 // EventHandler returns the handler of an event codec.
@@ -123,7 +128,10 @@ type Local struct {
 	handlers map[string]Handler
 }
 
-var _ Codec = (*Local)(nil)
+var (
+	_ Codec    = (*Local)(nil)
+	_ Renderer = (*Local)(nil)
+)
 
 // NewLocal returns a codec named name that runs handlers. Every handler
 // needs a name, at least one kind and at least one of Decode and Encode;
@@ -142,9 +150,11 @@ func NewLocal(name, version string, handlers ...Handler) (*Local, error) {
 		}
 		l.handlers[h.Name] = h
 		for _, k := range h.Kinds {
-			l.desc.Formats = append(l.desc.Formats, Format{
-				Name: h.Name, Kind: k, Decode: h.Decode != nil, Encode: h.Encode != nil, Description: h.Description,
-			})
+			f := Format{Name: h.Name, Kind: k, Decode: h.Decode != nil, Encode: h.Encode != nil, Description: h.Description}
+			if k == KindLog && len(h.Renders) > 0 {
+				f.Renders = slices.Sorted(maps.Keys(h.Renders))
+			}
+			l.desc.Formats = append(l.desc.Formats, f)
 		}
 	}
 	if err := l.desc.Check(); err != nil {
@@ -157,6 +167,9 @@ func NewLocal(name, version string, handlers ...Handler) (*Local, error) {
 func (l *Local) Describe(context.Context) (*Description, error) {
 	d := l.desc
 	d.Formats = append([]Format(nil), l.desc.Formats...)
+	for i := range d.Formats {
+		d.Formats[i].Renders = slices.Clone(d.Formats[i].Renders)
+	}
 	return &d, nil
 }
 
@@ -182,6 +195,19 @@ func (l *Local) Encode(ctx context.Context, format string, in *Items, out *Resul
 		return fmt.Errorf("codec %q: encode %q: %w", l.desc.Name, format, ErrUnsupported)
 	}
 	return run(ctx, h.Encode, in, out)
+}
+
+// Render implements Renderer.
+func (l *Local) Render(ctx context.Context, format, target string, in *Items, out *RenderResult) error {
+	h, ok := l.handlers[format]
+	if !ok {
+		return fmt.Errorf("codec %q: render %q: %w", l.desc.Name, format, ErrUnknownFormat)
+	}
+	mk, ok := h.Renders[target]
+	if !ok {
+		return fmt.Errorf("codec %q: render %q as %q: %w", l.desc.Name, format, target, ErrUnsupported)
+	}
+	return render(ctx, mk(), in, out)
 }
 
 // run applies fn to every item of in. A failure, panics included, becomes

@@ -14,11 +14,14 @@ import (
 )
 
 // Zeek returns the handlers of Zeek's binary formats: broker-bin-v1 events
-// and zeek-bin-serializer log batches.
+// and zeek-bin-serializer log batches, which also render straight into
+// Zeek's TSV lines (zeekascii.Format) and JSON lines (jsonl.Format).
 func Zeek() []batch.Handler {
+	logs := batch.LogHandler(zeeklog.Codec{}, "Zeek's binary log serializer (ZEEK_BIN_V1): log batches sent to loggers")
+	logs.Renders = zeekLogRenders
 	return []batch.Handler{
 		batch.EventHandler(brokerbin.Codec{}, "Broker's binary format v1: Zeek's default event format on the ZeroMQ backend"),
-		batch.LogHandler(zeeklog.Codec{}, "Zeek's binary log serializer (ZEEK_BIN_V1): log batches sent to loggers"),
+		logs,
 	}
 }
 

@@ -109,6 +109,32 @@ func AppendRecords(dst []byte, b *value.LogBatch) ([]byte, error) {
 	return dst, nil
 }
 
+// Lines renders records of one set of fields as lines, as AppendRecord
+// does, with what AppendRecord works out per field done once. The zero
+// Lines renders records without fields; Reset sets the fields.
+type Lines struct {
+	fields []value.Field
+	cols   []column
+}
+
+// Reset prepares l for records of fields, which it keeps (not a copy)
+// until the next Reset.
+func (l *Lines) Reset(fields []value.Field) {
+	l.fields = fields
+	l.cols = columnsOf(l.cols[:0], fields)
+}
+
+// Append appends rec as a line, newline included. It fails as
+// AppendRecord does, leaving dst as it was, if rec does not fit the
+// fields.
+func (l *Lines) Append(dst []byte, rec []value.Value) ([]byte, error) {
+	out, ok := appendLine(dst, l.cols, rec)
+	if !ok {
+		return dst, CheckRecord(l.fields, rec)
+	}
+	return out, nil
+}
+
 // CheckRecord reports whether rec fits fields: one value per field, every
 // field of a type that can be logged, and every value unset (None) or of
 // its field's kind, set and vector elements of the element kind. Its error
