@@ -277,23 +277,58 @@ func (w *Writer) Write(b *value.LogBatch) error {
 	if w.closed {
 		return ErrClosed
 	}
-	err := w.admit(b)
+	err := w.admit(b, len(b.Records))
 	if err == nil {
 		err = w.render(b)
 	}
 	if err != nil {
-		w.stats.BatchesRejected++
-		w.log.Debug("logfile: batch rejected", "stream", b.Stream, "records", len(b.Records), "error", err)
-		return err
+		return w.rejected(b, len(b.Records), err)
 	}
-	if len(b.Records) == 0 {
+	return w.put(b, len(b.Records), w.lines)
+}
+
+// WriteRendered is Write for a batch whose records are rendered already,
+// by a codec that renders log batches into the Writer's format (Zeek's TSV
+// or JSON lines, as Write would render them): b holds the batch's stream,
+// path and fields (its records are not looked at), lines its records, one
+// line each. It is rejected as Write rejects a batch: a path that is not a
+// plain log path, no room for another path (ErrPath, ErrTooManyPaths), or
+// records without fields (ErrMismatch).
+func (w *Writer) WriteRendered(b *value.LogBatch, records int, lines []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return ErrClosed
+	}
+	err := w.admit(b, records)
+	if err == nil {
+		err = checkFields(b, records)
+	}
+	if err != nil {
+		return w.rejected(b, records, err)
+	}
+	return w.put(b, records, lines)
+}
+
+// rejected counts a batch of records rejected for err and returns err.
+func (w *Writer) rejected(b *value.LogBatch, records int, err error) error {
+	w.stats.BatchesRejected++
+	w.log.Debug("logfile: batch rejected", "stream", b.Stream, "records", records, "error", err)
+	return err
+}
+
+// put appends lines, the given number of records of b rendered, to the
+// active file of b.Path, opening or rotating it first as needed.
+func (w *Writer) put(b *value.LogBatch, records int, lines []byte) error {
+	if records == 0 {
 		return nil
 	}
 	now := w.now()
 	f := w.files[b.Path]
+	var err error
 	if f != nil {
 		if f, err = w.resume(f); err != nil {
-			return fmt.Errorf("logfile: batch of %d records for %q not written: %w", len(b.Records), b.Path, err)
+			return fmt.Errorf("logfile: batch of %d records for %q not written: %w", records, b.Path, err)
 		}
 	}
 	if f != nil {
@@ -303,7 +338,7 @@ func (w *Writer) Write(b *value.LogBatch) error {
 			reason = "fields changed"
 		case !f.rotateAt.IsZero() && !now.Before(f.rotateAt):
 			closeAt, reason = f.rotateAt, "interval"
-		case w.size > 0 && f.records > 0 && f.size+int64(len(w.lines))+w.footerLen() > w.size:
+		case w.size > 0 && f.records > 0 && f.size+int64(len(lines))+w.footerLen() > w.size:
 			reason = "size"
 		}
 		if reason != "" {
@@ -315,14 +350,14 @@ func (w *Writer) Write(b *value.LogBatch) error {
 			f = nil
 		}
 	}
-	out := w.lines
+	out := lines
 	if f == nil {
 		if f, err = w.open(b, now); err != nil {
 			return err
 		}
 		if !w.json {
 			w.out = zeekascii.AppendHeader(w.out[:0], b, now)
-			w.out = append(w.out, w.lines...)
+			w.out = append(w.out, lines...)
 			out = w.out
 		}
 	}
@@ -334,11 +369,11 @@ func (w *Writer) Write(b *value.LogBatch) error {
 			_ = os.Remove(f.name)
 			delete(w.files, f.path)
 		}
-		return fmt.Errorf("logfile: batch of %d records for %q not written: %w", len(b.Records), b.Path, err)
+		return fmt.Errorf("logfile: batch of %d records for %q not written: %w", records, b.Path, err)
 	}
-	f.records += uint64(len(b.Records))
+	f.records += uint64(records)
 	w.stats.Batches++
-	w.stats.Records += uint64(len(b.Records))
+	w.stats.Records += uint64(records)
 	return nil
 }
 
@@ -353,10 +388,18 @@ func (w *Writer) footerLen() int64 {
 	return closeLen
 }
 
+// checkFields reports a batch with records and no fields.
+func checkFields(b *value.LogBatch, records int) error {
+	if len(b.Fields) == 0 && records > 0 {
+		return fmt.Errorf("logfile: batch for %q rejected: %w: %d records without fields", b.Path, ErrMismatch, records)
+	}
+	return nil
+}
+
 // render renders the records of b into w.lines.
 func (w *Writer) render(b *value.LogBatch) error {
-	if len(b.Fields) == 0 && len(b.Records) > 0 {
-		return fmt.Errorf("logfile: batch for %q rejected: %w: %d records without fields", b.Path, ErrMismatch, len(b.Records))
+	if err := checkFields(b, len(b.Records)); err != nil {
+		return err
 	}
 	var err error
 	if !w.json {

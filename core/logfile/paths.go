@@ -10,13 +10,13 @@ import (
 // MaxPathLen is the length of the longest log path a Writer accepts.
 const MaxPathLen = 100
 
-// admit checks that a batch may be written: its path is a plain log path
-// and has an active file, or there is room for one more.
-func (w *Writer) admit(b *value.LogBatch) error {
+// admit checks that a batch of records may be written: its path is a
+// plain log path and has an active file, or there is room for one more.
+func (w *Writer) admit(b *value.LogBatch, records int) error {
 	if err := checkPath(b.Path); err != nil {
 		return fmt.Errorf("logfile: batch of %.64q rejected: %w", b.Stream, err)
 	}
-	if len(b.Records) > 0 && len(w.files) >= w.maxPaths && w.files[b.Path] == nil {
+	if records > 0 && len(w.files) >= w.maxPaths && w.files[b.Path] == nil {
 		return fmt.Errorf("logfile: batch for %q rejected: %w (%d)", b.Path, ErrTooManyPaths, w.maxPaths)
 	}
 	return nil

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -65,8 +66,19 @@ type Entry struct {
 	Source string
 	// Description says what the format is.
 	Description string
+	// Renders lists the targets the codec renders the format's log
+	// batches to (decode entries only; see batch.Renderer).
+	Renders []string
 
 	codec batch.Codec
+}
+
+// renders reports whether the codec of e renders the format into target.
+func (e *Entry) renders(target string) bool {
+	if _, ok := e.codec.(batch.Renderer); !ok || e.Op != OpDecode {
+		return false
+	}
+	return slices.Contains(e.Renders, target)
 }
 
 // Codec returns the codec that handles the format.
@@ -203,6 +215,9 @@ func (r *Registry) startNext(ctx context.Context) {
 				mine[key] = true
 			}
 			e.Kinds = append(e.Kinds, f.Kind)
+			if op == OpDecode {
+				e.Renders = append(e.Renders, f.Renders...)
+			}
 		}
 	}
 	r.log.Debug("codec started", "codec", src.Name, "version", d.Version, "formats", len(d.Formats))

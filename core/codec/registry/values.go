@@ -138,6 +138,9 @@ type Message struct {
 	Topic, Sender, Format string
 	// Decoded holds the event or log batch, or the payload's error.
 	Decoded
+	// Rendered holds the log batch rendered by its codec (RenderMessages
+	// only); Decoded then holds nothing.
+	Rendered *Rendered
 	// Undecoded is set for a message passed on without decoding.
 	Undecoded bool
 }

@@ -198,41 +198,49 @@ func (s *Sink) Push(ctx context.Context, b *message.Batch) error {
 		s.buf = msgfile.AppendBatch(s.buf[:0], b)
 		return s.write(b.Len())
 	}
+	if s.logs != nil {
+		return s.pushLogs(ctx, b)
+	}
 	msgs, err := s.env.Codecs.DecodeMessages(ctx, b, registry.PassUndecoded)
 	if err != nil {
 		return fmt.Errorf("file: decode: %w", err)
 	}
 	s.buf = s.buf[:0]
 	written := 0
-	for _, m := range msgs {
-		switch {
-		case m.Undecoded && m.Format == "":
-			s.drop(stage.DropMalformed, "message without Zeek's four frames")
-		case m.Undecoded:
-			s.drop(stage.DropNoCodec, "no codec decodes the format", "format", m.Format)
-		case m.Err != nil:
-			s.drop(stage.DropMalformed, "payload does not decode", "format", m.Format, "err", m.Err.Error())
-		case s.logs != nil && m.Log == nil:
-			s.drop(DropNotLog, "not a log batch", "topic", m.Topic)
-		case s.logs != nil:
-			if err := s.logs.Write(m.Log); err != nil {
-				s.rejected(m.Log, err)
-				continue
-			}
-			written++
-		case m.Event != nil:
-			s.buf = jsonl.AppendEvent(s.buf, jsonl.Envelope{Time: time.Now(), Topic: m.Topic, Sender: m.Sender, Format: m.Format}, m.Event)
-			written++
-		case m.Log != nil:
-			s.buf = jsonl.AppendLog(s.buf, m.Log, jsonl.LogOptions{Path: true})
+	for i := range msgs {
+		if s.handle(&msgs[i]) {
 			written++
 		}
 	}
-	if s.logs != nil {
-		s.counters.Sent(written)
-		return nil
-	}
 	return s.write(written)
+}
+
+// handle writes a decoded message, or counts why it is dropped, and
+// reports whether it was written (for jsonl: rendered into s.buf).
+func (s *Sink) handle(m *registry.Message) bool {
+	switch {
+	case m.Undecoded && m.Format == "":
+		s.drop(stage.DropMalformed, "message without Zeek's four frames")
+	case m.Undecoded:
+		s.drop(stage.DropNoCodec, "no codec decodes the format", "format", m.Format)
+	case m.Err != nil:
+		s.drop(stage.DropMalformed, "payload does not decode", "format", m.Format, "err", m.Err.Error())
+	case s.logs != nil && m.Log == nil:
+		s.drop(DropNotLog, "not a log batch", "topic", m.Topic)
+	case s.logs != nil:
+		if err := s.logs.Write(m.Log); err != nil {
+			s.rejected(m.Log, err)
+			return false
+		}
+		return true
+	case m.Event != nil:
+		s.buf = jsonl.AppendEvent(s.buf, jsonl.Envelope{Time: time.Now(), Topic: m.Topic, Sender: m.Sender, Format: m.Format}, m.Event)
+		return true
+	case m.Log != nil:
+		s.buf = jsonl.AppendLog(s.buf, m.Log, jsonl.LogOptions{Path: true})
+		return true
+	}
+	return false
 }
 
 // write writes s.buf, holding n messages, to the file.
