@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/procfs"
+
 	"github.com/zpipe/zpipe/core/codec/zeekascii"
 	"github.com/zpipe/zpipe/internal/zeektest/brokerproc"
 )
@@ -79,8 +81,10 @@ type runResult struct {
 	records int
 	elapsed time.Duration
 	// cpu is zpipe's CPU time (plugin subprocesses included) during the
-	// run, loadCPU this process's (the load generator and the poller).
+	// run, cpuBy the same by program, loadCPU this process's (the load
+	// generator and the poller).
 	cpu, loadCPU time.Duration
+	cpuBy        map[string]time.Duration
 }
 
 func (r runResult) recordsPerSecond() float64 { return float64(r.records) / r.elapsed.Seconds() }
@@ -121,7 +125,7 @@ func (l *logger) measure(ctx context.Context, ld *load, batches int) (runResult,
 	case err != nil:
 		return runResult{}, fmt.Errorf("empty conn.log: %w", err)
 	}
-	cpu0, err := l.proc.cpuTime()
+	cpu0, err := l.proc.cpuTimes()
 	if err != nil {
 		return runResult{}, err
 	}
@@ -165,7 +169,7 @@ func (l *logger) measure(ctx context.Context, ld *load, batches int) (runResult,
 		}
 	}
 	elapsed := time.Since(start)
-	cpu1, err := l.proc.cpuTime()
+	cpu1, err := l.proc.cpuTimes()
 	if err != nil {
 		return runResult{}, err
 	}
@@ -182,7 +186,12 @@ func (l *logger) measure(ctx context.Context, ld *load, batches int) (runResult,
 	if err := ld.check(data, batches, header); err != nil {
 		return runResult{}, err
 	}
-	return runResult{records: batches * ld.records, elapsed: elapsed, cpu: cpu1 - cpu0, loadCPU: self1 - self0}, nil
+	res := runResult{records: batches * ld.records, elapsed: elapsed, loadCPU: self1 - self0, cpuBy: map[string]time.Duration{}}
+	for name, t := range cpu1 {
+		res.cpuBy[name] = t - cpu0[name]
+		res.cpu += t - cpu0[name]
+	}
+	return res, nil
 }
 
 // selfCPU returns this process's user+system CPU time so far.
@@ -222,7 +231,42 @@ func startZpipe(bin string, args, env []string) (*zpipeProc, error) {
 
 func (p *zpipeProc) pid() int { return p.cmd.Process.Pid }
 
-func (p *zpipeProc) cpuTime() (time.Duration, error) { return brokerproc.TreeCPUTime(p.pid()) }
+// cpuTimes returns the user+system CPU time used so far by zpipe and
+// every live process below it (its plugins), summed by program name.
+func (p *zpipeProc) cpuTimes() (map[string]time.Duration, error) {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return nil, fmt.Errorf("cpu time: %w", err)
+	}
+	procs, err := fs.AllProcs()
+	if err != nil {
+		return nil, fmt.Errorf("cpu time: %w", err)
+	}
+	stats := map[int]procfs.ProcStat{}
+	names := map[int]string{}
+	children := map[int][]int{}
+	for _, pr := range procs {
+		st, err := pr.Stat()
+		if err != nil {
+			continue // exited meanwhile
+		}
+		stats[st.PID], names[st.PID] = st, st.Comm
+		if args, err := pr.CmdLine(); err == nil && len(args) > 0 {
+			names[st.PID] = filepath.Base(args[0])
+		}
+		children[st.PPID] = append(children[st.PPID], st.PID)
+	}
+	if _, ok := stats[p.pid()]; !ok {
+		return nil, fmt.Errorf("cpu time: zpipe (pid %d) is gone", p.pid())
+	}
+	out := map[string]time.Duration{}
+	for queue := []int{p.pid()}; len(queue) > 0; queue = queue[1:] {
+		pid := queue[0]
+		out[names[pid]] += time.Duration(stats[pid].CPUTime() * float64(time.Second))
+		queue = append(queue, children[pid]...)
+	}
+	return out, nil
+}
 
 // alive returns an error if zpipe has exited.
 func (p *zpipeProc) alive() error {

@@ -212,8 +212,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 					return fmt.Errorf("%s, %d records a batch, run %d: %w", l.v.name, n, rep+1, err)
 				}
 				res.add(n, l.v.name, r)
-				fmt.Fprintf(stderr, "loggerbench: run %d, %d records/batch, %s: %s records/s in %v, %.2f µs zpipe CPU/record, %.2f µs load CPU/record\n",
-					rep+1, n, l.v.name, thousands(r.recordsPerSecond()), r.elapsed.Round(time.Millisecond), r.cpuMicros(), r.loadCPUMicros())
+				fmt.Fprintf(stderr, "loggerbench: run %d, %d records/batch, %s: %s records/s in %v, %.2f µs zpipe CPU/record (%s), %.2f µs load CPU/record\n",
+					rep+1, n, l.v.name, thousands(r.recordsPerSecond()), r.elapsed.Round(time.Millisecond), r.cpuMicros(), r.cpuByProgram(), r.loadCPUMicros())
 			}
 		}
 	}

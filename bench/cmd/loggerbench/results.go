@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -43,19 +45,10 @@ func (r *results) add(size int, name string, res runResult) {
 	if r.runs[size] == nil {
 		r.runs[size] = map[string][]runResult{}
 	}
-	if !contains(r.names, name) {
+	if !slices.Contains(r.names, name) {
 		r.names = append(r.names, name)
 	}
 	r.runs[size][name] = append(r.runs[size][name], res)
-}
-
-func contains(s []string, x string) bool {
-	for _, y := range s {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 func (r *results) median(size int, name string, f func(runResult) float64) float64 {
@@ -64,6 +57,29 @@ func (r *results) median(size int, name string, f func(runResult) float64) float
 		v = append(v, f(x))
 	}
 	return stats.Median(v)
+}
+
+// programs returns the programs that used CPU time in r, zpipe first.
+func (r runResult) programs() []string {
+	var names []string
+	for _, name := range slices.Sorted(maps.Keys(r.cpuBy)) {
+		if r.cpuBy[name] > 0 {
+			names = append(names, name)
+		}
+	}
+	if i := slices.Index(names, "zpipe"); i > 0 {
+		names = append(append([]string{"zpipe"}, names[:i]...), names[i+1:]...)
+	}
+	return names
+}
+
+// cpuByProgram says how many µs of CPU per record each program took.
+func (r runResult) cpuByProgram() string {
+	var parts []string
+	for _, name := range r.programs() {
+		parts = append(parts, fmt.Sprintf("%s %.2f", name, perRecordMicros(r.cpuBy[name], r.records)))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // write prints one markdown table: per batch size and variant the medians
@@ -92,7 +108,28 @@ func (r *results) write(w io.Writer, sizes []int, format string) error {
 	}
 	fmt.Fprintf(&b, "\nCPU: user+system of zpipe and its plugin processes. Zeek's figures are quoted (Zeek 9.1's logger node, same batches over PUSH, TSV, same kind of machine), not measured here.\n")
 	fmt.Fprintf(&b, "targets: records/s ≥ %.1f× Zeek's and CPU ≤ %.1f µs/record, for every batch size.\n", targetRate, targetCPU)
-	b.WriteString("this process's CPU µs/record (PUSH load generator and file poller, not counted as zpipe's):")
+	b.WriteString("CPU µs/record by program (medians):")
+	for _, size := range sizes {
+		for _, name := range r.names {
+			runs := r.runs[size][name]
+			if len(runs) == 0 {
+				continue
+			}
+			var progs []string
+			for _, x := range runs {
+				for _, prog := range x.programs() {
+					if !slices.Contains(progs, prog) {
+						progs = append(progs, prog)
+					}
+				}
+			}
+			fmt.Fprintf(&b, "\n  %d/%s:", size, name)
+			for _, prog := range progs {
+				fmt.Fprintf(&b, " %s %.2f", prog, r.median(size, name, func(x runResult) float64 { return perRecordMicros(x.cpuBy[prog], x.records) }))
+			}
+		}
+	}
+	b.WriteString("\nthis process's CPU µs/record (PUSH load generator and file poller, not counted as zpipe's):")
 	for _, size := range sizes {
 		for _, name := range r.names {
 			if len(r.runs[size][name]) > 0 {
