@@ -197,21 +197,40 @@ func Decode(payload []byte) (*value.LogBatch, error) {
 // start decodes the header and the fields into b, reusing the capacity of
 // b.Fields, and returns the number of records that follow.
 func (d *decoder) start(b *value.LogBatch) (int, error) {
-	h, err := d.header()
-	if err != nil {
+	if err := d.batchHeader(b); err != nil {
 		return 0, err
 	}
+	var err error
+	if b.Fields, err = d.fields(b.Fields[:0]); err != nil {
+		return 0, err
+	}
+	return d.recordCount(len(b.Fields))
+}
+
+// batchHeader decodes the stream, writer, filter and path into b.
+func (d *decoder) batchHeader(b *value.LogBatch) error {
+	h, err := d.header()
 	b.Stream, b.Writer, b.Filter, b.Path = h.Stream, h.Writer, h.Filter, h.Path
+	return err
+}
+
+// fields decodes the field count and the fields into dst's memory.
+func (d *decoder) fields(dst []value.Field) ([]value.Field, error) {
 	nfields, err := d.count("field count", minFieldSize)
 	if err != nil {
-		return 0, err
+		return dst, err
 	}
-	b.Fields = resize(b.Fields[:0], nfields)
-	for i := range b.Fields {
-		if b.Fields[i], err = d.field(i); err != nil {
-			return 0, err
+	dst = resize(dst, nfields)
+	for i := range dst {
+		if dst[i], err = d.field(i); err != nil {
+			return dst, err
 		}
 	}
+	return dst, nil
+}
+
+// recordCount decodes the number of records of a batch of nfields fields.
+func (d *decoder) recordCount(nfields int) (int, error) {
 	at := d.pos
 	nrecords, err := d.count("record count", nfields*minValueSize)
 	if err != nil {
@@ -301,6 +320,22 @@ func loggable(t value.Type) bool {
 // value decodes one value of type want in column f; first records the
 // column's value subtype.
 func (d *decoder) value(want value.TypeTag, f *value.Field, first bool) (value.Value, error) {
+	// Fast path: the value header (type, subtype, present flag) is whole
+	// and as expected; anything else takes the checks below, which say
+	// what is wrong.
+	if d.remaining() >= valueHeaderSize {
+		h := d.s[d.pos : d.pos+valueHeaderSize]
+		if value.TypeTag(int32(be32(h))) == want && h[8] <= 1 {
+			if first {
+				f.ValueSubtype = value.TypeTag(int32(be32(h[4:])))
+			}
+			d.pos += valueHeaderSize
+			if h[8] == 0 {
+				return value.Value{}, nil
+			}
+			return d.content(want, f)
+		}
+	}
 	at := d.pos
 	tag, err := d.u32("value type")
 	if err != nil {
@@ -320,6 +355,19 @@ func (d *decoder) value(want value.TypeTag, f *value.Field, first bool) (value.V
 	if err != nil || !present {
 		return value.Value{}, err
 	}
+	return d.content(want, f)
+}
+
+// valueHeaderSize is the size of a value's type, subtype and present flag.
+const valueHeaderSize = 4 + 4 + 1
+
+func be32(s string) uint32 {
+	return uint32(s[0])<<24 | uint32(s[1])<<16 | uint32(s[2])<<8 | uint32(s[3])
+}
+
+// content decodes the content of a present value of type want in column f.
+func (d *decoder) content(want value.TypeTag, f *value.Field) (value.Value, error) {
+	at := d.pos
 	switch want {
 	case value.TypeBool:
 		n, err := d.u64("bool")

@@ -1,6 +1,7 @@
 package zeeklog
 
 import (
+	"strings"
 	"unsafe"
 
 	"github.com/zpipe/zpipe/core/value"
@@ -26,19 +27,44 @@ type Rows struct {
 	row   []value.Value
 	left  int // records not decoded yet
 	index int // index of the next record
+	// fields is the encoded field section of the last batch, whose fields
+	// batch.Fields holds (their strings copied): batches of one log repeat
+	// it, and then it need not be decoded again.
+	fields string
 }
 
 // Start begins decoding payload: it decodes the header and the fields and
 // returns them in a batch without records, valid until the next Start.
+// The header's strings alias payload; the fields' do not.
 func (r *Rows) Start(payload []byte) (*value.LogBatch, error) {
 	r.d = decoder{s: unsafe.String(unsafe.SliceData(payload), len(payload)), arena: r.d.arena[:0]}
-	r.batch.Records = nil
-	n, err := r.d.start(&r.batch)
-	if err != nil {
-		r.left = 0
+	r.left, r.index = 0, 0
+	if err := r.d.batchHeader(&r.batch); err != nil {
 		return nil, err
 	}
-	r.left, r.index = n, 0
+	if rest := r.d.s[r.d.pos:]; r.fields != "" && strings.HasPrefix(rest, r.fields) {
+		r.d.pos += len(r.fields)
+		for i := range r.batch.Fields {
+			r.batch.Fields[i].ValueSubtype = 0 // until the first record says
+		}
+	} else {
+		r.fields = ""
+		at := r.d.pos
+		var err error
+		if r.batch.Fields, err = r.d.fields(r.batch.Fields[:0]); err != nil {
+			return nil, err
+		}
+		for i := range r.batch.Fields {
+			f := &r.batch.Fields[i]
+			f.Name, f.SecondaryName = strings.Clone(f.Name), strings.Clone(f.SecondaryName)
+		}
+		r.fields = strings.Clone(r.d.s[at:r.d.pos])
+	}
+	n, err := r.d.recordCount(len(r.batch.Fields))
+	if err != nil {
+		return nil, err
+	}
+	r.left = n
 	return &r.batch, nil
 }
 

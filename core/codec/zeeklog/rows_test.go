@@ -83,6 +83,24 @@ func TestRows(t *testing.T) {
 	}
 	for _, p := range payloads {
 		checkRows(t, &rows, p)
+		checkRows(t, &rows, p) // again, with the fields of the last batch
+	}
+	// A batch without records after one of the same fields: no value
+	// subtype is known.
+	g2 := valuetest.New(4)
+	for range 50 {
+		b := g2.LogBatch()
+		p, err := Append(nil, b)
+		if err != nil {
+			continue
+		}
+		b.Records = nil
+		empty, err := Append(nil, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkRows(t, &rows, p)
+		checkRows(t, &rows, empty)
 	}
 	for _, p := range payloads[:3] {
 		for n := range len(p) {
