@@ -267,7 +267,7 @@ func TestRender(t *testing.T) {
 	l, err := batch.NewLocal("lines", "1", batch.Handler{
 		Name: "lines", Kinds: []batch.Kind{batch.KindEvent, batch.KindLog},
 		Decode:  func(dst, p []byte) ([]byte, error) { return append(dst, p...), nil },
-		Renders: map[string]func() batch.LogRenderer{"text": func() batch.LogRenderer { return lineRenderer{} }, "also": nil},
+		Renders: map[string]func() batch.LogRenderer{"text": func() batch.LogRenderer { return lineRenderer{} }, "also": func() batch.LogRenderer { return lineRenderer{} }},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -300,6 +300,10 @@ func TestRender(t *testing.T) {
 	}
 	if err := l.Render(context.Background(), "words", "text", items(), &out); !errors.Is(err, batch.ErrUnknownFormat) {
 		t.Fatalf("unknown format: %v", err)
+	}
+	if _, err := batch.NewLocal("c", "1", batch.Handler{Name: "x", Kinds: []batch.Kind{batch.KindLog}, Decode: func(dst, p []byte) ([]byte, error) { return dst, nil },
+		Renders: map[string]func() batch.LogRenderer{"text": nil}}); err == nil || !strings.Contains(err.Error(), `no renderer for target "text"`) {
+		t.Errorf("nil renderer: %v", err)
 	}
 	bad := batch.Description{Name: "c", Formats: []batch.Format{{Name: "x", Kind: batch.KindEvent, Decode: true, Renders: []string{"text"}}}}
 	if err := bad.Check(); err == nil || !strings.Contains(err.Error(), "only log batches render") {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 
 	"github.com/zpipe/zpipe/core/codec"
 	"github.com/zpipe/zpipe/core/codec/zmsgpack"
@@ -126,7 +127,13 @@ func RenderHandler(name, description string, event func(dst []byte, ev *value.Ev
 type Local struct {
 	desc     Description
 	handlers map[string]Handler
+	// renderers keeps the renderers of each format and target between
+	// calls, so that what they learnt (a log's fields) and their buffers
+	// serve the next call.
+	renderers map[renderKey]*sync.Pool
 }
+
+type renderKey struct{ format, target string }
 
 var (
 	_ Codec    = (*Local)(nil)
@@ -149,6 +156,15 @@ func NewLocal(name, version string, handlers ...Handler) (*Local, error) {
 			return nil, fmt.Errorf("codec %q: format %q: no kinds", name, h.Name)
 		}
 		l.handlers[h.Name] = h
+		for target, mk := range h.Renders {
+			if mk == nil {
+				return nil, fmt.Errorf("codec %q: format %q: no renderer for target %q", name, h.Name, target)
+			}
+			if l.renderers == nil {
+				l.renderers = make(map[renderKey]*sync.Pool)
+			}
+			l.renderers[renderKey{h.Name, target}] = &sync.Pool{New: func() any { return mk() }}
+		}
 		for _, k := range h.Kinds {
 			f := Format{Name: h.Name, Kind: k, Decode: h.Decode != nil, Encode: h.Encode != nil, Description: h.Description}
 			if k == KindLog && len(h.Renders) > 0 {
@@ -203,11 +219,13 @@ func (l *Local) Render(ctx context.Context, format, target string, in *Items, ou
 	if !ok {
 		return fmt.Errorf("codec %q: render %q: %w", l.desc.Name, format, ErrUnknownFormat)
 	}
-	mk, ok := h.Renders[target]
+	pool, ok := l.renderers[renderKey{h.Name, target}]
 	if !ok {
 		return fmt.Errorf("codec %q: render %q as %q: %w", l.desc.Name, format, target, ErrUnsupported)
 	}
-	return render(ctx, mk(), in, out)
+	r := pool.Get().(LogRenderer)
+	defer pool.Put(r)
+	return render(ctx, r, in, out)
 }
 
 // run applies fn to every item of in. A failure, panics included, becomes

@@ -179,3 +179,30 @@ func TestZeekRenderReusesMemory(t *testing.T) {
 		t.Errorf("%v allocations to render 100 batches of 7 records, want at most 40", allocs)
 	}
 }
+
+// BenchmarkRenderConn renders 100 captured 7-record conn batches per call
+// into Zeek's TSV and JSON lines; records/s counts conn records.
+func BenchmarkRenderConn(b *testing.B) {
+	local, err := batch.NewLocal("zeek", "bench", Zeek()...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var in batch.Items
+	p := vectors.Payload(b, "vectors/zeek-log-conn-7rec.hex")
+	for range 100 {
+		in.Append(p)
+	}
+	for _, target := range []string{zeekascii.Format, jsonl.Format} {
+		b.Run(target, func(b *testing.B) {
+			var out batch.RenderResult
+			b.SetBytes(int64(len(in.Data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := local.Render(context.Background(), codec.FormatZeekLog, target, &in, &out); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(700*b.N)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
