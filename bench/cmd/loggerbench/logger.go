@@ -48,13 +48,17 @@ func startLogger(ctx context.Context, o options, v variant, dir string) (*logger
 		file: filepath.Join(logDir, "conn.log"),
 		msgs: map[*load]*cMessage{},
 	}
-	args := []string{"run", "--plugin-dir", o.pluginDir, "--status-interval", "0", o.pipeline,
+	bin, pluginDir := o.zpipe, o.pluginDir
+	if v.bin != "" {
+		bin, pluginDir = filepath.Join(v.bin, "zpipe"), v.bin
+	}
+	args := []string{"run", "--plugin-dir", pluginDir, "--status-interval", "0", o.pipeline,
 		"--var", "listen_log_endpoint=" + l.pull,
 		"--var", "log_dir=" + logDir,
 		"--var", "log_format=" + o.format,
 		"--var", "metrics_listen=127.0.0.1:" + strconv.Itoa(ports[1]),
 	}
-	if l.proc, err = startZpipe(o.zpipe, append(args, v.args...), v.env); err != nil {
+	if l.proc, err = startZpipe(bin, append(args, v.args...)); err != nil {
 		return nil, fmt.Errorf("%s: %w", v.name, err)
 	}
 	if l.push, err = newPusher(l.pull); err != nil {
@@ -211,11 +215,10 @@ type zpipeProc struct {
 	waitErr error // set before exited is closed
 }
 
-func startZpipe(bin string, args, env []string) (*zpipeProc, error) {
+func startZpipe(bin string, args []string) (*zpipeProc, error) {
 	p := &zpipeProc{output: &tailBuffer{max: 64 << 10}, exited: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
-	p.cmd.Env = append(os.Environ(), env...)
 	// Its own process group, so that plugin subprocesses can be reached
 	// if zpipe does not stop them.
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

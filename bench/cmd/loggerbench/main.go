@@ -32,6 +32,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -59,16 +60,18 @@ type options struct {
 	runs                       int
 	warmup                     int
 	variants                   []variant
+	baseline                   bool // variants[0] is the baseline build
 	timeout                    time.Duration
 }
 
 // variant is one way of running zpipe's logger.
 type variant struct {
 	name string
+	// bin is the directory of the zpipe binary and its plugins; empty:
+	// -zpipe and -plugin-dir.
+	bin string
 	// args go after the pipeline file on zpipe's command line.
 	args []string
-	// env is added to zpipe's environment.
-	env []string
 }
 
 // knownVariants are the variants -variants can name, in the order they
@@ -93,6 +96,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.runs, "runs", 3, "runs per batch size and variant, interleaved; the median is reported")
 	fs.IntVar(&o.warmup, "warmup", 20000, "records sent through each variant before its first run, untimed")
 	fs.StringVar(&variants, "variants", "zpipe,zpipe-purego", "variants to run, comma-separated: "+variantNames())
+	baseline := fs.String("baseline", "", "a directory holding another build of zpipe and its plugins (say, of an earlier commit), run as the variant \"baseline\" (transport cgo) beside the others, which are compared with it")
 	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "give up after this long")
 	fs.BoolVar(&quick, "quick", false, "smoke run: few records, one run")
 	if err := fs.Parse(args); err != nil {
@@ -117,6 +121,13 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 			return o, fmt.Errorf("-variants: unknown variant %q (known: %s)", name, variantNames())
 		}
 		o.variants = append(o.variants, v)
+	}
+	if *baseline != "" {
+		o.variants = append([]variant{{name: "baseline", bin: *baseline}}, o.variants...)
+		o.baseline = true
+		if _, err := os.Stat(filepath.Join(*baseline, "zpipe")); err != nil {
+			return o, fmt.Errorf("-baseline: %w", err)
+		}
 	}
 	switch {
 	case o.format != "tsv" && o.format != "json":
@@ -219,7 +230,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	}
 	fmt.Fprintf(stdout, "loggerbench: conn records (22 fields) in log-write messages over PUSH → zpipe run %s (%s) → conn.log, checked byte for byte; %s records per run, median of %d interleaved run(s)\n\n",
 		o.pipeline, o.format, thousands(float64(o.records)), o.runs)
-	return res.write(stdout, o.sizes, o.format)
+	return res.write(stdout, o.sizes, o.format, o.baseline)
 }
 
 // batchesFor returns how many messages of n records carry at least records.

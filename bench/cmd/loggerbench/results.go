@@ -85,7 +85,7 @@ func (r runResult) cpuByProgram() string {
 // write prints one markdown table: per batch size and variant the medians
 // of records/s and CPU µs/record, the rate as a ratio to Zeek's, Zeek's
 // figures and whether the targets are met.
-func (r *results) write(w io.Writer, sizes []int, format string) error {
+func (r *results) write(w io.Writer, sizes []int, format string, baseline bool) error {
 	var b strings.Builder
 	b.WriteString("| records/batch | variant | records/s | CPU µs/record | ÷ Zeek records/s | Zeek 9.1 records/s | Zeek CPU µs/record | target met |\n")
 	b.WriteString("| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |\n")
@@ -104,6 +104,19 @@ func (r *results) write(w io.Writer, sizes []int, format string) error {
 				met = verdict(rate >= targetRate*z.recordsPerSecond, cpu <= targetCPU)
 			}
 			fmt.Fprintf(&b, "| %d | %s | %s | %.2f | %s | %s | %s | %s |\n", size, name, thousands(rate), cpu, ratio, zrate, zcpu, met)
+		}
+	}
+	if baseline {
+		b.WriteString("\nthe same, as ratios to the baseline build:\n\n| records/batch | variant | records/s ÷ baseline | CPU µs/record ÷ baseline |\n| ---: | --- | ---: | ---: |\n")
+		for _, size := range sizes {
+			rate0, cpu0 := r.median(size, "baseline", runResult.recordsPerSecond), r.median(size, "baseline", runResult.cpuMicros)
+			for _, name := range r.names[1:] {
+				if len(r.runs[size][name]) == 0 || rate0 == 0 || cpu0 == 0 {
+					continue
+				}
+				fmt.Fprintf(&b, "| %d | %s | %.2f× | %.2f× |\n", size, name,
+					r.median(size, name, runResult.recordsPerSecond)/rate0, r.median(size, name, runResult.cpuMicros)/cpu0)
+			}
 		}
 	}
 	fmt.Fprintf(&b, "\nCPU: user+system of zpipe and its plugin processes. Zeek's figures are quoted (Zeek 9.1's logger node, same batches over PUSH, TSV, same kind of machine), not measured here.\n")
