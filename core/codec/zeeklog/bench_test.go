@@ -53,3 +53,26 @@ func BenchmarkDecodeHeader(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRowsConn7 decodes the captured 7-record conn.log batch record
+// by record into reused memory (Rows), as the log renderers do.
+func BenchmarkRowsConn7(b *testing.B) {
+	payload := vectors.Payload(b, "vectors/zeek-log-conn-7rec.hex")
+	b.SetBytes(int64(len(payload)))
+	b.ReportAllocs()
+	var rows Rows
+	for b.Loop() {
+		if _, err := rows.Start(payload); err != nil {
+			b.Fatal(err)
+		}
+		for rows.More() {
+			if _, err := rows.Next(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := rows.End(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRecords(b, 7)
+}

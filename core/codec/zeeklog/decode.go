@@ -255,8 +255,7 @@ func resize[T any](s []T, n int) []T {
 func (d *decoder) record(fields []value.Field, row []value.Value, first bool) error {
 	for i := range row {
 		f := &fields[i]
-		var err error
-		if row[i], err = d.value(f.Type.Tag, f, first); err != nil {
+		if err := d.value(&row[i], f.Type.Tag, f, first); err != nil {
 			return err
 		}
 	}
@@ -317,9 +316,10 @@ func loggable(t value.Type) bool {
 	return ok && !t.Sub.IsContainer()
 }
 
-// value decodes one value of type want in column f; first records the
-// column's value subtype.
-func (d *decoder) value(want value.TypeTag, f *value.Field, first bool) (value.Value, error) {
+// value decodes one value of type want in column f into dst (values are
+// decoded in place: they are large, and most decoding is copying them);
+// first records the column's value subtype.
+func (d *decoder) value(dst *value.Value, want value.TypeTag, f *value.Field, first bool) error {
 	// Fast path: the value header (type, subtype, present flag) is whole
 	// and as expected; anything else takes the checks below, which say
 	// what is wrong.
@@ -331,31 +331,33 @@ func (d *decoder) value(want value.TypeTag, f *value.Field, first bool) (value.V
 			}
 			d.pos += valueHeaderSize
 			if h[8] == 0 {
-				return value.Value{}, nil
+				*dst = value.Value{}
+				return nil
 			}
-			return d.content(want, f)
+			return d.content(dst, want, f)
 		}
 	}
+	*dst = value.Value{}
 	at := d.pos
 	tag, err := d.u32("value type")
 	if err != nil {
-		return value.Value{}, err
+		return err
 	}
 	if value.TypeTag(int32(tag)) != want {
-		return value.Value{}, d.errorf(at, "field %q: want value type %s (%d), have %s", f.Name, want, int32(want), value.TypeTag(int32(tag)))
+		return d.errorf(at, "field %q: want value type %s (%d), have %s", f.Name, want, int32(want), value.TypeTag(int32(tag)))
 	}
 	sub, err := d.u32("value subtype")
 	if err != nil {
-		return value.Value{}, err
+		return err
 	}
 	if first {
 		f.ValueSubtype = value.TypeTag(int32(sub))
 	}
 	present, err := d.flag("present flag")
 	if err != nil || !present {
-		return value.Value{}, err
+		return err
 	}
-	return d.content(want, f)
+	return d.content(dst, want, f)
 }
 
 // valueHeaderSize is the size of a value's type, subtype and present flag.
@@ -365,45 +367,59 @@ func be32(s string) uint32 {
 	return uint32(s[0])<<24 | uint32(s[1])<<16 | uint32(s[2])<<8 | uint32(s[3])
 }
 
-// content decodes the content of a present value of type want in column f.
-func (d *decoder) content(want value.TypeTag, f *value.Field) (value.Value, error) {
+// content decodes the content of a present value of type want in column
+// f into dst.
+func (d *decoder) content(dst *value.Value, want value.TypeTag, f *value.Field) error {
 	at := d.pos
+	var err error
 	switch want {
 	case value.TypeBool:
-		n, err := d.u64("bool")
-		return value.Bool(n != 0), err
+		var n uint64
+		n, err = d.u64("bool")
+		*dst = value.Bool(n != 0)
 	case value.TypeInt:
-		n, err := d.u64("int")
-		return value.Int(int64(n)), err
+		var n uint64
+		n, err = d.u64("int")
+		*dst = value.Int(int64(n))
 	case value.TypeCount:
-		n, err := d.u64("count")
-		return value.Count(n), err
+		var n uint64
+		n, err = d.u64("count")
+		*dst = value.Count(n)
 	case value.TypeDouble:
-		n, err := d.u64("double")
-		return value.Real(math.Float64frombits(n)), err
+		var n uint64
+		n, err = d.u64("double")
+		*dst = value.Real(math.Float64frombits(n))
 	case value.TypeTime:
-		n, err := d.u64("time")
-		return value.TimeSeconds(math.Float64frombits(n)), err
+		var n uint64
+		n, err = d.u64("time")
+		*dst = value.TimeSeconds(math.Float64frombits(n))
 	case value.TypeInterval:
-		n, err := d.u64("interval")
-		return value.IntervalSeconds(math.Float64frombits(n)), err
+		var n uint64
+		n, err = d.u64("interval")
+		*dst = value.IntervalSeconds(math.Float64frombits(n))
 	case value.TypeString, value.TypeFunc, value.TypeFile:
-		s, err := d.str("string")
-		return value.String(s), err
+		var s string
+		s, err = d.str("string")
+		*dst = value.String(s)
 	case value.TypeEnum:
-		s, err := d.str("enum name")
-		return value.Enum(s), err
+		var s string
+		s, err = d.str("enum name")
+		*dst = value.Enum(s)
 	case value.TypePort:
-		return d.port()
+		*dst, err = d.port()
 	case value.TypeAddr:
-		a, err := d.addr("address")
-		return value.Addr(a), err
+		var a netip.Addr
+		a, err = d.addr("address")
+		*dst = value.Addr(a)
 	case value.TypeSubnet:
-		return d.subnet()
+		*dst, err = d.subnet()
 	case value.TypeTable, value.TypeVector:
-		return d.container(want, f)
+		*dst, err = d.container(want, f)
+	default:
+		*dst = value.Value{}
+		err = d.errorf(at, "field %q: type %s cannot be logged", f.Name, want)
 	}
-	return value.Value{}, d.errorf(at, "field %q: type %s cannot be logged", f.Name, want)
+	return err
 }
 
 func (d *decoder) port() (value.Value, error) {
@@ -487,7 +503,7 @@ func (d *decoder) container(tag value.TypeTag, f *value.Field) (value.Value, err
 	}
 	elems := d.alloc(int(n))
 	for i := range elems {
-		if elems[i], err = d.value(f.Type.Sub, f, false); err != nil {
+		if err := d.value(&elems[i], f.Type.Sub, f, false); err != nil {
 			return value.Value{}, err
 		}
 	}
