@@ -48,7 +48,8 @@ func (r *tsvRenderer) Render(dst, payload []byte) ([]byte, *value.LogBatch, int,
 // in one pass. (Rows yields only values that fit their columns, which is
 // what Zeek's JSON lines need.)
 type jsonRenderer struct {
-	rows zeeklog.Rows
+	rows  zeeklog.Rows
+	lines jsonl.Lines
 }
 
 // Render implements batch.LogRenderer.
@@ -57,12 +58,13 @@ func (r *jsonRenderer) Render(dst, payload []byte) ([]byte, *value.LogBatch, int
 	if err != nil {
 		return dst, nil, 0, err
 	}
+	r.lines.Reset(b.Fields)
 	for r.rows.More() {
 		row, err := r.rows.Next()
 		if err != nil {
 			return dst, nil, 0, err
 		}
-		dst = jsonl.AppendRecord(dst, b.Fields, row, jsonl.LogOptions{}, b.Path)
+		dst = r.lines.Append(dst, row)
 	}
 	return dst, b, r.rows.Records(), r.rows.End()
 }

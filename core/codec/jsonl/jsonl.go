@@ -80,24 +80,25 @@ func AppendEvent(dst []byte, env Envelope, ev *value.Event) []byte {
 	dst = appendString(dst, ev.Name)
 	key("args")
 	dst = append(dst, '[')
-	for i, a := range ev.Args {
+	for i := range ev.Args {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendValue(dst, a, false)
+		dst = appendValue(dst, &ev.Args[i], false)
 	}
 	dst = append(dst, ']')
 	if len(ev.Metadata) > 0 {
 		key("metadata")
 		dst = append(dst, '[')
-		for i, m := range ev.Metadata {
+		for i := range ev.Metadata {
+			m := &ev.Metadata[i]
 			if i > 0 {
 				dst = append(dst, ',')
 			}
 			dst = append(dst, `{"id":`...)
 			dst = strconv.AppendUint(dst, m.ID, 10)
 			dst = append(dst, `,"value":`...)
-			dst = appendValue(dst, m.Value, false)
+			dst = appendValue(dst, &m.Value, false)
 			dst = append(dst, '}')
 		}
 		dst = append(dst, ']')
@@ -131,7 +132,8 @@ func AppendRecord(dst []byte, fields []value.Field, row []value.Value, opts LogO
 		dst = appendString(dst, path)
 		sep = true
 	}
-	for i, v := range row {
+	for i := range row {
+		v := &row[i]
 		if v.IsNone() || i >= len(fields) {
 			continue
 		}
@@ -146,12 +148,52 @@ func AppendRecord(dst []byte, fields []value.Field, row []value.Value, opts LogO
 	return append(dst, '}', '\n')
 }
 
+// Lines renders log records of one set of fields as AppendRecord does
+// (without the path), with the keys rendered once. The zero Lines renders
+// records without fields; Reset sets the fields.
+type Lines struct {
+	keys []byte // every field's name as a JSON string and a colon
+	ends []int  // where each field's key ends in keys
+}
+
+// Reset prepares l for records of fields.
+func (l *Lines) Reset(fields []value.Field) {
+	l.keys, l.ends = l.keys[:0], l.ends[:0]
+	for _, f := range fields {
+		l.keys = append(appendString(l.keys, f.Name), ':')
+		l.ends = append(l.ends, len(l.keys))
+	}
+}
+
+// Append appends row as a JSON line, newline included.
+func (l *Lines) Append(dst []byte, row []value.Value) []byte {
+	dst = append(dst, '{')
+	sep := false
+	for i := range row {
+		v := &row[i]
+		if v.IsNone() || i >= len(l.ends) {
+			continue
+		}
+		if sep {
+			dst = append(dst, ',')
+		}
+		sep = true
+		start := 0
+		if i > 0 {
+			start = l.ends[i-1]
+		}
+		dst = append(dst, l.keys[start:l.ends[i]]...)
+		dst = appendValue(dst, v, true)
+	}
+	return append(dst, '}', '\n')
+}
+
 // AppendValue appends the JSON rendering of v as a log value (ports as
 // their number).
-func AppendValue(dst []byte, v value.Value) []byte { return appendValue(dst, v, true) }
+func AppendValue(dst []byte, v value.Value) []byte { return appendValue(dst, &v, true) }
 
 // appendValue renders v; log selects Zeek's log rendering of ports.
-func appendValue(dst []byte, v value.Value, log bool) []byte {
+func appendValue(dst []byte, v *value.Value, log bool) []byte {
 	switch v.Kind() {
 	case value.KindNone:
 		return append(dst, "null"...)
@@ -184,11 +226,12 @@ func appendValue(dst []byte, v value.Value, log bool) []byte {
 		return appendString(dst, p.String())
 	case value.KindSet, value.KindVector:
 		dst = append(dst, '[')
-		for i, e := range v.Elems() {
+		elems := v.Elems()
+		for i := range elems {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendValue(dst, e, log)
+			dst = appendValue(dst, &elems[i], log)
 		}
 		return append(dst, ']')
 	case value.KindTable:
@@ -199,16 +242,18 @@ func appendValue(dst []byte, v value.Value, log bool) []byte {
 				dst = append(dst, ',')
 			}
 			dst = append(dst, '[')
-			dst = appendValue(dst, kv[i], log)
+			dst = appendValue(dst, &kv[i], log)
 			dst = append(dst, ',')
-			dst = appendValue(dst, kv[i+1], log)
+			dst = appendValue(dst, &kv[i+1], log)
 			dst = append(dst, ']')
 		}
 		return append(dst, ']')
 	case value.KindRecord:
 		dst = append(dst, '{')
 		sep := false
-		for i, e := range v.Elems() {
+		elems := v.Elems()
+		for i := range elems {
+			e := &elems[i]
 			if e.IsNone() {
 				continue
 			}
@@ -231,6 +276,24 @@ func appendValue(dst []byte, v value.Value, log bool) []byte {
 // numbers when the decimal exponent is at most 21 and above -6, and in
 // exponent notation ("1e30", "1.5e-7") otherwise.
 func appendDouble(dst []byte, f float64) []byte {
+	// From 1e-6 up to 1e21 the notation is plain: strconv's shortest
+	// digits in 'f' form are those, with ".0" added to whole numbers.
+	if a := math.Abs(f); a >= 1e-6 && a < 1e21 {
+		start := len(dst)
+		dst = strconv.AppendFloat(dst, f, 'f', -1, 64)
+		for _, c := range dst[start:] {
+			if c == '.' {
+				return dst
+			}
+		}
+		return append(dst, '.', '0')
+	}
+	return appendDoubleDigits(dst, f)
+}
+
+// appendDoubleDigits is appendDouble for every double, working from the
+// shortest digits and the decimal exponent.
+func appendDoubleDigits(dst []byte, f float64) []byte {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return append(dst, "null"...)
 	}
@@ -301,6 +364,15 @@ func appendString(dst []byte, s string) []byte {
 	const lower = "0123456789abcdef"
 	dst = append(dst, '"')
 	for i := 0; i < len(s); {
+		// Copy the run of bytes that need no escaping in one go.
+		j := i
+		for j < len(s) && s[j] >= 0x20 && s[j] < utf8.RuneSelf && s[j] != '"' && s[j] != '\\' {
+			j++
+		}
+		dst = append(dst, s[i:j]...)
+		if i = j; i == len(s) {
+			break
+		}
 		c := s[i]
 		if c >= utf8.RuneSelf {
 			r, size := utf8.DecodeRuneInString(s[i:])
@@ -325,10 +397,8 @@ func appendString(dst []byte, s string) []byte {
 			dst = append(dst, '\\', 'r')
 		case c == '\t':
 			dst = append(dst, '\\', 't')
-		case c < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
 		default:
-			dst = append(dst, c)
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
 		}
 		i++
 	}

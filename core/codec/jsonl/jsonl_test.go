@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/zpipe/zpipe/core/codec/brokerbin"
 	"github.com/zpipe/zpipe/core/codec/internal/vectors"
@@ -110,6 +113,65 @@ func TestDoubles(t *testing.T) {
 			if err != nil || back != c.f {
 				t.Errorf("%s does not read back as %g", c.want, c.f)
 			}
+		}
+	}
+}
+
+// TestDoublesPlainRange: the plain notation's shortcut (strconv's 'f'
+// form from 1e-6 to 1e21) writes what the general way writes, for random
+// doubles of every magnitude and the neighbours of the bounds.
+func TestDoublesPlainRange(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var fs []float64
+	for range 200000 {
+		fs = append(fs, math.Float64frombits(rng.Uint64()), (rng.Float64()-0.5)*math.Pow(10, float64(rng.IntN(50)-25)),
+			float64(rng.IntN(1<<20))/float64(int(1)<<rng.IntN(30)))
+	}
+	for _, b := range []float64{1e-6, 1e21, 1, 10, 0.1} {
+		for _, f := range []float64{b, math.Nextafter(b, 0), math.Nextafter(b, math.Inf(1))} {
+			fs = append(fs, f, -f)
+		}
+	}
+	for _, f := range fs {
+		if got, want := appendDouble(nil, f), appendDoubleDigits(nil, f); string(got) != string(want) {
+			t.Fatalf("%b (%g): %s, want %s", f, f, got, want)
+		}
+	}
+}
+
+// TestStringsByRune: strings of random bytes are written as by escaping
+// them rune by rune (bytes that are not UTF-8 as \\xNN, then rapidjson's
+// escapes), whatever runs of plain bytes come between.
+func TestStringsByRune(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	alphabet := []byte("ab\"\\\n\x00\x1f\x7f\xc3\xa9\xe2\x82\xac\xff\xf0\x9f\x98\x80 ")
+	for range 20000 {
+		b := make([]byte, rng.IntN(24))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		var want []byte
+		want = append(want, '"')
+		for i := 0; i < len(b); {
+			r, size := utf8.DecodeRune(b[i:])
+			switch {
+			case r == utf8.RuneError && size == 1:
+				want = fmt.Appendf(want, `\\x%02x`, b[i])
+			case r == '"' || r == '\\':
+				want = append(want, '\\', byte(r))
+			case r < 0x20:
+				want = append(want, map[rune]string{'\b': `\b`, '\f': `\f`, '\n': `\n`, '\r': `\r`, '\t': `\t`}[r]...)
+				if r != '\b' && r != '\f' && r != '\n' && r != '\r' && r != '\t' {
+					want = fmt.Appendf(want, `\u%04X`, r)
+				}
+			default:
+				want = append(want, b[i:i+size]...)
+			}
+			i += size
+		}
+		want = append(want, '"')
+		if got := appendString(nil, string(b)); string(got) != string(want) {
+			t.Fatalf("%q: %s, want %s", b, got, want)
 		}
 	}
 }

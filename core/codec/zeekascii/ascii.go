@@ -205,7 +205,7 @@ func columnsOf(dst []column, fields []value.Field) []column {
 
 // fits reports whether v can be a value of column c (checkValue returns
 // nil).
-func (c *column) fits(v value.Value) bool {
+func (c *column) fits(v *value.Value) bool {
 	if !c.loggable {
 		return false
 	}
@@ -213,8 +213,9 @@ func (c *column) fits(v value.Value) bool {
 		return v.IsNone()
 	}
 	if c.container {
-		for _, e := range v.Elems() {
-			if e.Kind() != c.elem && !e.IsNone() {
+		elems := v.Elems()
+		for i := range elems {
+			if k := elems[i].Kind(); k != c.elem && k != value.KindNone {
 				return false
 			}
 		}
@@ -233,13 +234,13 @@ func appendLine(dst []byte, cols []column, rec []value.Value) (_ []byte, ok bool
 	start := len(dst)
 	for i := range rec {
 		v := &rec[i]
-		if !cols[i].fits(*v) {
+		if !cols[i].fits(v) {
 			return dst, false
 		}
 		if i > 0 {
 			dst = append(dst, separator)
 		}
-		dst = appendValue(dst, *v, false)
+		dst = appendValue(dst, v, false)
 	}
 	if len(dst) > start && dst[start] == metaPrefix {
 		// Zeek's DoWrite writes \x23 in place of the line's first byte.
@@ -253,7 +254,7 @@ func appendLine(dst []byte, cols []column, rec []value.Value) (_ []byte, ok bool
 
 // appendValue renders one value; inSet reports whether it is an element of
 // a set or vector, where the set separator is escaped too.
-func appendValue(dst []byte, v value.Value, inSet bool) []byte {
+func appendValue(dst []byte, v *value.Value, inSet bool) []byte {
 	switch v.Kind() {
 	case value.KindNone:
 		return append(dst, unsetField...)
@@ -285,11 +286,11 @@ func appendValue(dst []byte, v value.Value, inSet bool) []byte {
 		if len(elems) == 0 {
 			return append(dst, emptyField...)
 		}
-		for i, e := range elems {
+		for i := range elems {
 			if i > 0 {
 				dst = append(dst, setSeparator)
 			}
-			dst = appendValue(dst, e, true)
+			dst = appendValue(dst, &elems[i], true)
 		}
 		return dst
 	}
