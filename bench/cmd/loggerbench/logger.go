@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,6 +35,8 @@ type logger struct {
 	file string // conn.log
 	push *pusher
 	msgs map[*load]*cMessage
+	// logFile receives zpipe's output too (-zpipe-log); nil if not.
+	logFile *os.File
 }
 
 func startLogger(ctx context.Context, o options, v variant, dir string) (*logger, error) {
@@ -58,7 +61,15 @@ func startLogger(ctx context.Context, o options, v variant, dir string) (*logger
 		"--var", "log_format=" + o.format,
 		"--var", "metrics_listen=127.0.0.1:" + strconv.Itoa(ports[1]),
 	}
-	if l.proc, err = startZpipe(bin, append(args, v.args...)); err != nil {
+	var log io.Writer
+	if o.zpipeLog != "" {
+		f, err := os.OpenFile(o.zpipeLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("-zpipe-log: %w", err)
+		}
+		l.logFile, log = f, f
+	}
+	if l.proc, err = startZpipe(bin, append(args, v.args...), log); err != nil {
 		return nil, fmt.Errorf("%s: %w", v.name, err)
 	}
 	if l.push, err = newPusher(l.pull); err != nil {
@@ -74,7 +85,11 @@ func (l *logger) stop() error {
 	for _, m := range l.msgs {
 		m.free()
 	}
-	if err := l.proc.stop(); err != nil {
+	err := l.proc.stop()
+	if l.logFile != nil {
+		err = errors.Join(err, l.logFile.Close())
+	}
+	if err != nil {
 		return fmt.Errorf("%s: %w", l.v.name, err)
 	}
 	return nil
@@ -215,10 +230,15 @@ type zpipeProc struct {
 	waitErr error // set before exited is closed
 }
 
-func startZpipe(bin string, args []string) (*zpipeProc, error) {
+// startZpipe runs bin with args; its output goes to log too, if not nil.
+func startZpipe(bin string, args []string, log io.Writer) (*zpipeProc, error) {
 	p := &zpipeProc{output: &tailBuffer{max: 64 << 10}, exited: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
+	if log != nil {
+		p.cmd.Stdout = io.MultiWriter(p.output, log)
+		p.cmd.Stderr = p.cmd.Stdout
+	}
 	// Its own process group, so that plugin subprocesses can be reached
 	// if zpipe does not stop them.
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

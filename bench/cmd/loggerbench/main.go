@@ -61,6 +61,7 @@ type options struct {
 	warmup                     int
 	variants                   []variant
 	baseline                   bool // variants[0] is the baseline build
+	zpipeLog                   string
 	timeout                    time.Duration
 }
 
@@ -97,6 +98,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.warmup, "warmup", 20000, "records sent through each variant before its first run, untimed")
 	fs.StringVar(&variants, "variants", "zpipe,zpipe-purego", "variants to run, comma-separated: "+variantNames())
 	baseline := fs.String("baseline", "", "a directory holding another build of zpipe and its plugins (say, of an earlier commit), run as the variant \"baseline\" (transport cgo) beside the others, which are compared with it")
+	fs.StringVar(&o.zpipeLog, "zpipe-log", "", "append the output of every zpipe (and its plugins) to this file")
 	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "give up after this long")
 	fs.BoolVar(&quick, "quick", false, "smoke run: few records, one run")
 	if err := fs.Parse(args); err != nil {
