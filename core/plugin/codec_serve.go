@@ -112,16 +112,13 @@ func serveStream(stream grpc.BidiStreamingServer[cpb.CodecRequest, cpb.CodecResp
 			}
 			return err
 		}
-		resp.Id, resp.Code, resp.Message = req.GetId(), 0, ""
-		resp.Items.Data, resp.Items.Sizes, resp.Errors = nil, nil, resp.Errors[:0]
-		resp.Logs, resp.Schemas = resp.Logs[:0], resp.Schemas[:0]
+		resetResponse(resp, req.GetId())
 		switch err := itemsFromProto(&in, req.GetItems()); {
 		case err != nil:
 			resp.Code, resp.Message = uint32(codes.InvalidArgument), fmt.Sprintf("request %d: %v", req.GetId(), err)
 		default:
 			if err := handle(ctx, req, &in, resp); err != nil {
-				resp.Items.Data, resp.Items.Sizes, resp.Errors = nil, nil, resp.Errors[:0]
-				resp.Logs, resp.Schemas = resp.Logs[:0], resp.Schemas[:0]
+				resetResponse(resp, req.GetId())
 				resp.Code, resp.Message = uint32(codecStatusCode(err)), err.Error()
 			}
 		}
@@ -131,4 +128,12 @@ func serveStream(stream grpc.BidiStreamingServer[cpb.CodecRequest, cpb.CodecResp
 			return err
 		}
 	}
+}
+
+// resetResponse empties resp for the answer to request id, keeping the
+// capacity of its lists.
+func resetResponse(resp *cpb.CodecResponse, id uint64) {
+	resp.Id, resp.Code, resp.Message = id, 0, ""
+	resp.Items.Data, resp.Items.Sizes, resp.Errors = nil, nil, resp.Errors[:0]
+	resp.Logs, resp.Schemas = resp.Logs[:0], resp.Schemas[:0]
 }

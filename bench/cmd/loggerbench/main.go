@@ -93,7 +93,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.pipeline, "pipeline", "pipelines/zeek-logger.hcl", "the logger pipeline (variables listen_log_endpoint, log_dir, log_format, metrics_listen)")
 	fs.StringVar(&o.format, "format", "tsv", "log_format: tsv or json")
 	fs.StringVar(&sizes, "sizes", "7,100,1000", "records per log-write message, comma-separated")
-	fs.IntVar(&o.records, "records", 200000, "records per run (rounded up to whole messages)")
+	fs.IntVar(&o.records, "records", 500000, "records per run (rounded up to whole messages)")
 	fs.IntVar(&o.runs, "runs", 3, "runs per batch size and variant, interleaved; the median is reported")
 	fs.IntVar(&o.warmup, "warmup", 20000, "records sent through each variant before its first run, untimed")
 	fs.StringVar(&variants, "variants", "zpipe,zpipe-purego", "variants to run, comma-separated: "+variantNames())

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/zpipe/zpipe/core/codec/batch"
@@ -122,7 +123,7 @@ func (r *Registry) fillChunk(ctx context.Context, c *renderChunk, it *message.It
 			frames = it.Frames(frames[:0])
 			m.Topic, m.Sender, m.Format = intern(last.Topic, frames[0]), intern(last.Sender, frames[1]), intern(last.Format, frames[2])
 			last = m
-			g := c.group(r, ctx, m.Format, target)
+			g := r.group(ctx, c, m.Format, target)
 			if g == nil {
 				r.stats.add(m.Format, 0, 0, 1)
 				if policy == PassUndecoded {
@@ -145,9 +146,9 @@ func (r *Registry) fillChunk(ctx context.Context, c *renderChunk, it *message.It
 	}
 }
 
-// group returns the chunk's group of format, starting it if needed; nil if
+// group returns the group of format in c, starting it if needed; nil if
 // no codec decodes the format.
-func (c *renderChunk) group(r *Registry, ctx context.Context, format, target string) *renderGroup {
+func (r *Registry) group(ctx context.Context, c *renderChunk, format, target string) *renderGroup {
 	for _, g := range c.groups[:c.used] {
 		if g.entry.Name == format {
 			return g
@@ -201,7 +202,7 @@ func (r *Registry) finish(c *renderChunk) {
 			continue
 		}
 		res := &g.rendered
-		g.logs = resize(g.logs, len(g.pos))
+		g.logs = slices.Grow(g.logs[:0], len(g.pos))[:len(g.pos)]
 		failed, end := 0, 0
 		for i, size := range res.Lines.Sizes {
 			// Lines keep the capacity of the data after them, so that a
@@ -233,11 +234,4 @@ func intern(prev string, b []byte) string {
 		return prev
 	}
 	return string(b)
-}
-
-func resize[T any](s []T, n int) []T {
-	if cap(s) < n {
-		return make([]T, n)
-	}
-	return s[:n]
 }

@@ -3,6 +3,7 @@ package zeeklog
 import (
 	"math"
 	"net/netip"
+	"slices"
 
 	"github.com/zpipe/zpipe/core/codec"
 	"github.com/zpipe/zpipe/core/value"
@@ -191,7 +192,10 @@ func Decode(payload []byte) (*value.LogBatch, error) {
 			b.Records[r] = row
 		}
 	}
-	return b, d.end()
+	if err := d.end(); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // start decodes the header and the fields into b, reusing the capacity of
@@ -220,7 +224,7 @@ func (d *decoder) fields(dst []value.Field) ([]value.Field, error) {
 	if err != nil {
 		return dst, err
 	}
-	dst = resize(dst, nfields)
+	dst = slices.Grow(dst[:0], nfields)[:nfields]
 	for i := range dst {
 		if dst[i], err = d.field(i); err != nil {
 			return dst, err
@@ -240,14 +244,6 @@ func (d *decoder) recordCount(nfields int) (int, error) {
 		return 0, d.errorf(at, "want no records in a batch without fields, have %d", nrecords)
 	}
 	return nrecords, nil
-}
-
-// resize returns s resized to n, reusing its capacity.
-func resize[T any](s []T, n int) []T {
-	if cap(s) < n {
-		return make([]T, n)
-	}
-	return s[:n]
 }
 
 // record decodes one record into row, which holds one value per field;

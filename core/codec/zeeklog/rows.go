@@ -1,6 +1,7 @@
 package zeeklog
 
 import (
+	"slices"
 	"strings"
 	"unsafe"
 
@@ -80,7 +81,7 @@ func (r *Rows) Next() ([]value.Value, error) {
 	if r.left == 0 {
 		return nil, r.d.errorf(r.d.pos, "no record left to decode")
 	}
-	r.row = resize(r.row, len(r.batch.Fields))
+	r.row = slices.Grow(r.row[:0], len(r.batch.Fields))[:len(r.batch.Fields)]
 	r.d.arena = r.d.arena[:0]
 	if err := r.d.record(r.batch.Fields, r.row, r.index == 0); err != nil {
 		r.left = 0

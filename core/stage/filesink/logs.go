@@ -35,7 +35,7 @@ func (s *Sink) pushLogs(ctx context.Context, b *message.Batch) error {
 				i++
 				continue
 			}
-			n, records, lines := s.run(msgs[i:])
+			n, records, lines := s.joined(msgs[i:])
 			if err := s.logs.WriteRendered(&m.Rendered.Log, records, lines); err != nil {
 				for range n {
 					s.rejected(&m.Rendered.Log, err)
@@ -54,13 +54,13 @@ func (s *Sink) pushLogs(ctx context.Context, b *message.Batch) error {
 	return nil
 }
 
-// run returns how many messages from msgs[0], a rendered log batch, can go
+// joined returns how many messages from msgs[0], a rendered log batch, can go
 // out in one write, with their records and lines: consecutive rendered
 // batches for the same path with the same fields whose lines follow one
 // another in memory. With rotation by size every batch goes alone, so
 // that a file is rotated before any batch that would take it past the
 // size.
-func (s *Sink) run(msgs []registry.Message) (n, records int, lines []byte) {
+func (s *Sink) joined(msgs []registry.Message) (n, records int, lines []byte) {
 	first := msgs[0].Rendered
 	n, records, lines = 1, first.Records, first.Lines
 	if s.cfg.RotateSize > 0 {
