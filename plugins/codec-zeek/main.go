@@ -1,7 +1,8 @@
 // Command zpipe-codec-zeek is the codec plugin of Zeek's binary formats:
 // broker-bin-v1 events and zeek-bin-serializer log batches, decoded into and
-// encoded from zpipe-msgpack-v1 documents. It is started by zpipe, not by
-// hand.
+// encoded from zpipe-msgpack-v1 documents; log batches also render straight
+// into the lines of Zeek's TSV and JSON log files, for zpipe's logger. It is
+// started by zpipe, not by hand.
 package main
 
 import (
