@@ -140,6 +140,7 @@ func TestBadFlags(t *testing.T) {
 		{"-format", "xml"},
 		{"-variants", "zpipe,other"},
 		{"-pipeline", filepath.Join(t.TempDir(), "missing.hcl")},
+		{"-baseline", t.TempDir()}, // no zpipe in it
 		{"extra"},
 	} {
 		if _, err := parseOptions(append(slices.Clone(valid), args...), &bytes.Buffer{}); err == nil {
