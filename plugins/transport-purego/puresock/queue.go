@@ -1,11 +1,13 @@
 package puresock
 
-// msgQueue is a FIFO of multipart messages in a ring buffer. It is not
-// safe for concurrent use; the socket's mutex guards every queue.
+// msgQueue is a FIFO of multipart messages in a ring buffer that counts
+// the payload bytes it holds. It is not safe for concurrent use; the
+// socket's mutex guards every queue.
 type msgQueue struct {
-	buf  [][][]byte
-	head int
-	n    int
+	buf   [][][]byte
+	head  int
+	n     int
+	bytes int
 }
 
 // shrinkCap is the capacity above which an emptied queue gives its ring
@@ -14,12 +16,24 @@ const shrinkCap = 4096
 
 func (q *msgQueue) len() int { return q.n }
 
+// size returns the payload bytes of the queued messages.
+func (q *msgQueue) size() int { return q.bytes }
+
+func msgSize(m [][]byte) int {
+	n := 0
+	for _, f := range m {
+		n += len(f)
+	}
+	return n
+}
+
 func (q *msgQueue) push(m [][]byte) {
 	if q.n == len(q.buf) {
 		q.grow()
 	}
 	q.buf[(q.head+q.n)%len(q.buf)] = m
 	q.n++
+	q.bytes += msgSize(m)
 }
 
 func (q *msgQueue) grow() {
@@ -40,8 +54,10 @@ func (q *msgQueue) pop() [][]byte {
 	q.buf[q.head] = nil
 	q.head = (q.head + 1) % len(q.buf)
 	q.n--
+	q.bytes -= msgSize(m)
 	if q.n == 0 {
 		q.head = 0
+		q.bytes = 0
 		if len(q.buf) > shrinkCap {
 			q.buf = nil
 		}
@@ -50,17 +66,15 @@ func (q *msgQueue) pop() [][]byte {
 }
 
 // popBatch moves messages to dst until it holds maxMsgs messages or at
-// least maxBytes bytes, and returns it.
-func (q *msgQueue) popBatch(dst [][][]byte, maxMsgs, maxBytes int) [][][]byte {
+// least maxBytes bytes, and returns it with the bytes moved.
+func (q *msgQueue) popBatch(dst [][][]byte, maxMsgs, maxBytes int) ([][][]byte, int) {
 	bytes := 0
 	for q.n > 0 && len(dst) < maxMsgs && bytes < maxBytes {
 		m := q.pop()
-		for _, f := range m {
-			bytes += len(f)
-		}
+		bytes += msgSize(m)
 		dst = append(dst, m)
 	}
-	return dst
+	return dst, bytes
 }
 
 // clear drops every message.

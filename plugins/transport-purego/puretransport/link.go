@@ -11,9 +11,13 @@ import (
 	"github.com/zpipe/zpipe/core/transport"
 )
 
-// tapHWM bounds the subscription messages a link's tap holds for a
-// reader; beyond it they are dropped and counted.
-const tapHWM = 10000
+// tapHWM and tapHWMBytes bound the subscription messages a link's tap
+// holds for a reader; beyond them they are dropped and counted
+// (subscription_lost).
+const (
+	tapHWM      = 10000
+	tapHWMBytes = 16 << 20
+)
 
 // link forwards from a source socket to sink sockets on its own goroutine
 // until StopLink. While it runs, it owns its sockets.
@@ -251,7 +255,7 @@ func (l *link) upstream(sk *sock, msgs [][][]byte) error {
 			if l.tap.push(m) {
 				l.tapCounters.sent(m, true)
 			} else {
-				l.tapCounters.drops[dropHWM].Add(1)
+				l.tapCounters.drops[dropSubscription].Add(1)
 			}
 		}
 		if l.src.kind != KindXSub {
@@ -270,6 +274,7 @@ type tap struct {
 	waiting atomic.Int32 // receives waiting for messages
 	mu      sync.Mutex
 	q       [][][]byte
+	qBytes  int
 	closed  bool
 	ready   chan struct{}
 	done    chan struct{}
@@ -279,14 +284,15 @@ func newTap() *tap {
 	return &tap{ready: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
-// push queues m unless tapHWM messages are waiting.
+// push queues m unless tapHWM messages or tapHWMBytes bytes are waiting.
 func (t *tap) push(m [][]byte) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.q) >= tapHWM {
+	if len(t.q) >= tapHWM || t.qBytes >= tapHWMBytes {
 		return false
 	}
 	t.q = append(t.q, m)
+	t.qBytes += msgBytes(m)
 	select {
 	case t.ready <- struct{}{}:
 	default:
@@ -316,6 +322,7 @@ func (t *tap) recv(ctx context.Context, b *message.Batch, lim transport.Limits) 
 		n := 0
 		for n < len(t.q) && n < maxMsgs && (n == 0 || b.Bytes()+msgBytes(t.q[n]) <= maxBytes) {
 			b.Append(t.q[n]...)
+			t.qBytes -= msgBytes(t.q[n])
 			n++
 		}
 		clear(t.q[:n])
