@@ -152,7 +152,7 @@ func (s *Socket) publishLocked(msg [][]byte, force bool, now time.Time) (reached
 			}
 		}
 	}
-	got, missed := 0, 0
+	got, missed, size := 0, 0, msgSize(msg)
 	for _, p := range matched {
 		if p.stalled && s.lowWaterLocked(p) {
 			s.endStallLocked(p, "subscriber recovered")
@@ -165,7 +165,7 @@ func (s *Socket) publishLocked(msg [][]byte, force bool, now time.Time) (reached
 			missed++
 			continue
 		}
-		s.pushLocked(p, msg)
+		s.pushLocked(p, msg, size)
 		got++
 	}
 	if missed > 0 && got > 0 {
@@ -179,7 +179,7 @@ func (s *Socket) balanceLocked(msg [][]byte) error {
 	for i := range n {
 		k := (s.lbNext + i) % n
 		if p := s.pipes[k]; !s.fullLocked(p) {
-			s.pushLocked(p, msg)
+			s.pushLocked(p, msg, msgSize(msg))
 			s.lbNext = (k + 1) % n
 			return nil
 		}
@@ -200,6 +200,7 @@ func (s *Socket) subscribeLocked(msg [][]byte) error {
 			return nil
 		}
 	}
+	size := msgSize(msg)
 	for _, p := range s.pipes {
 		full := s.fullLocked(p)
 		if isSub {
@@ -208,7 +209,7 @@ func (s *Socket) subscribeLocked(msg [][]byte) error {
 		}
 		switch {
 		case !full:
-			s.pushLocked(p, msg)
+			s.pushLocked(p, msg, size)
 		case isSub:
 			s.counters.subscriptionLost.Add(1)
 		default:

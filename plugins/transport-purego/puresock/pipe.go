@@ -113,13 +113,14 @@ func (s *Socket) readLoop(p *pipe, fr *frameReader) error {
 		maxBatch = min(maxBatch, hwm)
 	}
 	var batch [][][]byte
+	var sizes []int
 	batchBytes := 0
 	for {
 		msg, cmd, err := fr.next()
 		if err != nil {
 			if len(batch) > 0 {
 				// Messages that arrived whole before the end are delivered.
-				_ = s.deliver(p, batch)
+				_ = s.deliver(p, batch, sizes)
 			}
 			return err
 		}
@@ -136,16 +137,16 @@ func (s *Socket) readLoop(p *pipe, fr *frameReader) error {
 			s.upstream(p, msg)
 			continue
 		}
-		batch = append(batch, msg)
-		batchBytes += msgSize(msg)
+		batch, sizes = append(batch, msg), append(sizes, fr.size)
+		batchBytes += fr.size
 		if len(batch) < maxBatch && batchBytes < readBatchBytes && fr.buffered() {
 			continue
 		}
-		if err := s.deliver(p, batch); err != nil {
+		if err := s.deliver(p, batch, sizes); err != nil {
 			return err
 		}
 		clear(batch)
-		batch, batchBytes = batch[:0], 0
+		batch, sizes, batchBytes = batch[:0], sizes[:0], 0
 	}
 }
 
@@ -157,14 +158,14 @@ func (s *Socket) inFullLocked(p *pipe) bool {
 		o.RecvHWMBytes > 0 && p.in.size() >= o.RecvHWMBytes
 }
 
-// deliver queues received messages for the application, waiting while
-// the pipe is at its receive bounds.
-func (s *Socket) deliver(p *pipe, batch [][][]byte) error {
+// deliver queues received messages (of payload sizes bytes) for the
+// application, waiting while the pipe is at its receive bounds.
+func (s *Socket) deliver(p *pipe, batch [][][]byte, sizes []int) error {
 	for len(batch) > 0 {
 		s.mu.Lock()
 		n := 0
 		for n < len(batch) && !s.inFullLocked(p) {
-			p.in.push(batch[n])
+			p.in.push(batch[n], sizes[n])
 			n++
 		}
 		if n == 0 {
@@ -183,7 +184,7 @@ func (s *Socket) deliver(p *pipe, batch [][][]byte) error {
 		}
 		s.mu.Unlock()
 		signal(s.readable)
-		batch = batch[n:]
+		batch, sizes = batch[n:], sizes[n:]
 	}
 	return nil
 }

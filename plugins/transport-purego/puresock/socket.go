@@ -605,7 +605,7 @@ func (s *Socket) attachLocked(p *pipe) {
 // replay is not bounded by SendHWM: a peer must learn every subscription.
 func (s *Socket) replayLocked(p *pipe) {
 	for _, prefix := range s.own.prefixes() {
-		s.pushLocked(p, [][]byte{append([]byte{1}, prefix...)})
+		s.pushLocked(p, [][]byte{append([]byte{1}, prefix...)}, 1+len(prefix))
 	}
 }
 
@@ -649,9 +649,10 @@ func (s *Socket) terminate(p *pipe) {
 	}
 }
 
-// pushLocked queues m to p and wakes its writer when the queue was empty.
-func (s *Socket) pushLocked(p *pipe, m [][]byte) {
-	p.out.push(m)
+// pushLocked queues m, of size payload bytes, to p and wakes its writer
+// when the queue was empty.
+func (s *Socket) pushLocked(p *pipe, m [][]byte, size int) {
+	p.out.push(m, size)
 	if p.out.len() == 1 {
 		signal(p.hasOut)
 	}
@@ -671,6 +672,6 @@ func (s *Socket) queuePendingLocked(m [][]byte) {
 		s.counters.subscriptionLost.Add(1)
 		return
 	}
-	s.pending.push(m)
+	s.pending.push(m, msgSize(m))
 	signal(s.readable)
 }

@@ -108,6 +108,8 @@ type frameReader struct {
 	// bound.
 	maxBytes  uint64
 	maxFrames int
+	// size is the payload bytes of the last message next returned.
+	size int
 }
 
 func newFrameReader(rd io.Reader, maxBytes int64, maxFrames int) *frameReader {
@@ -237,6 +239,7 @@ func (fr *frameReader) scan() (frames int, total uint64, done, big bool, err err
 
 // take copies the complete message at the buffer's read position out.
 func (fr *frameReader) take(n int, total uint64) ([][]byte, *command, error) {
+	fr.size = int(total)
 	data := make([]byte, total)
 	msg := make([][]byte, n)
 	off := 0
@@ -292,6 +295,7 @@ func (fr *frameReader) readLarge() ([][]byte, *command, error) {
 		msg = append(msg, body)
 		total += size
 		if flags&flagMore == 0 {
+			fr.size = int(total)
 			return msg, nil, nil
 		}
 	}

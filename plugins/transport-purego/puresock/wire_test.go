@@ -65,8 +65,8 @@ func TestFrameRoundTrip(t *testing.T) {
 			if err != nil || cmd != nil {
 				t.Fatalf("%s: message %d: %v, command %v", name, i, err, cmd)
 			}
-			if !slices.EqualFunc(got, want, bytes.Equal) {
-				t.Fatalf("%s: message %d: %d frames, want %d", name, i, len(got), len(want))
+			if !slices.EqualFunc(got, want, bytes.Equal) || fr.size != msgSize(want) {
+				t.Fatalf("%s: message %d: %d frames of %d bytes, want %d of %d", name, i, len(got), fr.size, len(want), msgSize(want))
 			}
 		}
 		got, cmd, err := fr.next()
