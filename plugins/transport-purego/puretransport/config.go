@@ -134,7 +134,7 @@ func sourceAttributes() []schema.Attribute {
 		{Name: attrFraming, Type: schema.String, Default: FramingZeek, OneOf: []string{FramingZeek, FramingRaw},
 			Description: "zeek: drop (and count as malformed) messages that do not have exactly 4 frames; raw: pass every message."},
 		{Name: attrPollMax, Type: schema.Number, Default: 100,
-			Description: "In a link, the most messages read from one socket per poll round, so neither direction starves."},
+			Description: "In a link, the most messages read from one socket per poll round (and at most 4 MiB), so neither direction starves."},
 	}
 }
 

@@ -11,6 +11,10 @@ import (
 	"github.com/zpipe/zpipe/core/transport"
 )
 
+// linkBurstBytes bounds, beside poll_max_messages, the bytes a link
+// takes from one socket per round.
+const linkBurstBytes = 4 << 20
+
 // tapHWM and tapHWMBytes bound the subscription messages a link's tap
 // holds for a reader; beyond them they are dropped and counted
 // (subscription_lost).
@@ -174,16 +178,23 @@ func (l *link) run(ctx context.Context) error {
 		}
 	}
 	var data, subs [][][]byte
+	var burstBytes int
+	// collect takes up to burst messages and linkBurstBytes bytes (at
+	// least one message) from a socket into dst.
 	collect := func(dst *[][][]byte) func([][]byte) bool {
 		return func(m [][]byte) bool {
+			if len(*dst) > 0 && burstBytes >= linkBurstBytes {
+				return false
+			}
 			*dst = append(*dst, m)
+			burstBytes += msgBytes(m)
 			return true
 		}
 	}
 	takeData, takeSubs := collect(&data), collect(&subs)
 	for {
 		moved := false
-		data = data[:0]
+		data, burstBytes = data[:0], 0
 		if l.src.zs.TryRecv(l.burst, takeData) > 0 {
 			moved = true
 			good := data[:0]
@@ -198,7 +209,7 @@ func (l *link) run(ctx context.Context) error {
 			clear(data)
 		}
 		for _, sk := range subSinks {
-			subs = subs[:0]
+			subs, burstBytes = subs[:0], 0
 			if sk.zs.TryRecv(l.burst, takeSubs) == 0 {
 				continue
 			}
