@@ -18,8 +18,8 @@ import (
 	"github.com/zpipe/zpipe/core/transport"
 )
 
-// The transports' socket kinds, framings and drop reasons, as the plugin
-// protocol spells them.
+// The transports' socket kinds and framings, as the plugin protocol
+// spells them.
 const (
 	KindXSub = "xsub"
 	KindXPub = "xpub"
@@ -28,10 +28,16 @@ const (
 
 	FramingZeek = "zeek"
 	FramingRaw  = "raw"
+)
 
-	DropHWM       = "hwm"
-	DropNoPeer    = "no_peer"
-	DropMalformed = "malformed"
+// Drop reasons, as the transport contract spells them.
+const (
+	DropHWM          = transport.DropHWM
+	DropNoPeer       = transport.DropNoPeer
+	DropMalformed    = transport.DropMalformed
+	DropOversize     = transport.DropOversize
+	DropStalledPeer  = transport.DropStalledPeer
+	DropSubscription = transport.DropSubscription
 )
 
 // WaitFor is how long tests wait for a condition on a loaded machine. It

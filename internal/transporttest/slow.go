@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"sync"
 	"testing"
@@ -17,9 +18,11 @@ import (
 
 // slowSetup is a broker link whose xpub (nodrop, small HWM and kernel
 // buffers) serves a slow subscriber (topic "a", never reads until told)
-// and a fast one (every topic, always reading). The publisher alternates
-// topics "a" (32 KiB payloads, which fill the slow subscriber's queue
-// quickly) and "b" (small), sequence numbers in frame 1.
+// and a fast one (every topic, always reading), each also subscribed to a
+// Zeek node-id topic (node ids "slow" and "fast"). The publisher
+// alternates topics "a" (32 KiB payloads, which fill the slow
+// subscriber's queue quickly) and "b" (small), sequence numbers in frame
+// 1.
 type slowSetup struct {
 	s         Server
 	pub, slow *zmq.Socket
@@ -33,22 +36,31 @@ type slowSetup struct {
 
 const slowPublished = 2000
 
-func newSlowSetup(t *testing.T, x *suite, sendTimeoutMs int) *slowSetup {
+// Node-id topics of the slow setup's subscribers.
+const (
+	slowNodeID = "zeek.cluster.nodeid.slow."
+	fastNodeID = "zeek.cluster.nodeid.fast."
+)
+
+// newSlowSetup starts the slow setup; extra attributes go to the xpub.
+func newSlowSetup(t *testing.T, x *suite, sendTimeoutMs int, extra Attrs) *slowSetup {
 	t.Helper()
 	st := &slowSetup{s: x.newServer(t), stopFast: make(chan struct{}), fastDone: make(chan struct{})}
 	s := st.s
 	OpenSocket(t, s, "xsub", KindXSub, Attrs{"bind": []string{"tcp://127.0.0.1:*"}})
-	OpenSocket(t, s, "xpub", KindXPub, Attrs{
+	xpubAttrs := Attrs{
 		"bind": []string{"tcp://127.0.0.1:*"}, "nodrop": true, "sndhwm": 10, "sndbuf": 16384,
 		"send_timeout_ms": sendTimeoutMs, "linger_ms": 0,
-	})
+	}
+	maps.Copy(xpubAttrs, extra)
+	OpenSocket(t, s, "xpub", KindXPub, xpubAttrs)
 	if err := s.StartLink(context.Background(), transport.LinkSpec{ID: "l", Source: "xsub", Sinks: []string{"xpub"}}); err != nil {
 		t.Fatal(err)
 	}
 	ctx := PeerContext(t)
 	xpubEP := BoundEndpoint(t, s, "xpub", 0)
 	st.slow = PeerSocket(t, ctx, zmq.SUB, func(p *zmq.Socket) error {
-		for _, step := range []error{p.SetRcvhwm(10), p.SetRcvbuf(16384), p.SetSubscribe("a")} {
+		for _, step := range []error{p.SetRcvhwm(10), p.SetRcvbuf(16384), p.SetSubscribe(slowNodeID), p.SetSubscribe("a")} {
 			if step != nil {
 				return step
 			}
@@ -56,8 +68,10 @@ func newSlowSetup(t *testing.T, x *suite, sendTimeoutMs int) *slowSetup {
 		return p.Connect(xpubEP)
 	})
 	fast := PeerSocket(t, ctx, zmq.SUB, func(p *zmq.Socket) error {
-		if err := p.SetSubscribe(""); err != nil {
-			return err
+		for _, step := range []error{p.SetSubscribe(fastNodeID), p.SetSubscribe("")} {
+			if step != nil {
+				return step
+			}
 		}
 		return p.Connect(xpubEP)
 	})
@@ -70,8 +84,8 @@ func newSlowSetup(t *testing.T, x *suite, sendTimeoutMs int) *slowSetup {
 		}
 		return p.Connect(BoundEndpoint(t, s, "xsub", 0))
 	})
-	// The publisher must know both subscriptions before it publishes.
-	want := map[string]bool{string(Sub("a")): true, string(Sub("")): true}
+	// The publisher must know every subscription before it publishes.
+	want := map[string]bool{string(Sub("a")): true, string(Sub("")): true, string(Sub(slowNodeID)): true, string(Sub(fastNodeID)): true}
 	for len(want) > 0 {
 		delete(want, string(RecvMessage(t, st.pub)[0]))
 	}
@@ -93,6 +107,9 @@ func newSlowSetup(t *testing.T, x *suite, sendTimeoutMs int) *slowSetup {
 				st.fastErr = err
 				st.mu.Unlock()
 				return
+			}
+			if len(msg) == 4 && bytes.HasPrefix(msg[0], []byte("zeek.cluster.nodeid.")) {
+				continue
 			}
 			seq, err := strconv.Atoi(string(msg[1]))
 			st.mu.Lock()
@@ -173,7 +190,7 @@ func checkIncreasing(t *testing.T, seqs []int) {
 // stuck subscriber, so the fast one stalls too; nothing is lost, and once
 // the slow one reads again everything arrives.
 func testSlowSubscriberBlocks(t *testing.T, x *suite) {
-	st := newSlowSetup(t, x, -1)
+	st := newSlowSetup(t, x, -1, nil)
 	waitPublished := st.publish(t, context.Background())
 
 	// Wait until the link stops moving: its xpub counter holds still while
@@ -222,69 +239,145 @@ func testSlowSubscriberBlocks(t *testing.T, x *suite) {
 	}
 }
 
-// testSlowSubscriberDrops: with send_timeout_ms 0 or N > 0 the link keeps
-// going while the slow subscriber is stuck: every message is either
-// delivered or counted as an hwm drop, exactly, and the fast subscriber
-// keeps receiving after the first drop. libzmq's NODROP XPUB refuses a
-// message for all its subscribers at once, so the "a" messages the slow
-// subscriber cannot take are dropped for the fast one too; the "b"
-// messages only the fast one wants always pass. The publisher goes in
-// lockstep (each message delivered or counted before the next), so the
-// fast subscriber's own queue never fills, however loaded the machine.
+// publishLockstep publishes events from..to-1, each one once the fast
+// subscriber has it, so that the fast subscriber's own queue never
+// fills, however loaded the machine: what it does not get was refused for
+// it by the broker.
+func (st *slowSetup) publishLockstep(t *testing.T, from, to int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		if _, err := st.pub.SendMessage(slowEvent(i)); err != nil {
+			t.Fatalf("publish %d: %v", i, err)
+		}
+		deadline := time.Now().Add(WaitFor)
+		for {
+			seqs, err := st.fast()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(seqs) > 0 && seqs[len(seqs)-1] >= i {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the fast subscriber did not get message %d within %s", i, WaitFor)
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+}
+
+// peerByNodeID returns the connected or departed peers of an xpub with
+// the given node id.
+func peerByNodeID(st transport.SocketStats, id string) []transport.PeerStats {
+	var out []transport.PeerStats
+	for _, p := range st.Peers {
+		if p.NodeID == id {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// testSlowSubscriberDrops: with send_timeout_ms 0 or N > 0 a subscriber
+// whose queue stays full costs only itself. The link waits for it at most
+// N ms once; then it is stalled: it misses the messages meant for it
+// until it reads again, while the others get every message. Each message
+// it missed is counted once as stalled_peer on the xpub, nothing is an
+// hwm drop (every message reached the fast subscriber), the stalled
+// subscriber's PeerStats (named by its node id) count its losses and say
+// it is stalled, one stall episode is counted, and once it reads it gets
+// the messages it did not miss, in order.
 func testSlowSubscriberDrops(t *testing.T, x *suite) {
 	for _, timeout := range []int{0, 30} {
 		t.Run(fmt.Sprint("send_timeout_ms=", timeout), func(t *testing.T) {
-			st := newSlowSetup(t, x, timeout)
-			for i := 0; i < slowPublished; i++ {
-				before := SocketStats(t, st.s, "xpub").Drops[DropHWM]
-				if _, err := st.pub.SendMessage(slowEvent(i)); err != nil {
-					t.Fatalf("publish %d: %v", i, err)
-				}
-				deadline := time.Now().Add(WaitFor)
-				for {
-					seqs, err := st.fast()
-					if err != nil || (len(seqs) > 0 && seqs[len(seqs)-1] == i) ||
-						SocketStats(t, st.s, "xpub").Drops[DropHWM] > before {
-						break
-					}
-					if time.Now().After(deadline) {
-						t.Fatalf("message %d neither delivered nor dropped within %s", i, WaitFor)
-					}
-					time.Sleep(50 * time.Microsecond)
-				}
-			}
+			st := newSlowSetup(t, x, timeout, nil)
+			st.publishLockstep(t, 0, slowPublished)
 			seqs, err := st.fast()
 			if err != nil {
 				t.Fatal(err)
 			}
 			checkIncreasing(t, seqs)
+			if len(seqs) != slowPublished {
+				t.Fatalf("the fast subscriber got %d of %d messages", len(seqs), slowPublished)
+			}
 			xpub := SocketStats(t, st.s, "xpub")
-			drops := xpub.Drops[DropHWM]
-			if uint64(len(seqs))+drops != slowPublished || xpub.MessagesSent != uint64(len(seqs)) || len(xpub.Drops) != 1 {
-				t.Fatalf("fast got %d, xpub %+v: want sent + drops = %d", len(seqs), xpub, slowPublished)
+			missed := xpub.Drops[DropStalledPeer]
+			if xpub.MessagesSent != slowPublished || xpub.Drops[DropHWM] != 0 || missed == 0 || missed > slowPublished/2 {
+				t.Fatalf("xpub %+v: want %d sent and 1 to %d stalled_peer drops, no hwm drops", xpub, slowPublished, slowPublished/2)
 			}
-			if drops == 0 {
-				t.Fatal("no drops although the slow subscriber never read")
+			slow, fast := peerByNodeID(xpub, "slow"), peerByNodeID(xpub, "fast")
+			if len(slow) != 1 || len(fast) != 1 {
+				t.Fatalf("xpub peers %+v: want one slow and one fast", xpub.Peers)
 			}
-			got := make(map[int]bool, len(seqs))
-			for _, seq := range seqs {
-				got[seq] = true
+			if fast[0].Dropped != 0 || fast[0].Stalled || fast[0].Stalls != 0 {
+				t.Errorf("fast subscriber %+v", fast[0])
 			}
-			firstDrop := -1
-			for i := 0; i < slowPublished; i++ {
-				if !got[i] {
-					if i%2 == 1 {
-						t.Fatalf("message %d (topic b, fast subscriber only) was dropped", i)
-					}
-					if firstDrop < 0 {
-						firstDrop = i
-					}
+			if p := slow[0]; p.Dropped > missed || !p.Stalled || p.Stalls == 0 || p.Address == "" || p.Address == fast[0].Address {
+				t.Errorf("slow subscriber %+v; the xpub counted %d stalled_peer drops", p, missed)
+			}
+			if x.h.ExactPeerDrops {
+				if p := slow[0]; p.Dropped != missed || p.Stalls != 1 || !p.DroppedExact {
+					t.Errorf("slow subscriber %+v; want exactly %d dropped in 1 episode", p, missed)
 				}
+				if n := xpub.Events[transport.EventPeerStalled]; n != 1 {
+					t.Errorf("%d peer_stalled events, want 1", n)
+				}
+			} else if xpub.Events[transport.EventPeerStalled] == 0 {
+				t.Error("no peer_stalled event")
 			}
-			if seqs[len(seqs)-1] <= firstDrop {
-				t.Fatalf("fast subscriber stopped at the first drop (message %d)", firstDrop)
+
+			// The slow subscriber reads: it gets the "a" messages it did not
+			// miss, in order.
+			st.stopFastReader()
+			last, got := -1, 0
+			for {
+				msg, ok := TryRecv(t, st.slow)
+				if !ok {
+					break
+				}
+				if len(msg) != 4 || string(msg[0]) != "a" {
+					continue
+				}
+				seq, err := strconv.Atoi(string(msg[1]))
+				if err != nil || seq <= last {
+					t.Fatalf("slow subscriber got sequence %q after %d", msg[1], last)
+				}
+				last, got = seq, got+1
+			}
+			if want := slowPublished/2 - int(missed); got != want {
+				t.Fatalf("slow subscriber got %d messages; %d of %d were counted as missed", got, missed, slowPublished/2)
 			}
 		})
+	}
+}
+
+// testSlowSubscriberDisconnect: with stall_disconnect_ms, a subscriber
+// stalled that long is disconnected (peer_stall_disconnect) and listed
+// among the departed peers with its losses, while the fast subscriber
+// keeps getting everything.
+func testSlowSubscriberDisconnect(t *testing.T, x *suite) {
+	st := newSlowSetup(t, x, 0, Attrs{"stall_disconnect_ms": 100})
+	sent := 0
+	Eventually(t, "the stalled subscriber's disconnection", func() bool {
+		st.publishLockstep(t, sent, sent+10)
+		sent += 10
+		return SocketStats(t, st.s, "xpub").Events[transport.EventPeerStallDisconnect] > 0
+	})
+	xpub := SocketStats(t, st.s, "xpub")
+	departed := false
+	for _, p := range peerByNodeID(xpub, "slow") {
+		departed = departed || p.Dropped > 0 && !p.Stalled
+	}
+	if !departed || xpub.Drops[DropStalledPeer] == 0 {
+		t.Fatalf("xpub %+v: want the disconnected subscriber with its losses", xpub)
+	}
+	seqs, err := st.fast()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkIncreasing(t, seqs)
+	if len(seqs) != sent {
+		t.Fatalf("the fast subscriber got %d of %d", len(seqs), sent)
 	}
 }
 
@@ -435,6 +528,7 @@ func testXPubSlowConsumerHWM(t *testing.T, x *suite) {
 				if x.h.CountsSilentDrops && st.Drops[DropHWM] != missed {
 					t.Fatalf("%d hwm drops counted; the subscriber missed %d", st.Drops[DropHWM], missed)
 				}
+				checkOnePeer(t, x, SocketStats(t, s, "xpub"))
 
 			case c.timeout == 0:
 				var sent, dropped int
@@ -475,9 +569,11 @@ func testXPubSlowConsumerHWM(t *testing.T, x *suite) {
 				if _, ok := recvSeq(); ok {
 					t.Fatal("the subscriber got more than was sent")
 				}
-				if st := SocketStats(t, s, "xpub"); st.Drops[DropHWM] != uint64(dropped+markerDrops) {
+				st = SocketStats(t, s, "xpub")
+				if st.Drops[DropHWM] != uint64(dropped+markerDrops) {
 					t.Fatalf("stats %+v; want %d hwm drops", st, dropped+markerDrops)
 				}
+				checkOnePeer(t, x, st)
 
 			default:
 				ctx, cancel := context.WithCancel(context.Background())
@@ -517,5 +613,19 @@ func testXPubSlowConsumerHWM(t *testing.T, x *suite) {
 				}
 			}
 		})
+	}
+}
+
+// checkOnePeer checks the PeerStats of an xpub with one subscriber, whose
+// losses are the xpub's hwm drops: never more, and exactly as many with
+// Harness.ExactPeerDrops.
+func checkOnePeer(t *testing.T, x *suite, st transport.SocketStats) {
+	t.Helper()
+	if len(st.Peers) != 1 {
+		t.Fatalf("xpub peers %+v, want one", st.Peers)
+	}
+	p := st.Peers[0]
+	if p.Address == "" || p.Dropped > st.Drops[DropHWM] || x.h.ExactPeerDrops && (p.Dropped != st.Drops[DropHWM] || !p.DroppedExact) {
+		t.Fatalf("xpub peer %+v; the xpub counted %d hwm drops", p, st.Drops[DropHWM])
 	}
 }

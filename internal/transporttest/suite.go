@@ -40,6 +40,19 @@ type Harness struct {
 	// The suite checks either way that drops are never over-counted, and,
 	// when this is set, that they are counted exactly.
 	CountsSilentDrops bool
+	// ExactPeerDrops says that an xpub's per-subscriber losses
+	// (PeerStats.Dropped) and stall episodes are counted exactly, with
+	// DroppedExact set: transport-purego owns its subscribers' queues.
+	// libzmq hides its queues, so transport-cgo's per-peer counts are
+	// lower bounds. The suite checks either way that they are never
+	// over-counted, and, when this is set, that they are exact.
+	ExactPeerDrops bool
+	// KeepsSubscriptionBursts says that a burst of 100,000 subscriptions
+	// through a broker link reaches the publishers without a loss
+	// (transport-purego queues subscriptions beyond the HWM, up to its
+	// byte bound). Either way every subscription lost must be counted as
+	// "subscription_lost".
+	KeepsSubscriptionBursts bool
 }
 
 // suite is one run of the conformance tests against a harness.
@@ -58,6 +71,7 @@ var conformanceTests = []struct {
 	{"OpenRejectsBadConfig", testOpenRejectsBadConfig},
 	{"OpenFailures", testOpenFailures},
 	{"IOThreadsAndIPv6", testIOThreadsAndIPv6},
+	{"Validate", testValidate},
 	// Sockets driven through Recv and Send.
 	{"OpenEveryKind", testOpenEveryKind},
 	{"PullRecvBatches", testPullRecvBatches},
@@ -73,6 +87,10 @@ var conformanceTests = []struct {
 	{"XPubVerbose", testXPubVerbose},
 	{"XPubVerbosity", testXPubVerbosity},
 	{"XPubSlowConsumerHWM", testXPubSlowConsumerHWM},
+	{"Oversize", testOversize},
+	{"Quiesce", testQuiesce},
+	{"ConnectFailures", testConnectFailures},
+	{"HandshakeFailures", testHandshakeFailures},
 	// Links.
 	{"ZeekBrokerLink", testZeekBrokerLink},
 	{"LinkRawFraming", testLinkRawFraming},
@@ -82,6 +100,8 @@ var conformanceTests = []struct {
 	{"LinkManySinksOrder", testLinkManySinksOrder},
 	{"SlowSubscriberBlocks", testSlowSubscriberBlocks},
 	{"SlowSubscriberDrops", testSlowSubscriberDrops},
+	{"SlowSubscriberDisconnect", testSlowSubscriberDisconnect},
+	{"SubscriptionBurst", testSubscriptionBurst},
 	// Lifetimes.
 	{"NoLeaks", testNoLeaks},
 	{"CloseWhileLingering", testCloseWhileLingering},

@@ -6,10 +6,12 @@ import (
 	"debug/elf"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -180,6 +182,126 @@ func TestPluginBroker(t *testing.T) {
 	if s := byID["broker"]; s.SubscriptionsSent != 1 {
 		t.Errorf("tap stats %+v", s)
 	}
+}
+
+// TestPluginValidateAndDrain: over the plugin protocol, Validate reports
+// problems by attribute and index and the normalized bind endpoints, and a
+// receive stream that is drained delivers what the pull socket had taken
+// in, in order, and ends; the peer keeps the rest for the next socket on
+// the endpoint.
+func TestPluginValidateAndDrain(t *testing.T) {
+	bin := buildPlugin(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	host, err := plugin.StartTransport(ctx, plugin.HostConfig{
+		Path:   bin,
+		Logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Shutdown()
+
+	v, err := host.Validate(ctx, "pull", []byte(`{"bind":["tcp://LocalHost:5555","tcp://127.0.0.1:*"],"connect":["tcp://127.0.0.1:1","tcp://999.1.1.1:5"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Problems) != 1 || v.Problems[0].Attribute != "connect" || v.Problems[0].Index != 1 ||
+		!strings.Contains(v.Problems[0].Message, "999.1.1.1") || !slices.Equal(v.Binds, []string{"tcp://localhost:5555"}) {
+		t.Fatalf("validation %+v", v)
+	}
+
+	// The plugin protocol does not say which port a wildcard bind picked:
+	// bind a port found free.
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := "tcp://" + ln.Addr().String()
+	ln.Close()
+	if err := host.Open(ctx, transport.SocketSpec{ID: "pull", Kind: "pull", Config: []byte(`{"bind":["` + ep + `"],"rcvhwm":100}`)}); err != nil {
+		t.Fatal(err)
+	}
+	zctx, err := zmq.NewContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = zctx.Term() })
+	push, err := zctx.NewSocket(zmq.PUSH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer push.Close()
+	for _, err := range []error{push.SetLinger(0), push.Connect(ep)} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 5000
+	sent := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if _, err := push.SendMessage("topic", strconv.Itoa(i), "broker-bin-v1", bytes.Repeat([]byte{'p'}, 1000)); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	next := 0
+	take := func(b *message.Batch) error {
+		for it := b.Iter(); it.Next(); {
+			if got := string(it.Frame(1)); got != strconv.Itoa(next) {
+				return fmt.Errorf("got message %s, want %d", got, next)
+			}
+			next++
+		}
+		return nil
+	}
+	drain := make(chan struct{})
+	err = host.Receive(ctx, "pull", transport.ReceiveOptions{Drain: drain}, func(b *message.Batch) error {
+		if next == 0 {
+			close(drain)
+		}
+		return take(b)
+	})
+	if err != nil {
+		t.Fatalf("drained receive: %v (after %d messages)", err, next)
+	}
+	drained, resumed := next, -1
+	if err := host.Open(ctx, transport.SocketSpec{ID: "pull2", Kind: "pull", Config: []byte(`{"bind":["` + ep + `"]}`)}); err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	err = host.Receive(rctx, "pull2", transport.ReceiveOptions{}, func(b *message.Batch) error {
+		if next == drained {
+			// The peer goes on where it was, less what its connection was
+			// writing when it saw the end (libzmq writes up to 8 KiB at a
+			// time: at most 9 of these messages).
+			it := b.Iter()
+			it.Next()
+			first, _ := strconv.Atoi(string(it.Frame(1)))
+			if first < drained || first-drained > 9 {
+				return fmt.Errorf("after draining %d messages, the peer went on at %d", drained, first)
+			}
+			next, resumed = first, first
+		}
+		if err := take(b); err != nil {
+			return err
+		}
+		if next == n {
+			stop()
+		}
+		return nil
+	})
+	if next != n {
+		t.Fatalf("after draining %d messages, the next socket got up to %d of %d: %v", drained, next, n, err)
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("drained %d of %d messages; the next socket got the rest from %d on", drained, n, resumed)
 }
 
 // peer binds a libzmq socket to a free port and returns it, its endpoint,

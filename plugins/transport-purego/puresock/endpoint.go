@@ -106,6 +106,10 @@ func parseTCP(ep, hostport string, bind, ipv6 bool) (endpoint, error) {
 	}
 	if a, err := netip.ParseAddr(host); err == nil && a.Is4() {
 		family = "tcp4"
+	} else if strings.Trim(host, "0123456789.") == "" {
+		// All digits and dots: meant as an IPv4 address, not a name to
+		// resolve (999.1.1.1 would otherwise fail to resolve for ever).
+		return endpoint{}, fmt.Errorf("endpoint %q: invalid IPv4 address %q", ep, host)
 	} else {
 		for _, r := range host {
 			if !(r == '-' || r == '.' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
@@ -114,6 +118,30 @@ func parseTCP(ep, hostport string, bind, ipv6 bool) (endpoint, error) {
 		}
 	}
 	return endpoint{raw: ep, network: family, addr: net.JoinHostPort(host, port)}, nil
+}
+
+// BindKey returns the endpoint that Bind would listen on, normalized so
+// that two spellings of one address compare equal: "tcp://HOST:PORT" with
+// HOST lower-cased as given (IPv6 in brackets, "*" for every interface)
+// and PORT a plain number, or "ipc://PATH". ok is false for an endpoint
+// that picks a free one (port 0 or *, ipc://*), which can never clash,
+// and for an endpoint Bind would refuse.
+func BindKey(ep string, ipv6 bool) (key string, ok bool) {
+	e, err := parseEndpoint(ep, true, ipv6)
+	if err != nil || e.tempIPC {
+		return "", false
+	}
+	if e.network == "unix" {
+		return "ipc://" + e.addr, true
+	}
+	hostport := strings.SplitN(ep, "://", 2)[1]
+	i := strings.LastIndexByte(hostport, ':')
+	host, port := strings.ToLower(hostport[:i]), hostport[i+1:]
+	n, err := strconv.Atoi(port)
+	if err != nil || n == 0 {
+		return "", false
+	}
+	return "tcp://" + host + ":" + strconv.Itoa(n), true
 }
 
 // String returns the endpoint in ZeroMQ syntax.

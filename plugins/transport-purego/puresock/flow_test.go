@@ -43,6 +43,15 @@ func fill(t *testing.T, s *Socket, topic string, seq *int, n int) int {
 	return n
 }
 
+// missed returns the messages an XPUB's subscribers missed.
+func missed(s *Socket) uint64 {
+	var n uint64
+	for _, p := range s.PeerStats() {
+		n += p.Missed
+	}
+	return n
+}
+
 // TestXPubSlowSubscriber: one subscriber stops reading. With nodrop the
 // XPUB refuses messages for it once its queue holds SendHWM, the memory
 // held stays bounded, subscribers of other topics keep receiving, and
@@ -91,14 +100,14 @@ func TestXPubSlowSubscriber(t *testing.T) {
 				if q := s.Queued(); q > hwm {
 					t.Fatalf("%d messages queued, HWM %d", q, hwm)
 				}
-				if s.Dropped() != 0 {
-					t.Fatalf("dropped %d with nodrop", s.Dropped())
+				if missed(s) != 0 {
+					t.Fatalf("dropped %d with nodrop", missed(s))
 				}
 			} else {
 				if fill(t, s, "slow", &taken, attempts) != attempts {
 					t.Fatalf("a lossy XPUB refused a message after %d", taken)
 				}
-				eventually(t, "drops to be counted", func() bool { return s.Dropped() > 0 })
+				eventually(t, "drops to be counted", func() bool { return missed(s) > 0 })
 				if q := s.Queued(); q > hwm {
 					t.Fatalf("%d messages queued, HWM %d", q, hwm)
 				}
@@ -114,7 +123,7 @@ func TestXPubSlowSubscriber(t *testing.T) {
 			}
 			// The slow subscriber reads now: it gets every message taken
 			// and not dropped, in order.
-			dropped := int(s.Dropped())
+			dropped := int(missed(s))
 			last := -1
 			for got := 0; got < taken-dropped; got++ {
 				msg := recvPeer(t, slow)
@@ -344,4 +353,72 @@ func TestRecvHWMPushesBack(t *testing.T) {
 			t.Fatalf("message %d: got %s", i, got[0])
 		}
 	}
+}
+
+// TestByteBounds: the pipes are bounded in bytes as well as messages.
+// An XPUB whose subscriber does not read stops taking 16 KiB messages once
+// the queue holds SendHWMBytes (the message count bound is far away), and
+// a PULL whose application does not read stops reading its peer once the
+// queue holds RecvHWMBytes; then everything arrives in order.
+func TestByteBounds(t *testing.T) {
+	const bound, size = 64 << 10, 16 << 10
+	payload := bytes.Repeat([]byte{'p'}, size)
+	ctx := peerContext(t)
+
+	t.Run("send", func(t *testing.T) {
+		s := newSocket(t, XPub, func(o *Options) {
+			o.SendHWM, o.SendHWMBytes, o.SendBuffer, o.XPubNoDrop = 1000, bound, 4096, true
+		})
+		slow := slowSubscriber(t, ctx, bind(t, s, "tcp://127.0.0.1:*"), "t")
+		recv(t, s)
+		taken := 0
+		eventually(t, "the XPUB to refuse messages", func() bool {
+			if fill(t, s, "t", &taken, 1000) > 0 {
+				return false
+			}
+			time.Sleep(20 * time.Millisecond)
+			return fill(t, s, "t", &taken, 1000) == 0
+		})
+		if q := s.Queued(); q > bound/(16<<10)+1 {
+			t.Fatalf("%d messages of 16 KiB queued; the bound is %d bytes", q, bound)
+		}
+		for i := range taken {
+			if got := recvPeer(t, slow); string(got[1]) != strconv.Itoa(i) {
+				t.Fatalf("got %s, want %d", show(got[:2]), i)
+			}
+		}
+	})
+
+	t.Run("receive", func(t *testing.T) {
+		s := newSocket(t, Pull, func(o *Options) {
+			o.RecvHWM, o.RecvHWMBytes, o.RecvBuffer = 1000, bound, 4096
+		})
+		ep := bind(t, s, "tcp://127.0.0.1:*")
+		peer := peerSocket(t, ctx, zmq.PUSH, func(p *zmq.Socket) error {
+			for _, err := range []error{p.SetSndhwm(1000), p.SetSndbuf(4096)} {
+				if err != nil {
+					return err
+				}
+			}
+			return p.Connect(ep)
+		})
+		const n = 200
+		for i := range n {
+			sendPeer(t, peer, []byte(strconv.Itoa(i)), payload)
+		}
+		// The queue fills up to the bound and stays there.
+		eventually(t, "the queue to fill", func() bool {
+			before := s.Queued()
+			time.Sleep(50 * time.Millisecond)
+			return before > 0 && s.Queued() == before
+		})
+		if q := s.Queued(); q > bound/size+1 {
+			t.Fatalf("%d messages of 16 KiB queued; the bound is %d bytes", q, bound)
+		}
+		for i := range n {
+			if got := recv(t, s); string(got[0]) != strconv.Itoa(i) {
+				t.Fatalf("got %s, want %d", show(got[:1]), i)
+			}
+		}
+	})
 }

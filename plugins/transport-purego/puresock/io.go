@@ -3,21 +3,27 @@ package puresock
 import (
 	"context"
 	"errors"
+	"net"
+	"time"
 )
 
 // TrySend queues msg without waiting, or returns ErrWouldBlock when the
 // socket cannot take it now:
 //
-//   - XPUB: msg goes to every peer subscribed to a prefix of frame 0. With
-//     XPubNoDrop it is refused as a whole when the queue of any of them
-//     is full; without, peers with a full queue miss it (counted in
-//     Dropped). A message no peer subscribed to is taken and goes nowhere.
+//   - XPUB: msg goes to every peer subscribed to a prefix of frame 0 that
+//     has room. A stalled subscriber misses it without a wait (see
+//     PublishStalling). Of the others, with XPubNoDrop msg is refused as a
+//     whole when the queue of one of them is full; without, that one
+//     stalls and misses it. A message no peer subscribed to is taken and
+//     goes nowhere.
 //   - PUSH: msg goes to one peer, round-robin over the peers whose queue
 //     has room; refused when there is none.
 //   - XSUB: a single frame 0x01 prefix subscribes, 0x00 prefix
 //     unsubscribes (passed on when its reference count drops to zero);
 //     subscriptions and any other message go to every peer, lossy like an
-//     XPUB without XPubNoDrop.
+//     XPUB without XPubNoDrop (counted in Counters.SubscriptionLost and
+//     Counters.Lost); subscriptions are not held back by SendHWM, only by
+//     SendHWMBytes and a backlog of subscriptionBacklog messages.
 //
 // The socket keeps msg and its frames until they are written: the caller
 // must not change them afterwards.
@@ -29,34 +35,65 @@ func (s *Socket) TrySend(msg [][]byte) error {
 		return ErrNotSupported
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	if s.closed {
 		return ErrClosed
 	}
-	return s.sendLocked(msg)
+	_, err := s.sendLocked(msg, time.Now())
+	return err
 }
 
 // TrySendMany queues msgs in order until one is refused. It returns how
 // many were queued and, when that is fewer than len(msgs), the error that
-// refused the next one.
-func (s *Socket) TrySendMany(msgs [][][]byte) (int, error) {
+// refused the next one. On an XPUB, unreached (if not nil) is called with
+// the index of every message taken that no subscriber got because every
+// one it matched was stalled; it runs with the socket locked and must not
+// call the socket.
+func (s *Socket) TrySendMany(msgs [][][]byte, unreached func(i int)) (int, error) {
 	if !s.typ.sends() {
 		return 0, ErrNotSupported
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	if s.closed {
 		return 0, ErrClosed
 	}
+	now := time.Now()
 	for i, m := range msgs {
 		if len(m) == 0 {
 			return i, ErrEmptyMessage
 		}
-		if err := s.sendLocked(m); err != nil {
+		reached, err := s.sendLocked(m, now)
+		if err != nil {
 			return i, err
+		}
+		if !reached && unreached != nil {
+			unreached(i)
 		}
 	}
 	return len(msgs), nil
+}
+
+// PublishStalling queues msg on an XPUB for every subscriber with room;
+// every matching subscriber whose queue is full stalls instead and misses
+// it (as do the ones stalled already). It is what a sender does with a
+// message TrySend refused once it gave up waiting: the subscribers with
+// room get it, and the full ones cost no further wait until they have
+// drained their queue to half its bounds. reached is false when every
+// subscriber msg matched missed it.
+func (s *Socket) PublishStalling(msg [][]byte) (reached bool, err error) {
+	if len(msg) == 0 {
+		return false, ErrEmptyMessage
+	}
+	if s.typ != XPub {
+		return false, ErrNotSupported
+	}
+	s.mu.Lock()
+	defer s.unlock()
+	if s.closed {
+		return false, ErrClosed
+	}
+	return s.publishLocked(msg, true, time.Now())
 }
 
 // Send queues msg, waiting for room until ctx ends (returning ctx's
@@ -77,18 +114,23 @@ func (s *Socket) Send(ctx context.Context, msg [][]byte) error {
 	}
 }
 
-func (s *Socket) sendLocked(msg [][]byte) error {
+// sendLocked queues msg; reached is false for an XPUB message that every
+// subscriber it matched missed.
+func (s *Socket) sendLocked(msg [][]byte, now time.Time) (reached bool, err error) {
 	switch s.typ {
 	case XPub:
-		return s.publishLocked(msg)
+		return s.publishLocked(msg, false, now)
 	case Push:
-		return s.balanceLocked(msg)
+		return true, s.balanceLocked(msg)
 	default:
-		return s.subscribeLocked(msg)
+		return true, s.subscribeLocked(msg)
 	}
 }
 
-func (s *Socket) publishLocked(msg [][]byte) error {
+// publishLocked sends msg to the XPUB's matching subscribers. force
+// stalls full subscribers instead of refusing msg (XPubNoDrop). reached
+// is false when every subscriber msg matched missed it.
+func (s *Socket) publishLocked(msg [][]byte, force bool, now time.Time) (reached bool, err error) {
 	s.matchGen++
 	gen := s.matchGen
 	matched := s.matched[:0]
@@ -102,22 +144,34 @@ func (s *Socket) publishLocked(msg [][]byte) error {
 		clear(matched)
 		s.matched = matched[:0]
 	}()
-	if s.opts.XPubNoDrop {
+	if s.opts.XPubNoDrop && !force {
 		for _, p := range matched {
-			if s.fullLocked(p) {
+			if !p.stalled && s.fullLocked(p) {
 				p.wantRoom = true
-				return ErrWouldBlock
+				return false, ErrWouldBlock
 			}
 		}
 	}
+	got, missed, size := 0, 0, msgSize(msg)
 	for _, p := range matched {
-		if s.fullLocked(p) {
-			s.dropped.Add(1)
+		if p.stalled && s.lowWaterLocked(p) {
+			s.endStallLocked(p, "subscriber recovered")
+		}
+		if !p.stalled && s.fullLocked(p) {
+			s.stallLocked(p, now)
+		}
+		if p.stalled {
+			p.missLocked()
+			missed++
 			continue
 		}
-		s.pushLocked(p, msg)
+		s.pushLocked(p, msg, size)
+		got++
 	}
-	return nil
+	if missed > 0 && got > 0 {
+		s.counters.stalledPeer.Add(1)
+	}
+	return missed == 0 || got > 0, nil
 }
 
 func (s *Socket) balanceLocked(msg [][]byte) error {
@@ -125,7 +179,7 @@ func (s *Socket) balanceLocked(msg [][]byte) error {
 	for i := range n {
 		k := (s.lbNext + i) % n
 		if p := s.pipes[k]; !s.fullLocked(p) {
-			s.pushLocked(p, msg)
+			s.pushLocked(p, msg, msgSize(msg))
 			s.lbNext = (k + 1) % n
 			return nil
 		}
@@ -137,19 +191,30 @@ func (s *Socket) balanceLocked(msg [][]byte) error {
 }
 
 func (s *Socket) subscribeLocked(msg [][]byte) error {
+	isSub := false
 	if f := msg[0]; len(msg) == 1 && len(f) > 0 && f[0] <= 1 {
+		isSub = true
 		if f[0] == 1 {
 			s.own.add(f[1:])
 		} else if !s.own.rm(f[1:]) {
 			return nil
 		}
 	}
+	size := msgSize(msg)
 	for _, p := range s.pipes {
-		if s.fullLocked(p) {
-			s.dropped.Add(1)
-			continue
+		full := s.fullLocked(p)
+		if isSub {
+			full = p.out.len()+p.inFlight >= subscriptionBacklog ||
+				s.opts.SendHWMBytes > 0 && p.out.size()+p.inFlightBytes >= s.opts.SendHWMBytes
 		}
-		s.pushLocked(p, msg)
+		switch {
+		case !full:
+			s.pushLocked(p, msg, size)
+		case isSub:
+			s.counters.subscriptionLost.Add(1)
+		default:
+			s.counters.lost.Add(1)
+		}
 	}
 	return nil
 }
@@ -176,7 +241,7 @@ func (s *Socket) TryRecv(max int, fn func(msg [][]byte) bool) int {
 		}
 		return n
 	}
-	hwm := s.opts.RecvHWM
+	hwm, hwmBytes := s.opts.RecvHWM, s.opts.RecvHWMBytes
 	for n < max && len(s.active) > 0 {
 		if s.fqNext >= len(s.active) {
 			s.fqNext = 0
@@ -187,9 +252,9 @@ func (s *Socket) TryRecv(max int, fn func(msg [][]byte) bool) int {
 		}
 		p.in.pop()
 		n++
-		// Wake a waiting reader once the queue is down to half its HWM, so
-		// it hands over messages in batches.
-		if p.readerWaits && (hwm == 0 || p.in.len() <= hwm/2) {
+		// Wake a waiting reader once the queue is down to half its bounds,
+		// so it hands over messages in batches.
+		if p.readerWaits && (hwm == 0 || p.in.len() <= hwm/2) && (hwmBytes == 0 || p.in.size() <= hwmBytes/2) {
 			p.readerWaits = false
 			signal(p.inRoom)
 		}
@@ -206,7 +271,9 @@ func (s *Socket) TryRecv(max int, fn func(msg [][]byte) bool) int {
 	return n
 }
 
-// Recv waits for one message until ctx ends or the socket is closed.
+// Recv waits for one message until ctx ends or the socket is closed. On
+// a quiesced socket it returns ErrDrained once everything received has
+// been read.
 func (s *Socket) Recv(ctx context.Context) ([][]byte, error) {
 	if !s.typ.receives() {
 		return nil, ErrNotSupported
@@ -219,6 +286,9 @@ func (s *Socket) Recv(ctx context.Context) ([][]byte, error) {
 		if s.isClosed() {
 			return nil, ErrClosed
 		}
+		if s.Drained() {
+			return nil, ErrDrained
+		}
 		select {
 		case <-s.readable:
 		case <-ctx.Done():
@@ -227,4 +297,71 @@ func (s *Socket) Recv(ctx context.Context) ([][]byte, error) {
 			return nil, ErrClosed
 		}
 	}
+}
+
+// Quiesce stops an XSUB or PULL socket taking in data, so that it can be
+// drained: it stops listening and reconnecting, and closes the sending
+// side of every connection, so that each peer sees the connection end and
+// closes it once it has sent what it was sending (a peer keeps what it
+// had not sent). What arrives until then is read as usual; connections
+// still open after drainTimeout are closed. Recv and TryRecv go on
+// returning what was received; Drained reports when nothing is left.
+func (s *Socket) Quiesce() error {
+	if s.typ != XSub && s.typ != Pull {
+		return ErrNotSupported
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if s.quiesced {
+		s.mu.Unlock()
+		return nil
+	}
+	s.quiesced = true
+	listeners := s.listeners
+	s.listeners = nil
+	serving := map[net.Conn]bool{}
+	for _, p := range s.pipes {
+		if p.conn != nil {
+			serving[p.conn] = true
+			signal(p.hasOut) // the writer closes its side
+		}
+	}
+	var handshaking []net.Conn
+	for nc := range s.conns {
+		if !serving[nc] {
+			handshaking = append(handshaking, nc)
+		}
+	}
+	s.drainTimer = time.AfterFunc(drainTimeout, s.endDrain)
+	s.mu.Unlock()
+	s.stopDial()
+	for _, ln := range listeners {
+		_ = ln.Close()
+	}
+	for _, nc := range handshaking {
+		_ = nc.Close()
+	}
+	signal(s.readable)
+	return nil
+}
+
+// endDrain closes the connections of a quiesced socket whose peers did
+// not close them within drainTimeout.
+func (s *Socket) endDrain() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for nc := range s.conns {
+		_ = nc.Close()
+	}
+}
+
+// Drained reports whether a quiesced socket has nothing more to give:
+// every connection has ended and every received message has been read.
+func (s *Socket) Drained() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.quiesced && s.serving == 0 && len(s.conns) == 0 && len(s.active) == 0
 }

@@ -249,7 +249,7 @@ func TestWrongUse(t *testing.T) {
 		t.Errorf("empty message: %v", err)
 	}
 	xpub := newSocket(t, XPub, nil)
-	if n, err := xpub.TrySendMany([][][]byte{{[]byte("a")}, {}}); n != 1 || !errors.Is(err, ErrEmptyMessage) {
+	if n, err := xpub.TrySendMany([][][]byte{{[]byte("a")}, {}}, nil); n != 1 || !errors.Is(err, ErrEmptyMessage) {
 		t.Errorf("batch with an empty message: %d, %v", n, err)
 	}
 	if _, err := New(Type(42), DefaultOptions()); err == nil {

@@ -53,6 +53,9 @@ var (
 	ErrWouldBlock = errors.New("puresock: socket would block")
 	// ErrClosed is returned by every call on a closed socket.
 	ErrClosed = errors.New("puresock: socket closed")
+	// ErrDrained is returned by Recv on a quiesced socket once everything
+	// received has been read.
+	ErrDrained = errors.New("puresock: socket drained")
 	// ErrEmptyMessage rejects a message without frames.
 	ErrEmptyMessage = errors.New("puresock: message has no frames")
 	// ErrNotSupported rejects an operation the socket type does not have,
@@ -70,6 +73,20 @@ type Options struct {
 	// not read yet; a peer beyond it is not read from until there is room,
 	// which pushes back through TCP. 0 means no limit.
 	RecvHWM int
+	// SendHWMBytes and RecvHWMBytes bound the same queues in payload
+	// bytes, beside SendHWM and RecvHWM (libzmq has no such bound). A
+	// queue below its bound takes one more message of any size, so a
+	// message larger than the bound still passes alone. 0 means no limit.
+	SendHWMBytes int
+	RecvHWMBytes int
+	// MaxMessageBytes and MaxMessageFrames bound one message received
+	// from a peer (ZMQ_MAXMSGSIZE, and a frame count libzmq lacks). Every
+	// frame header is checked against what is left of them before
+	// anything is allocated; a peer that goes over is disconnected and
+	// counted (Counters.Oversize, Counters.PeerOversize). 0 means no
+	// limit (frames are still at most MaxFrameSize bytes).
+	MaxMessageBytes  int64
+	MaxMessageFrames int
 	// Linger (ZMQ_LINGER) is how long Close keeps sending what is queued:
 	// negative waits until everything is written, 0 discards it.
 	Linger time.Duration
@@ -92,9 +109,19 @@ type Options struct {
 	// unsubscribe message, including the unsubscriptions of departed peers.
 	XPubVerboser bool
 	// XPubNoDrop (ZMQ_XPUB_NODROP) refuses a message with ErrWouldBlock
-	// when the queue of a subscriber it matches is full. Without it the
-	// message is not queued for that subscriber, and counted in Dropped.
+	// when the queue of a subscriber it matches is full and the
+	// subscriber is not stalled (see PublishStalling). Without it, such a
+	// subscriber stalls at once: it misses the message and later ones
+	// until its queue has drained to half its bounds.
 	XPubNoDrop bool
+	// StallDisconnect disconnects an XPUB subscriber whose stall episode
+	// lasted this long, discarding what its queue holds; 0 never does.
+	StallDisconnect time.Duration
+	// PeerLabel names an XPUB subscriber from a prefix it subscribed to
+	// (for Zeek, the node id of its node-id subscription): it returns the
+	// label and true, or false for prefixes that do not name the peer.
+	// Labels appear in Peers and in the stall log lines.
+	PeerLabel func(prefix []byte) (string, bool)
 	// ReconnectInterval (ZMQ_RECONNECT_IVL) is the first wait before a
 	// connect endpoint tries again; the wait doubles after every failed
 	// attempt up to ReconnectIntervalMax, and starts over after a
@@ -104,17 +131,35 @@ type Options struct {
 	// HandshakeTimeout (ZMQ_HANDSHAKE_IVL) bounds the ZMTP handshake of a
 	// new connection; 0 waits forever.
 	HandshakeTimeout time.Duration
-	// Logger receives connects, disconnects and failed handshakes at
-	// debug level. Nil discards them.
+	// Logger receives connects and disconnects at debug level; failed
+	// connects and handshakes, oversize messages and stalled subscribers
+	// at warning level (rate-limited), recovered subscribers at info
+	// level. Nil discards them.
 	Logger *slog.Logger
 }
 
+// Defaults of the bounds libzmq does not have.
+const (
+	// DefaultHWMBytes bounds each pipe's queue in bytes.
+	DefaultHWMBytes = 64 << 20
+	// DefaultMaxMessageBytes and DefaultMaxMessageFrames bound a received
+	// message; Zeek's largest (log batches of up to 1000 records) have 4
+	// frames and stay far below 64 MiB.
+	DefaultMaxMessageBytes  = 64 << 20
+	DefaultMaxMessageFrames = 1024
+)
+
 // DefaultOptions returns libzmq's defaults, with a reconnect backoff of
-// 100 ms doubling up to 2 s.
+// 100 ms doubling up to 2 s, and the byte and message bounds libzmq does
+// not have.
 func DefaultOptions() Options {
 	return Options{
 		SendHWM:              1000,
 		RecvHWM:              1000,
+		SendHWMBytes:         DefaultHWMBytes,
+		RecvHWMBytes:         DefaultHWMBytes,
+		MaxMessageBytes:      DefaultMaxMessageBytes,
+		MaxMessageFrames:     DefaultMaxMessageFrames,
 		Linger:               -1,
 		SendBuffer:           -1,
 		RecvBuffer:           -1,
@@ -130,6 +175,16 @@ func (o *Options) check() error {
 		return fmt.Errorf("send HWM %d: negative", o.SendHWM)
 	case o.RecvHWM < 0:
 		return fmt.Errorf("receive HWM %d: negative", o.RecvHWM)
+	case o.SendHWMBytes < 0:
+		return fmt.Errorf("send HWM of %d bytes: negative", o.SendHWMBytes)
+	case o.RecvHWMBytes < 0:
+		return fmt.Errorf("receive HWM of %d bytes: negative", o.RecvHWMBytes)
+	case o.MaxMessageBytes < 0:
+		return fmt.Errorf("maximum message size %d: negative", o.MaxMessageBytes)
+	case o.MaxMessageFrames < 0:
+		return fmt.Errorf("maximum frame count %d: negative", o.MaxMessageFrames)
+	case o.StallDisconnect < 0:
+		return fmt.Errorf("stall disconnect time %s: negative", o.StallDisconnect)
 	case o.ReconnectInterval <= 0:
 		return fmt.Errorf("reconnect interval %s: must be positive", o.ReconnectInterval)
 	case o.HandshakeTimeout < 0:

@@ -15,21 +15,25 @@ import (
 type pipe struct {
 	persistent bool
 
-	hasOut chan struct{} // wakes the writer: out has messages or cmds
+	hasOut chan struct{} // wakes the writer: out has messages or cmds, or the socket quiesced
 	inRoom chan struct{} // wakes the reader: in has room again
 
-	out         msgQueue            // towards the peer
-	in          msgQueue            // from the peer, not read yet
-	cmds        [][]byte            // PONG bodies to write
-	attached    bool                // a destination of the socket's messages
-	inActive    bool                // in the socket's fair queue
-	busy        bool                // the writer holds messages not written out yet
-	inFlight    int                 // messages the writer took from out and has not written yet
-	wantRoom    bool                // a sender waits for room in out
-	readerWaits bool                // the reader waits for room in in
-	hadConn     bool                // a connection served this pipe before
-	subs        map[string]struct{} // XPUB: prefixes this pipe holds
-	gen         uint64              // XPUB: match generation that last picked it
+	out           msgQueue            // towards the peer
+	in            msgQueue            // from the peer, not read yet
+	cmds          [][]byte            // PONG bodies to write
+	attached      bool                // a destination of the socket's messages
+	inActive      bool                // in the socket's fair queue
+	busy          bool                // the writer holds messages not written out yet
+	inFlight      int                 // messages the writer took from out and has not written yet
+	inFlightBytes int                 // their bytes
+	wantRoom      bool                // a sender waits for room in out
+	readerWaits   bool                // the reader waits for room in in
+	hadConn       bool                // a connection served this pipe before
+	conn          net.Conn            // the connection serving it now, if any
+	addr          string              // the peer's address (the endpoint before a connection)
+	subs          map[string]struct{} // XPUB: prefixes this pipe holds
+	gen           uint64              // XPUB: match generation that last picked it
+	stall                             // XPUB: stall state and per-peer counters
 }
 
 func newPipe(persistent bool) *pipe {
@@ -49,9 +53,11 @@ func (s *Socket) runConn(p *pipe, nc net.Conn, fr *frameReader, endpoint, peer s
 		s.replayLocked(p)
 	}
 	p.hadConn = true
+	p.conn, p.addr = nc, peer
+	s.serving++
 	s.mu.Unlock()
 	s.peers.Add(1)
-	s.log.Debug("peer connected", "socket", s.typ.String(), "endpoint", endpoint, "peer", peer)
+	s.log.Debug("peer connected", "endpoint", endpoint, "peer", peer)
 
 	stop := make(chan struct{})
 	writerDone := make(chan struct{})
@@ -71,9 +77,10 @@ func (s *Socket) runConn(p *pipe, nc net.Conn, fr *frameReader, endpoint, peer s
 	s.mu.Lock()
 	p.busy = false
 	p.cmds = nil
+	p.conn = nil
 	if p.inFlight > 0 {
 		// The writer's last batch is gone with the connection.
-		p.inFlight = 0
+		p.inFlight, p.inFlightBytes = 0, 0
 		if p.wantRoom {
 			p.wantRoom = false
 			signal(s.writable)
@@ -82,12 +89,21 @@ func (s *Socket) runConn(p *pipe, nc net.Conn, fr *frameReader, endpoint, peer s
 	if s.closed {
 		signal(s.drained)
 	}
+	s.serving--
+	if s.quiesced && s.serving == 0 {
+		signal(s.readable) // a waiting reader may find the socket drained
+	}
 	s.mu.Unlock()
 	s.peers.Add(-1)
+	if errors.Is(err, errOversize) {
+		s.counters.oversize.Add(1)
+		s.oversizeLog.Warn("peer disconnected: message over the limits", "endpoint", endpoint, "peer", peer,
+			"max_message_bytes", s.opts.MaxMessageBytes, "max_message_frames", s.opts.MaxMessageFrames, "err", err)
+	}
 	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 		err = nil
 	}
-	s.log.Debug("peer disconnected", "socket", s.typ.String(), "endpoint", endpoint, "peer", peer, "err", err)
+	s.log.Debug("peer disconnected", "endpoint", endpoint, "peer", peer, "err", err)
 }
 
 // readLoop reads from the connection until it fails.
@@ -97,12 +113,14 @@ func (s *Socket) readLoop(p *pipe, fr *frameReader) error {
 		maxBatch = min(maxBatch, hwm)
 	}
 	var batch [][][]byte
+	var sizes []int
+	batchBytes := 0
 	for {
 		msg, cmd, err := fr.next()
 		if err != nil {
 			if len(batch) > 0 {
 				// Messages that arrived whole before the end are delivered.
-				_ = s.deliver(p, batch)
+				_ = s.deliver(p, batch, sizes)
 			}
 			return err
 		}
@@ -119,29 +137,38 @@ func (s *Socket) readLoop(p *pipe, fr *frameReader) error {
 			s.upstream(p, msg)
 			continue
 		}
-		batch = append(batch, msg)
-		if len(batch) < maxBatch && fr.buffered() {
+		batch, sizes = append(batch, msg), append(sizes, fr.size)
+		batchBytes += fr.size
+		if len(batch) < maxBatch && batchBytes < readBatchBytes && fr.buffered() {
 			continue
 		}
-		if err := s.deliver(p, batch); err != nil {
+		if err := s.deliver(p, batch, sizes); err != nil {
 			return err
 		}
 		clear(batch)
-		batch = batch[:0]
+		batch, sizes, batchBytes = batch[:0], sizes[:0], 0
 	}
 }
 
-// deliver queues received messages for the application, waiting while
-// the pipe holds RecvHWM of them.
-func (s *Socket) deliver(p *pipe, batch [][][]byte) error {
-	hwm := s.opts.RecvHWM
+// inFullLocked reports whether p holds RecvHWM messages or RecvHWMBytes
+// bytes received and not read yet.
+func (s *Socket) inFullLocked(p *pipe) bool {
+	o := &s.opts
+	return o.RecvHWM > 0 && p.in.len() >= o.RecvHWM ||
+		o.RecvHWMBytes > 0 && p.in.size() >= o.RecvHWMBytes
+}
+
+// deliver queues received messages (of payload sizes bytes) for the
+// application, waiting while the pipe is at its receive bounds.
+func (s *Socket) deliver(p *pipe, batch [][][]byte, sizes []int) error {
 	for len(batch) > 0 {
 		s.mu.Lock()
-		room := len(batch)
-		if hwm > 0 {
-			room = min(room, hwm-p.in.len())
+		n := 0
+		for n < len(batch) && !s.inFullLocked(p) {
+			p.in.push(batch[n], sizes[n])
+			n++
 		}
-		if room <= 0 {
+		if n == 0 {
 			p.readerWaits = true
 			s.mu.Unlock()
 			select {
@@ -151,16 +178,13 @@ func (s *Socket) deliver(p *pipe, batch [][][]byte) error {
 			}
 			continue
 		}
-		for _, m := range batch[:room] {
-			p.in.push(m)
-		}
 		if !p.inActive {
 			p.inActive = true
 			s.active = append(s.active, p)
 		}
 		s.mu.Unlock()
 		signal(s.readable)
-		batch = batch[room:]
+		batch, sizes = batch[n:], sizes[n:]
 	}
 	return nil
 }
@@ -188,13 +212,19 @@ func (s *Socket) upstream(p *pipe, msg [][]byte) {
 // peer and tells the application as libzmq does: a subscribe when the
 // prefix is new (every one with verbose), an unsubscribe when no peer
 // holds the prefix any more or the peer did not hold it (every one with
-// verboser).
+// verboser). A subscription that names the peer (Options.PeerLabel)
+// labels it.
 func (s *Socket) subscriptionLocked(p *pipe, subscribe bool, prefix []byte) {
 	var notify bool
 	var kind byte
 	if subscribe {
 		kind = 1
 		notify = s.index.add(prefix, p) || s.verboseSubs
+		if p.label == "" && s.opts.PeerLabel != nil {
+			if label, ok := s.opts.PeerLabel(prefix); ok {
+				p.label = label
+			}
+		}
 	} else {
 		notify = s.index.rm(prefix, p) != rmValuesRemain || s.verboseUnsubs
 	}
@@ -235,22 +265,38 @@ func (s *Socket) command(p *pipe, cmd *command) error {
 }
 
 // writeLoop writes what is queued for the peer until stop is closed or a
-// write fails. It flushes whenever the queue runs empty.
+// write fails. It flushes whenever the queue runs empty. Once the socket
+// is quiesced it flushes, closes the connection's sending side (the peer
+// sees the end of the connection and closes its side once it has sent
+// what it was sending) and returns.
 //
-// The messages it takes from the queue count against SendHWM until they
-// are written (p.inFlight), as libzmq's pipe keeps a message until its
-// engine has encoded it: taking a batch does not make room for more
-// messages than the HWM allows while the peer does not read.
+// The messages it takes from the queue count against SendHWM and
+// SendHWMBytes until they are written (p.inFlight), as libzmq's pipe
+// keeps a message until its engine has encoded it: taking a batch does
+// not make room for more messages than the HWM allows while the peer
+// does not read.
 func (s *Socket) writeLoop(p *pipe, nc net.Conn, stop <-chan struct{}) error {
 	fw := newFrameWriter(nc)
 	var batch [][][]byte
 	var cmds [][]byte
 	for {
 		s.mu.Lock()
+		if s.quiesced {
+			p.inFlight, p.inFlightBytes = 0, 0
+			s.mu.Unlock()
+			if err := fw.flush(); err != nil {
+				return err
+			}
+			if cw, ok := nc.(interface{ CloseWrite() error }); ok {
+				return cw.CloseWrite()
+			}
+			return nil
+		}
 		cmds = append(cmds[:0], p.cmds...)
 		p.cmds = p.cmds[:0]
-		batch = p.out.popBatch(batch[:0], writeBatchMessages, writeBatchBytes)
-		p.inFlight = len(batch) // the previous batch is written
+		var bytes int
+		batch, bytes = p.out.popBatch(batch[:0], writeBatchMessages, writeBatchBytes)
+		p.inFlight, p.inFlightBytes = len(batch), bytes // the previous batch is written
 		if len(batch) > 0 || len(cmds) > 0 {
 			p.busy = true
 		}
@@ -258,14 +304,17 @@ func (s *Socket) writeLoop(p *pipe, nc net.Conn, stop <-chan struct{}) error {
 			p.wantRoom = false
 			signal(s.writable)
 		}
-		s.mu.Unlock()
+		if p.stalled && s.lowWaterLocked(p) {
+			s.endStallLocked(p, "subscriber recovered")
+		}
+		s.unlock()
 
 		if len(batch) == 0 && len(cmds) == 0 {
 			if err := fw.flush(); err != nil {
 				return err
 			}
 			s.mu.Lock()
-			idle := p.out.len() == 0 && len(p.cmds) == 0
+			idle := p.out.len() == 0 && len(p.cmds) == 0 && !s.quiesced
 			if idle {
 				p.busy = false
 				if s.closed {

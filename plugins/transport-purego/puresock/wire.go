@@ -36,9 +36,6 @@ const (
 	// readBufferSize is the buffer each connection reads through; whole
 	// messages found in it are copied out with one allocation.
 	readBufferSize = 64 << 10
-	// growStep bounds how much memory a large frame gets before its bytes
-	// have arrived, so a bogus size cannot make a peer allocate it.
-	growStep = 1 << 20
 	// writeBufferSize is the batch of encoded frames written at once.
 	writeBufferSize = 64 << 10
 	// directFrameSize is the frame size from which a frame is written from
@@ -59,7 +56,7 @@ func handshake(nc net.Conn, typ Type, timeout time.Duration) (zmq4.SocketType, e
 			return "", fmt.Errorf("set handshake deadline: %w", err)
 		}
 	}
-	zc, err := zmq4.Open(nc, null.Security(), typ.zmtp(), nil, false, nil)
+	zc, err := zmq4.Open(&signatureConn{Conn: nc}, null.Security(), typ.zmtp(), nil, false, nil)
 	if err != nil {
 		return "", err
 	}
@@ -69,6 +66,29 @@ func handshake(nc net.Conn, typ Type, timeout time.Duration) (zmq4.SocketType, e
 	return zmq4.SocketType(zc.Peer.Meta["Socket-Type"]), nil
 }
 
+// signatureConn checks the first bytes read from a connection against
+// ZMTP 3's signature (0xFF, 8 bytes, then 0x7F or any odd byte), so that a
+// peer that does not speak ZMTP is refused as soon as it sends something,
+// not after the handshake timeout.
+type signatureConn struct {
+	net.Conn
+	n int // signature bytes seen
+}
+
+func (c *signatureConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	for _, b := range p[:n] {
+		if c.n >= 10 {
+			break
+		}
+		if c.n == 0 && b != 0xff || c.n == 9 && b&0x01 == 0 {
+			return 0, fmt.Errorf("%w: not a ZMTP 3 greeting (it starts %q)", errProtocol, p[:min(n, 10)])
+		}
+		c.n++
+	}
+	return n, err
+}
+
 // command is a ZMTP command frame received after the handshake.
 type command struct {
 	name string
@@ -76,15 +96,39 @@ type command struct {
 }
 
 // frameReader reads ZMTP frames through a buffer. Messages that are in the
-// buffer entirely are copied out with one allocation for all their bytes.
+// buffer entirely are copied out with one allocation for all their bytes;
+// a larger one is read frame by frame, each into memory of its announced
+// size. Every frame header is checked against the message limits before
+// anything is allocated for it.
 type frameReader struct {
 	rd   io.Reader
 	buf  []byte
 	r, w int
+	// maxBytes and maxFrames bound one message (or command); 0 means no
+	// bound.
+	maxBytes  uint64
+	maxFrames int
+	// size is the payload bytes of the last message next returned.
+	size int
 }
 
-func newFrameReader(rd io.Reader) *frameReader {
-	return &frameReader{rd: rd, buf: make([]byte, readBufferSize)}
+func newFrameReader(rd io.Reader, maxBytes int64, maxFrames int) *frameReader {
+	return &frameReader{rd: rd, buf: make([]byte, readBufferSize), maxBytes: uint64(max(maxBytes, 0)), maxFrames: maxFrames}
+}
+
+// errOversize marks a message over the reader's limits.
+var errOversize = errors.New("message over the size limits")
+
+// checkFrame reports whether a frame of size bytes may follow frames
+// frames holding total bytes in one message.
+func (fr *frameReader) checkFrame(frames int, total, size uint64) error {
+	if fr.maxFrames > 0 && frames >= fr.maxFrames {
+		return fmt.Errorf("%w: more than %d frames", errOversize, fr.maxFrames)
+	}
+	if fr.maxBytes > 0 && size > fr.maxBytes-total {
+		return fmt.Errorf("%w: frame %d of %d bytes after %d bytes; the limit is %d bytes", errOversize, frames+1, size, total, fr.maxBytes)
+	}
+	return nil
 }
 
 // buffered reports whether bytes of a next frame are already in memory.
@@ -174,6 +218,9 @@ func (fr *frameReader) scan() (frames int, total uint64, done, big bool, err err
 		if flags&flagCommand != 0 && frames > 0 {
 			return 0, 0, false, false, fmt.Errorf("%w: command frame inside a message", errProtocol)
 		}
+		if err := fr.checkFrame(frames, total, size); err != nil {
+			return 0, 0, false, false, err
+		}
 		end := uint64(pos-fr.r) + uint64(hlen) + size
 		if end > uint64(len(fr.buf)) {
 			return 0, 0, false, true, nil
@@ -192,6 +239,7 @@ func (fr *frameReader) scan() (frames int, total uint64, done, big bool, err err
 
 // take copies the complete message at the buffer's read position out.
 func (fr *frameReader) take(n int, total uint64) ([][]byte, *command, error) {
+	fr.size = int(total)
 	data := make([]byte, total)
 	msg := make([][]byte, n)
 	off := 0
@@ -212,6 +260,7 @@ func (fr *frameReader) take(n int, total uint64) ([][]byte, *command, error) {
 // readLarge reads a message too large for the buffer, one frame at a time.
 func (fr *frameReader) readLarge() ([][]byte, *command, error) {
 	var msg [][]byte
+	var total uint64
 	for {
 		var hlen int
 		var flags byte
@@ -231,6 +280,9 @@ func (fr *frameReader) readLarge() ([][]byte, *command, error) {
 		if flags&flagCommand != 0 && len(msg) > 0 {
 			return nil, nil, fmt.Errorf("%w: command frame inside a message", errProtocol)
 		}
+		if err := fr.checkFrame(len(msg), total, size); err != nil {
+			return nil, nil, err
+		}
 		fr.r += hlen
 		body, err := fr.readBody(size)
 		if err != nil {
@@ -241,32 +293,27 @@ func (fr *frameReader) readLarge() ([][]byte, *command, error) {
 			return nil, cmd, err
 		}
 		msg = append(msg, body)
+		total += size
 		if flags&flagMore == 0 {
+			fr.size = int(total)
 			return msg, nil, nil
 		}
 	}
 }
 
-// readBody reads size bytes, growing the result as the bytes arrive.
+// readBody reads a frame body of size bytes into memory of that size:
+// what the buffer holds, then the rest straight from the connection.
 func (fr *frameReader) readBody(size uint64) ([]byte, error) {
-	body := make([]byte, 0, min(size, growStep))
-	for uint64(len(body)) < size {
-		if fr.r == fr.w {
-			if err := fr.fill(); err != nil {
-				if errors.Is(err, io.EOF) {
-					err = io.ErrUnexpectedEOF
-				}
-				return nil, err
+	body := make([]byte, size)
+	n := copy(body, fr.buf[fr.r:fr.w])
+	fr.r += n
+	if n < len(body) {
+		if _, err := io.ReadFull(fr.rd, body[n:]); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
 			}
+			return nil, err
 		}
-		want := min(size-uint64(len(body)), uint64(fr.w-fr.r))
-		if uint64(cap(body)-len(body)) < want {
-			grown := make([]byte, len(body), min(size, uint64(len(body))+max(want, growStep)))
-			copy(grown, body)
-			body = grown
-		}
-		body = append(body, fr.buf[fr.r:fr.r+int(want)]...)
-		fr.r += int(want)
 	}
 	return body, nil
 }

@@ -35,6 +35,10 @@ const (
 	attrLinger         = "linger_ms"
 	attrSndHWM         = "sndhwm"
 	attrRcvHWM         = "rcvhwm"
+	attrSndHWMBytes    = "sndhwm_bytes"
+	attrRcvHWMBytes    = "rcvhwm_bytes"
+	attrMaxMsgBytes    = "max_message_bytes"
+	attrMaxMsgFrames   = "max_message_frames"
 	attrSndBuf         = "sndbuf"
 	attrRcvBuf         = "rcvbuf"
 	attrIPv6           = "ipv6"
@@ -46,6 +50,7 @@ const (
 	attrVerboser       = "verboser"
 	attrNoDrop         = "nodrop"
 	attrSendTimeout    = "send_timeout_ms"
+	attrStallDisc      = "stall_disconnect_ms"
 	attrCurveServer    = "curve_server"
 	attrCurveSecretKey = "curve_secretkey"
 	attrCurvePublicKey = "curve_publickey"
@@ -53,12 +58,20 @@ const (
 	attrCurveAllowed   = "curve_allowed_clients"
 )
 
+// CapHWMBytes is the capability of bounding pipes in bytes
+// (sndhwm_bytes, rcvhwm_bytes), which libzmq does not have.
+const CapHWMBytes = "hwm_bytes"
+
 // Upper bounds of numeric attributes.
 const (
 	maxIOThreads        = 64
 	maxPollMessages     = 1 << 20
 	maxTimeoutMs        = math.MaxInt32
 	maxSocketBufferSize = math.MaxInt32
+	// maxMessageBytes keeps a message within one batch of the plugin
+	// protocol.
+	maxMessageBytes  = 1 << 30
+	maxMessageFrames = 1 << 20
 )
 
 // config is the decoded body of a socket block.
@@ -66,6 +79,11 @@ type config struct {
 	Bind, Connect       []string
 	LingerMs            int
 	SndHWM, RcvHWM      int
+	SndHWMBytes         int
+	RcvHWMBytes         int
+	MaxMessageBytes     int
+	MaxMessageFrames    int
+	StallDisconnectMs   int
 	SndBuf, RcvBuf      int
 	IPv6                bool
 	IOThreads           int
@@ -94,6 +112,10 @@ func commonAttributes() []schema.Attribute {
 			Description: "ZMQ_SNDHWM: messages queued per peer for sending (0 = unlimited)."},
 		{Name: attrRcvHWM, Type: schema.Number, Default: 1000,
 			Description: "ZMQ_RCVHWM: messages queued per peer for receiving (0 = unlimited)."},
+		{Name: attrSndHWMBytes, Type: schema.Number, Default: puresock.DefaultHWMBytes, Capability: CapHWMBytes,
+			Description: "Payload bytes queued per peer for sending, beside sndhwm (0 = unlimited); a queue below it takes one more message of any size."},
+		{Name: attrRcvHWMBytes, Type: schema.Number, Default: puresock.DefaultHWMBytes, Capability: CapHWMBytes,
+			Description: "Payload bytes queued per peer for receiving, beside rcvhwm (0 = unlimited); a peer beyond it is not read from until there is room."},
 		{Name: attrSndBuf, Type: schema.Number, Default: -1,
 			Description: "ZMQ_SNDBUF: kernel send buffer in bytes (-1 = OS default)."},
 		{Name: attrRcvBuf, Type: schema.Number, Default: -1,
@@ -112,14 +134,22 @@ func sourceAttributes() []schema.Attribute {
 		{Name: attrFraming, Type: schema.String, Default: FramingZeek, OneOf: []string{FramingZeek, FramingRaw},
 			Description: "zeek: drop (and count as malformed) messages that do not have exactly 4 frames; raw: pass every message."},
 		{Name: attrPollMax, Type: schema.Number, Default: 100,
-			Description: "In a link, the most messages read from one socket per poll round, so neither direction starves."},
+			Description: "In a link, the most messages read from one socket per poll round (and at most 4 MiB), so neither direction starves."},
 	}
 }
 
-func sendTimeoutAttribute() schema.Attribute {
-	return schema.Attribute{Name: attrSendTimeout, Type: schema.Number, Default: -1,
-		Description: "What to do when the socket refuses a message (HWM reached, or no peer): -1 wait until it is taken, " +
-			"0 drop it at once, N wait up to N ms, then drop and drop further refused messages at once until sends succeed again. Drops are counted."}
+// limitAttributes bound what a socket reads from one peer.
+func limitAttributes() []schema.Attribute {
+	return []schema.Attribute{
+		{Name: attrMaxMsgBytes, Type: schema.Number, Default: puresock.DefaultMaxMessageBytes,
+			Description: "Largest message read from a peer, in payload bytes; a peer that sends a larger one is disconnected and the message counted (oversize)."},
+		{Name: attrMaxMsgFrames, Type: schema.Number, Default: puresock.DefaultMaxMessageFrames,
+			Description: "Most frames of a message read from a peer; a peer that sends more is disconnected and the message counted (oversize)."},
+	}
+}
+
+func sendTimeoutAttribute(description string) schema.Attribute {
+	return schema.Attribute{Name: attrSendTimeout, Type: schema.Number, Default: -1, Description: description}
 }
 
 func xpubAttributes() []schema.Attribute {
@@ -129,8 +159,12 @@ func xpubAttributes() []schema.Attribute {
 		{Name: attrVerboser, Type: schema.Bool, Default: false,
 			Description: "ZMQ_XPUB_VERBOSER: pass every subscribe and unsubscribe message upstream, including those for departed peers."},
 		{Name: attrNoDrop, Type: schema.Bool, Default: true,
-			Description: "ZMQ_XPUB_NODROP: refuse (rather than silently drop) a message when a subscriber's queue is full."},
-		sendTimeoutAttribute(),
+			Description: "ZMQ_XPUB_NODROP: wait (send_timeout_ms) for a subscriber whose queue is full; false stalls it at once."},
+		sendTimeoutAttribute("How long to wait for a subscriber whose queue is full: -1 until it has room (lossless; every subscriber waits), " +
+			"0 not at all, N up to N ms. Then it is stalled: it misses messages, without further waits, until it has read half its queue; " +
+			"the others get them. Misses are counted per subscriber."),
+		{Name: attrStallDisc, Type: schema.Number, Default: 0,
+			Description: "Disconnect a subscriber stalled this many ms, discarding its queue (0 = never)."},
 	}
 }
 
@@ -161,22 +195,24 @@ func socketKinds() []transport.SocketKind {
 	return []transport.SocketKind{
 		{Kind: KindXSub, Role: transport.RoleSource, Subscriptions: transport.SubsAccepts,
 			Description: "XSUB: receives published messages from XPUB/PUB peers and sends subscriptions to them.",
-			Schema:      build(sourceAttributes())},
+			Schema:      build(limitAttributes(), sourceAttributes())},
 		{Kind: KindPull, Role: transport.RoleSource,
 			Description: "PULL: receives messages from PUSH peers (fair-queued).",
-			Schema:      build(sourceAttributes())},
+			Schema:      build(limitAttributes(), sourceAttributes())},
 		{Kind: KindXPub, Role: transport.RoleSink, Subscriptions: transport.SubsEmits,
 			Description: "XPUB: publishes messages to subscribers and reports their subscriptions.",
-			Schema:      build(xpubAttributes())},
+			Schema:      build(limitAttributes(), xpubAttributes())},
 		{Kind: KindPush, Role: transport.RoleSink,
 			Description: "PUSH: sends each message to one PULL peer, round-robin.",
-			Schema:      build([]schema.Attribute{sendTimeoutAttribute()})},
+			Schema: build([]schema.Attribute{sendTimeoutAttribute("What to do when no peer has room (HWM reached, or no peer): -1 wait until one has, " +
+				"0 drop the message at once, N wait up to N ms, then drop it and drop further refused messages at once until sends succeed again. Drops are counted.")})},
 	}
 }
 
-// parseConfig decodes and validates the JSON body of a socket of the given
-// kind. Attributes left out take their defaults.
-func parseConfig(kind string, raw []byte) (*config, error) {
+// parseConfig decodes and checks the JSON body of a socket of the given
+// kind, as Open uses it: attributes left out take their defaults. It
+// returns every problem found; the config is usable only without any.
+func parseConfig(kind string, raw []byte) (*config, []transport.Problem) {
 	var sk *transport.SocketKind
 	for _, k := range socketKinds() {
 		if k.Kind == kind {
@@ -185,14 +221,15 @@ func parseConfig(kind string, raw []byte) (*config, error) {
 		}
 	}
 	if sk == nil {
-		return nil, fmt.Errorf("unknown socket kind %q (want one of xsub, pull, xpub, push)", kind)
+		return nil, []transport.Problem{{Index: -1, Message: fmt.Sprintf("unknown socket kind %q (want one of xsub, pull, xpub, push)", kind)}}
 	}
 	body := map[string]any{}
 	if len(strings.TrimSpace(string(raw))) > 0 {
 		if err := json.Unmarshal(raw, &body); err != nil {
-			return nil, fmt.Errorf("config is not a JSON object: %w", err)
+			return nil, []transport.Problem{{Index: -1, Message: fmt.Sprintf("config is not a JSON object: %v", err)}}
 		}
 	}
+	d := decoder{body: body, schema: &sk.Schema}
 	names := make([]string, 0, len(body))
 	for name := range body {
 		names = append(names, name)
@@ -200,16 +237,17 @@ func parseConfig(kind string, raw []byte) (*config, error) {
 	sort.Strings(names)
 	for _, name := range names {
 		if _, ok := sk.Schema.Lookup(name); !ok {
-			return nil, fmt.Errorf("attribute %q: not an attribute of %s sockets", name, kind)
+			d.problem(name, -1, "not an attribute of %s sockets", kind)
 		}
 	}
-	d := decoder{body: body, schema: &sk.Schema}
 	c := &config{
 		Bind:                d.strings(attrBind),
 		Connect:             d.strings(attrConnect),
 		LingerMs:            d.int(attrLinger, -1, maxTimeoutMs),
 		SndHWM:              d.int(attrSndHWM, 0, math.MaxInt32),
 		RcvHWM:              d.int(attrRcvHWM, 0, math.MaxInt32),
+		SndHWMBytes:         d.int(attrSndHWMBytes, 0, math.MaxInt32),
+		RcvHWMBytes:         d.int(attrRcvHWMBytes, 0, math.MaxInt32),
 		SndBuf:              d.int(attrSndBuf, -1, maxSocketBufferSize),
 		RcvBuf:              d.int(attrRcvBuf, -1, maxSocketBufferSize),
 		IPv6:                d.bool(attrIPv6),
@@ -222,6 +260,14 @@ func parseConfig(kind string, raw []byte) (*config, error) {
 		CurveAllowedClients: d.strings(attrCurveAllowed),
 		Framing:             FramingRaw,
 		SendTimeoutMs:       0,
+		// A push reads nothing but commands from its peers; the default
+		// limits bound them.
+		MaxMessageBytes:  puresock.DefaultMaxMessageBytes,
+		MaxMessageFrames: puresock.DefaultMaxMessageFrames,
+	}
+	if _, ok := sk.Schema.Lookup(attrMaxMsgBytes); ok {
+		c.MaxMessageBytes = d.int(attrMaxMsgBytes, 1, maxMessageBytes)
+		c.MaxMessageFrames = d.int(attrMaxMsgFrames, 1, maxMessageFrames)
 	}
 	if _, ok := sk.Schema.Lookup(attrFraming); ok {
 		c.Framing = d.oneOf(attrFraming)
@@ -231,36 +277,53 @@ func parseConfig(kind string, raw []byte) (*config, error) {
 		c.Verbose = d.bool(attrVerbose)
 		c.Verboser = d.bool(attrVerboser)
 		c.NoDrop = d.bool(attrNoDrop)
+		c.StallDisconnectMs = d.int(attrStallDisc, 0, maxTimeoutMs)
 	}
 	if _, ok := sk.Schema.Lookup(attrSendTimeout); ok {
 		c.SendTimeoutMs = d.int(attrSendTimeout, -1, maxTimeoutMs)
 	}
-	if d.err != nil {
-		return nil, d.err
+	if len(c.Bind) == 0 && len(c.Connect) == 0 && !d.failed(attrBind) && !d.failed(attrConnect) {
+		d.problem("", -1, "attributes %q and %q: both empty; give at least one endpoint", attrBind, attrConnect)
 	}
-	if len(c.Bind) == 0 && len(c.Connect) == 0 {
-		return nil, fmt.Errorf("attributes %q and %q: both empty; give at least one endpoint", attrBind, attrConnect)
-	}
-	for _, ep := range c.Bind {
+	for i, ep := range c.Bind {
 		if err := checkEndpoint(ep, true, c.IPv6); err != nil {
-			return nil, fmt.Errorf("attribute %q: endpoint %q: %w", attrBind, ep, err)
+			d.problem(attrBind, i, "endpoint %q: %v", ep, err)
 		}
 	}
-	for _, ep := range c.Connect {
+	for i, ep := range c.Connect {
 		if err := checkEndpoint(ep, false, c.IPv6); err != nil {
-			return nil, fmt.Errorf("attribute %q: endpoint %q: %w", attrConnect, ep, err)
+			d.problem(attrConnect, i, "endpoint %q: %v", ep, err)
 		}
 	}
-	if err := c.checkCurve(); err != nil {
-		return nil, err
+	c.checkCurve(&d)
+	return c, d.problems
+}
+
+// problemError turns the first of problems into the error Open returns.
+func problemError(problems []transport.Problem) error {
+	p := problems[0]
+	if p.Attribute == "" {
+		return errors.New(p.Message)
 	}
-	return c, nil
+	return fmt.Errorf("attribute %q: %s", p.Attribute, p.Message)
+}
+
+// bindKeys returns the endpoints c binds that could clash with another
+// socket's, normalized (puresock.BindKey).
+func (c *config) bindKeys() []string {
+	var keys []string
+	for _, ep := range c.Bind {
+		if key, ok := puresock.BindKey(ep, c.IPv6); ok {
+			keys = append(keys, key)
+		}
+	}
+	return keys
 }
 
 // checkCurve refuses CURVE attributes: CURVE needs a capability this
 // transport does not declare, so zpipe's validation rejects them first;
 // this is the same check for callers that skip it.
-func (c *config) checkCurve() error {
+func (c *config) checkCurve(d *decoder) {
 	set := []struct {
 		name string
 		on   bool
@@ -273,16 +336,17 @@ func (c *config) checkCurve() error {
 	}
 	for _, a := range set {
 		if a.on {
-			return fmt.Errorf("attribute %q: needs the %q capability, which transport %q does not have", a.name, transport.CapCurve, Name)
+			d.problem(a.name, -1, "needs the %q capability, which transport %q does not have", transport.CapCurve, Name)
 		}
 	}
-	return nil
 }
 
 // options translates the config into socket options.
 func (c *config) options(kind string) puresock.Options {
 	o := puresock.DefaultOptions()
 	o.SendHWM, o.RecvHWM = c.SndHWM, c.RcvHWM
+	o.SendHWMBytes, o.RecvHWMBytes = c.SndHWMBytes, c.RcvHWMBytes
+	o.MaxMessageBytes, o.MaxMessageFrames = int64(c.MaxMessageBytes), c.MaxMessageFrames
 	o.Linger = time.Duration(c.LingerMs) * time.Millisecond
 	if c.LingerMs < 0 {
 		o.Linger = -1
@@ -292,16 +356,18 @@ func (c *config) options(kind string) puresock.Options {
 	o.IPv6 = c.IPv6
 	if kind == KindXPub {
 		o.XPubVerbose, o.XPubVerboser, o.XPubNoDrop = c.Verbose, c.Verboser, c.NoDrop
+		o.StallDisconnect = time.Duration(c.StallDisconnectMs) * time.Millisecond
+		o.PeerLabel = zeekNodeID
 	}
 	return o
 }
 
-// decoder reads typed attribute values, falling back to schema defaults, and
-// keeps the first error.
+// decoder reads typed attribute values, falling back to schema defaults,
+// and collects the problems it finds.
 type decoder struct {
-	body   map[string]any
-	schema *schema.Schema
-	err    error
+	body     map[string]any
+	schema   *schema.Schema
+	problems []transport.Problem
 }
 
 func (d *decoder) value(name string) any {
@@ -312,10 +378,24 @@ func (d *decoder) value(name string) any {
 	return a.Default
 }
 
-func (d *decoder) fail(name string, v any, format string, args ...any) {
-	if d.err == nil {
-		d.err = fmt.Errorf("attribute %q: value %s: %s", name, render(v), fmt.Sprintf(format, args...))
+// problem records a problem of attribute name (element index of a list,
+// or -1).
+func (d *decoder) problem(name string, index int, format string, args ...any) {
+	d.problems = append(d.problems, transport.Problem{Attribute: name, Index: index, Message: fmt.Sprintf(format, args...)})
+}
+
+// failed reports whether attribute name has a problem already.
+func (d *decoder) failed(name string) bool {
+	for _, p := range d.problems {
+		if p.Attribute == name {
+			return true
+		}
 	}
+	return false
+}
+
+func (d *decoder) fail(name string, index int, v any, format string, args ...any) {
+	d.problem(name, index, "value %s: %s", render(v), fmt.Sprintf(format, args...))
 }
 
 func render(v any) string {
@@ -337,15 +417,15 @@ func (d *decoder) int(name string, lo, hi int) int {
 	case int64:
 		f = float64(x)
 	default:
-		d.fail(name, v, "want a number")
+		d.fail(name, -1, v, "want a number")
 		return 0
 	}
 	if f != math.Trunc(f) || math.IsInf(f, 0) {
-		d.fail(name, v, "want a whole number")
+		d.fail(name, -1, v, "want a whole number")
 		return 0
 	}
 	if f < float64(lo) || f > float64(hi) {
-		d.fail(name, v, "out of range [%d, %d]", lo, hi)
+		d.fail(name, -1, v, "out of range [%d, %d]", lo, hi)
 		return 0
 	}
 	return int(f)
@@ -355,7 +435,7 @@ func (d *decoder) bool(name string) bool {
 	v := d.value(name)
 	b, ok := v.(bool)
 	if !ok {
-		d.fail(name, v, "want a bool")
+		d.fail(name, -1, v, "want a bool")
 	}
 	return b
 }
@@ -364,7 +444,7 @@ func (d *decoder) string(name string) string {
 	v := d.value(name)
 	s, ok := v.(string)
 	if !ok {
-		d.fail(name, v, "want a string")
+		d.fail(name, -1, v, "want a string")
 	}
 	return s
 }
@@ -377,7 +457,7 @@ func (d *decoder) oneOf(name string) string {
 			return s
 		}
 	}
-	d.fail(name, s, "want one of %s", strings.Join(a.OneOf, ", "))
+	d.fail(name, -1, s, "want one of %s", strings.Join(a.OneOf, ", "))
 	return s
 }
 
@@ -388,17 +468,17 @@ func (d *decoder) strings(name string) []string {
 		return l
 	case []any:
 		out := make([]string, 0, len(l))
-		for _, e := range l {
+		for i, e := range l {
 			s, ok := e.(string)
 			if !ok {
-				d.fail(name, v, "want a list of strings")
+				d.fail(name, i, v, "want a list of strings")
 				return nil
 			}
 			out = append(out, s)
 		}
 		return out
 	}
-	d.fail(name, v, "want a list of strings")
+	d.fail(name, -1, v, "want a list of strings")
 	return nil
 }
 

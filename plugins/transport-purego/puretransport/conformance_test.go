@@ -48,4 +48,8 @@ var harness = transporttest.Harness{
 	// An xpub without nodrop counts the messages a full subscriber misses
 	// (README: "Losses libzmq cannot see are counted").
 	CountsSilentDrops: true,
+	// The pipes are ours: per-subscriber losses are exact.
+	ExactPeerDrops: true,
+	// Subscriptions are queued beyond sndhwm, up to sndhwm_bytes.
+	KeepsSubscriptionBursts: true,
 }

@@ -11,9 +11,17 @@ import (
 	"github.com/zpipe/zpipe/core/transport"
 )
 
-// tapHWM bounds the subscription messages a link's tap holds for a
-// reader; beyond it they are dropped and counted.
-const tapHWM = 10000
+// linkBurstBytes bounds, beside poll_max_messages, the bytes a link
+// takes from one socket per round.
+const linkBurstBytes = 4 << 20
+
+// tapHWM and tapHWMBytes bound the subscription messages a link's tap
+// holds for a reader; beyond them they are dropped and counted
+// (subscription_lost).
+const (
+	tapHWM      = 10000
+	tapHWMBytes = 16 << 20
+)
 
 // link forwards from a source socket to sink sockets on its own goroutine
 // until StopLink. While it runs, it owns its sockets.
@@ -170,16 +178,23 @@ func (l *link) run(ctx context.Context) error {
 		}
 	}
 	var data, subs [][][]byte
+	var burstBytes int
+	// collect takes up to burst messages and linkBurstBytes bytes (at
+	// least one message) from a socket into dst.
 	collect := func(dst *[][][]byte) func([][]byte) bool {
 		return func(m [][]byte) bool {
+			if len(*dst) > 0 && burstBytes >= linkBurstBytes {
+				return false
+			}
 			*dst = append(*dst, m)
+			burstBytes += msgBytes(m)
 			return true
 		}
 	}
 	takeData, takeSubs := collect(&data), collect(&subs)
 	for {
 		moved := false
-		data = data[:0]
+		data, burstBytes = data[:0], 0
 		if l.src.zs.TryRecv(l.burst, takeData) > 0 {
 			moved = true
 			good := data[:0]
@@ -194,7 +209,7 @@ func (l *link) run(ctx context.Context) error {
 			clear(data)
 		}
 		for _, sk := range subSinks {
-			subs = subs[:0]
+			subs, burstBytes = subs[:0], 0
 			if sk.zs.TryRecv(l.burst, takeSubs) == 0 {
 				continue
 			}
@@ -251,7 +266,7 @@ func (l *link) upstream(sk *sock, msgs [][][]byte) error {
 			if l.tap.push(m) {
 				l.tapCounters.sent(m, true)
 			} else {
-				l.tapCounters.drops[dropHWM].Add(1)
+				l.tapCounters.drops[dropSubscription].Add(1)
 			}
 		}
 		if l.src.kind != KindXSub {
@@ -270,6 +285,7 @@ type tap struct {
 	waiting atomic.Int32 // receives waiting for messages
 	mu      sync.Mutex
 	q       [][][]byte
+	qBytes  int
 	closed  bool
 	ready   chan struct{}
 	done    chan struct{}
@@ -279,14 +295,15 @@ func newTap() *tap {
 	return &tap{ready: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
-// push queues m unless tapHWM messages are waiting.
+// push queues m unless tapHWM messages or tapHWMBytes bytes are waiting.
 func (t *tap) push(m [][]byte) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.q) >= tapHWM {
+	if len(t.q) >= tapHWM || t.qBytes >= tapHWMBytes {
 		return false
 	}
 	t.q = append(t.q, m)
+	t.qBytes += msgBytes(m)
 	select {
 	case t.ready <- struct{}{}:
 	default:
@@ -316,6 +333,7 @@ func (t *tap) recv(ctx context.Context, b *message.Batch, lim transport.Limits) 
 		n := 0
 		for n < len(t.q) && n < maxMsgs && (n == 0 || b.Bytes()+msgBytes(t.q[n]) <= maxBytes) {
 			b.Append(t.q[n]...)
+			t.qBytes -= msgBytes(t.q[n])
 			n++
 		}
 		clear(t.q[:n])

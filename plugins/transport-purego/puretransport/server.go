@@ -2,6 +2,7 @@ package puretransport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,13 +21,6 @@ const Name = "purego"
 // Version is the transport's version as reported by Describe.
 const Version = "0.1.0"
 
-// Drop reasons as reported in SocketStats.Drops and SendResult.DropReason.
-const (
-	DropHWM       = "hwm"
-	DropNoPeer    = "no_peer"
-	DropMalformed = "malformed"
-)
-
 // Server is the pure-Go transport. It implements transport.Server; all its
 // methods are safe for concurrent use.
 type Server struct {
@@ -37,7 +31,11 @@ type Server struct {
 	links   map[string]*link
 }
 
-var _ transport.Server = (*Server)(nil)
+var (
+	_ transport.Server    = (*Server)(nil)
+	_ transport.Validator = (*Server)(nil)
+	_ transport.Quiescer  = (*Server)(nil)
+)
 
 // Option configures a Server.
 type Option func(*Server)
@@ -72,7 +70,7 @@ func (s *Server) Describe(ctx context.Context) (*transport.Description, error) {
 		Name:         Name,
 		Version:      fmt.Sprintf("%s (%s)", Version, strings.TrimSpace("go-zeromq/zmq4 "+zmq4Version())),
 		Protocol:     transport.ProtocolVersion,
-		Capabilities: []string{transport.CapTCP, transport.CapIPC, transport.CapIPv6, transport.CapLink},
+		Capabilities: []string{transport.CapTCP, transport.CapIPC, transport.CapIPv6, transport.CapLink, CapHWMBytes},
 		Sockets:      socketKinds(),
 	}, nil
 }
@@ -95,9 +93,9 @@ func (s *Server) Open(ctx context.Context, spec transport.SocketSpec) error {
 	if spec.ID == "" {
 		return errInvalid("open %s socket: empty id", spec.Kind)
 	}
-	cfg, err := parseConfig(spec.Kind, spec.Config)
-	if err != nil {
-		return errInvalid("open %s %q: %w", spec.Kind, spec.ID, err)
+	cfg, problems := parseConfig(spec.Kind, spec.Config)
+	if len(problems) > 0 {
+		return errInvalid("open %s %q: %w", spec.Kind, spec.ID, problemError(problems))
 	}
 	s.mu.Lock()
 	_, taken := s.sockets[spec.ID]
@@ -237,11 +235,50 @@ func (s *Server) Stats(ctx context.Context) (*transport.Stats, error) {
 	defer s.mu.Unlock()
 	st := &transport.Stats{Sockets: make([]transport.SocketStats, 0, len(s.sockets)+len(s.links))}
 	for id, sk := range s.sockets {
-		st.Sockets = append(st.Sockets, sk.c.stats(id, sk.zs.Dropped()))
+		st.Sockets = append(st.Sockets, sk.c.stats(id, sk.zs))
 	}
 	for id, l := range s.links {
-		st.Sockets = append(st.Sockets, l.tapCounters.stats(id, 0))
+		st.Sockets = append(st.Sockets, l.tapCounters.stats(id, nil))
 	}
 	sort.Slice(st.Sockets, func(i, j int) bool { return st.Sockets[i].ID < st.Sockets[j].ID })
 	return st, nil
+}
+
+// Validate checks a socket's configuration as Open would, without opening
+// anything: every problem is reported, naming its attribute (and, in a
+// list, the element's index), and Binds lists the endpoints the socket
+// would bind, normalized, so that the caller can find two sockets binding
+// one endpoint.
+func (s *Server) Validate(ctx context.Context, kind string, config []byte) (*transport.Validation, error) {
+	cfg, problems := parseConfig(kind, config)
+	v := &transport.Validation{Problems: problems}
+	if cfg != nil {
+		v.Binds = cfg.bindKeys()
+	}
+	return v, nil
+}
+
+// Quiesce stops an xsub or pull socket taking in data, so that what its
+// peers sent can be read to the end: it stops listening and reconnecting
+// and ends every connection from its side; a peer closes its side once
+// it has sent what it was sending, and keeps the rest. Recv then returns
+// what arrived, and transport.ErrDrained once nothing is left. Other
+// kinds answer with an error wrapping errors.ErrUnsupported.
+func (s *Server) Quiesce(ctx context.Context, id string) error {
+	s.mu.Lock()
+	sk, ok := s.sockets[id]
+	s.mu.Unlock()
+	if !ok {
+		return errNotFound("quiesce: no socket %q", id)
+	}
+	if sk.kind != KindXSub && sk.kind != KindPull {
+		return fmt.Errorf("quiesce %s %q: only xsub and pull sockets drain: %w", sk.kind, id, errors.ErrUnsupported)
+	}
+	if err := sk.stateErr(); err != nil {
+		return errInvalid("quiesce %s %q: %w", sk.kind, id, err)
+	}
+	if err := sk.zs.Quiesce(); err != nil {
+		return fmt.Errorf("quiesce %s %q: %w", sk.kind, id, toTransportErr(err))
+	}
+	return nil
 }

@@ -21,15 +21,20 @@ const (
 	defaultMaxBytes    = 1 << 20
 )
 
-// drop reasons, indexes into counters.drops.
+// drop reasons counted here, indexes into counters.drops; the socket
+// layer counts the others (puresock.Counters).
 const (
 	dropHWM = iota
 	dropNoPeer
 	dropMalformed
+	dropSubscription
 	numDropReasons
 )
 
-var dropNames = [numDropReasons]string{dropHWM: DropHWM, dropNoPeer: DropNoPeer, dropMalformed: DropMalformed}
+var dropNames = [numDropReasons]string{
+	dropHWM: transport.DropHWM, dropNoPeer: transport.DropNoPeer,
+	dropMalformed: transport.DropMalformed, dropSubscription: transport.DropSubscription,
+}
 
 // counters are a socket's cumulative counts, updated atomically so that
 // Stats never waits for the socket.
@@ -71,9 +76,9 @@ func (c *counters) sent(msg [][]byte, countSubs bool) {
 	}
 }
 
-// stats reads the counters; lossy adds the messages the socket layer lost
-// without refusing them to the hwm drops.
-func (c *counters) stats(id string, lossy uint64) transport.SocketStats {
+// stats reads the counters, adding the losses and events the socket
+// layer counted (zs nil for a link's tap).
+func (c *counters) stats(id string, zs *puresock.Socket) transport.SocketStats {
 	st := transport.SocketStats{
 		ID:                    id,
 		MessagesReceived:      c.msgsIn.Load(),
@@ -85,32 +90,53 @@ func (c *counters) stats(id string, lossy uint64) transport.SocketStats {
 		SubscriptionsReceived: c.subsIn.Load(),
 		SubscriptionsSent:     c.subsOut.Load(),
 		Drops:                 map[string]uint64{},
+		Events:                map[string]uint64{},
 	}
 	for i, name := range dropNames {
-		n := c.drops[i].Load()
-		if i == dropHWM {
-			n += lossy
+		st.Drops[name] = c.drops[i].Load()
+	}
+	if zs != nil {
+		z := zs.Counters()
+		st.Drops[transport.DropHWM] += z.Lost
+		st.Drops[transport.DropStalledPeer] = z.StalledPeer
+		st.Drops[transport.DropSubscription] += z.SubscriptionLost
+		st.Drops[transport.DropOversize] = z.Oversize
+		st.Events = map[string]uint64{
+			transport.EventConnectFailed:       z.ConnectFailed,
+			transport.EventHandshakeFailed:     z.HandshakeFailed,
+			transport.EventPeerOversize:        z.Oversize,
+			transport.EventPeerStalled:         z.PeerStalled,
+			transport.EventPeerStallDisconnect: z.PeerStallDisconnect,
 		}
-		if n > 0 {
-			st.Drops[name] = n
+		st.Peers = peerStats(zs.PeerStats())
+	}
+	for _, m := range []map[string]uint64{st.Drops, st.Events} {
+		for k, n := range m {
+			if n == 0 {
+				delete(m, k)
+			}
 		}
 	}
 	return st
 }
 
 // sendPolicy applies send_timeout_ms to a sink whose socket refuses a
-// message: -1 waits until it is taken, 0 drops it at once, N waits up to N
-// ms, then drops it and turns degraded: later refusals drop at once until a
-// send succeeds at least N ms after that drop. Whoever sends on the socket
-// (Send calls, or the link that owns it) uses it, one at a time.
+// message: -1 waits until it is taken, 0 gives up at once, N waits up to
+// N ms. Giving up on an xpub message stalls the subscribers that are full
+// (puresock.PublishStalling): the others get it, and the stalled ones
+// cost no wait until they recover. Giving up on a push message drops it
+// and turns the socket degraded: later refusals drop at once until a
+// send succeeds at least N ms after that drop. Whoever sends on the
+// socket (Send calls, or the link that owns it) uses it, one at a time.
 type sendPolicy struct {
 	timeout       time.Duration // negative: forever
+	perPeer       bool          // xpub: no degraded state
 	deadline      time.Time     // of the wait in progress, zero if none
 	degraded      bool
 	degradedSince time.Time
 }
 
-// waitLeft says how long to wait for a refused message: 0 drops it now,
+// waitLeft says how long to wait for a refused message: 0 gives up now,
 // a negative duration waits forever.
 func (p *sendPolicy) waitLeft(now time.Time) time.Duration {
 	switch {
@@ -127,7 +153,9 @@ func (p *sendPolicy) waitLeft(now time.Time) time.Duration {
 	}
 	left := p.deadline.Sub(now)
 	if left <= 0 {
-		p.degraded, p.degradedSince = true, now
+		if !p.perPeer {
+			p.degraded, p.degradedSince = true, now
+		}
 		return 0
 	}
 	return left
@@ -140,7 +168,7 @@ func (p *sendPolicy) sentOne(now time.Time) {
 	}
 }
 
-func (p *sendPolicy) droppedOne() { p.deadline = time.Time{} }
+func (p *sendPolicy) gaveUp() { p.deadline = time.Time{} }
 
 // sock is one socket and the bookkeeping that lets several goroutines use
 // it: one receiving and one sending at a time, or a link owning it.
@@ -152,7 +180,9 @@ type sock struct {
 	bound []string
 	c     counters
 
-	policy sendPolicy // used by the one sender (Send calls or a link)
+	policy    sendPolicy // used by the one sender (Send calls or a link)
+	unreached []int      // the sender's: messages of a send no subscriber got
+	noteMiss  func(int)  // appends to unreached
 
 	mu      sync.Mutex
 	idle    *sync.Cond    // signalled when users drops to zero
@@ -184,9 +214,10 @@ func newSock(id, kind string, cfg *config, log *slog.Logger) (*sock, error) {
 	}
 	sk := &sock{
 		id: id, kind: kind, cfg: cfg, zs: zs, changed: make(chan struct{}),
-		policy: sendPolicy{timeout: time.Duration(cfg.SendTimeoutMs) * time.Millisecond},
+		policy: sendPolicy{timeout: time.Duration(cfg.SendTimeoutMs) * time.Millisecond, perPeer: kind == KindXPub},
 	}
 	sk.idle = sync.NewCond(&sk.mu)
+	sk.noteMiss = func(i int) { sk.unreached = append(sk.unreached, i) }
 	for _, ep := range cfg.Bind {
 		bound, err := zs.Bind(ep)
 		if err != nil {
@@ -323,6 +354,9 @@ func (k *sock) recv(ctx context.Context, b *message.Batch, lim transport.Limits)
 		if k.readInto(b, maxMsgs, maxBytes) {
 			return nil
 		}
+		if k.zs.Drained() {
+			return transport.ErrDrained
+		}
 		select {
 		case <-k.zs.Readable():
 		case <-ctx.Done():
@@ -431,7 +465,6 @@ var errInterrupted = errors.New("interrupted")
 // early with ctx's error when ctx ends, and with errInterrupted when abort
 // is closed, leaving the rest unsent and uncounted.
 func (k *sock) deliver(ctx context.Context, abort <-chan struct{}, msgs [][][]byte, res *transport.SendResult) error {
-	countSubs := k.kind == KindXSub
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -439,12 +472,10 @@ func (k *sock) deliver(ctx context.Context, abort <-chan struct{}, msgs [][][]by
 		}
 	}()
 	for len(msgs) > 0 {
-		n, err := k.zs.TrySendMany(msgs)
+		k.unreached = k.unreached[:0]
+		n, err := k.zs.TrySendMany(msgs, k.noteMiss)
 		if n > 0 {
-			for _, m := range msgs[:n] {
-				k.c.sent(m, countSubs)
-			}
-			res.Sent += n
+			k.countTaken(msgs[:n], res)
 			k.policy.sentOne(time.Now())
 			msgs = msgs[n:]
 		}
@@ -456,7 +487,9 @@ func (k *sock) deliver(ctx context.Context, abort <-chan struct{}, msgs [][][]by
 		}
 		left := k.policy.waitLeft(time.Now())
 		if left == 0 {
-			k.dropOne(res)
+			if err := k.giveUp(msgs[0], res); err != nil {
+				return err
+			}
 			msgs = msgs[1:]
 			continue
 		}
@@ -484,14 +517,56 @@ func (k *sock) deliver(ctx context.Context, abort <-chan struct{}, msgs [][][]by
 	return nil
 }
 
+// countTaken counts messages the socket took: sent, except those no
+// subscriber got (k.unreached, ascending), which are hwm drops.
+func (k *sock) countTaken(msgs [][][]byte, res *transport.SendResult) {
+	countSubs := k.kind == KindXSub
+	next := 0
+	for i, m := range msgs {
+		if next < len(k.unreached) && k.unreached[next] == i {
+			next++
+			k.drop(dropHWM, res)
+			continue
+		}
+		k.c.sent(m, countSubs)
+		res.Sent++
+	}
+}
+
+// giveUp ends the wait for a refused message: an xpub sends it to the
+// subscribers with room and stalls the full ones; other sockets drop it.
+func (k *sock) giveUp(msg [][]byte, res *transport.SendResult) error {
+	k.policy.gaveUp()
+	if k.kind != KindXPub {
+		k.dropOne(res)
+		return nil
+	}
+	reached, err := k.zs.PublishStalling(msg)
+	if err != nil {
+		return toTransportErr(err)
+	}
+	if reached {
+		k.c.sent(msg, false)
+		res.Sent++
+	} else {
+		k.drop(dropHWM, res)
+	}
+	return nil
+}
+
 // dropOne counts a refused message as dropped, with its reason.
 func (k *sock) dropOne(res *transport.SendResult) {
 	reason := dropHWM
 	if k.kind == KindPush && k.zs.Peers() == 0 {
 		reason = dropNoPeer
 	}
+	k.drop(reason, res)
+}
+
+// drop counts one message lost for reason, in the socket's counters and
+// in res if not nil.
+func (k *sock) drop(reason int, res *transport.SendResult) {
 	k.c.drops[reason].Add(1)
-	k.policy.droppedOne()
 	if res != nil {
 		res.Dropped++
 		if res.DropReason == "" {

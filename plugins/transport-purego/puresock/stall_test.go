@@ -1,0 +1,142 @@
+package puresock
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"testing"
+
+	zmq "github.com/pebbe/zmq4"
+	"github.com/zpipe/zpipe/internal/syncbuf"
+)
+
+// TestXPubStallEpisode: a subscriber that stops reading is stalled when
+// the sender gives up on it (PublishStalling): it misses messages without
+// further refusals while the other subscriber gets every one; its misses
+// are counted exactly, once per message for the socket; the episode is
+// logged once at warning level with the peer's label and address, and
+// its end, once it has read its queue, at info level with the number of
+// messages missed; then it gets messages again.
+func TestXPubStallEpisode(t *testing.T) {
+	var logs syncbuf.Buffer
+	s := newSocket(t, XPub, func(o *Options) {
+		o.SendHWM, o.SendBuffer, o.XPubNoDrop = 10, 4096, true
+		o.Logger = slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), &logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
+		o.PeerLabel = func(prefix []byte) (string, bool) {
+			label, ok := bytes.CutPrefix(prefix, []byte("id."))
+			return string(label), ok
+		}
+	})
+	ep := bind(t, s, "tcp://127.0.0.1:*")
+	ctx := peerContext(t)
+	slow := peerSocket(t, ctx, zmq.SUB, func(p *zmq.Socket) error {
+		for _, err := range []error{p.SetRcvhwm(10), p.SetRcvbuf(4096), p.SetSubscribe("id.slow"), p.SetSubscribe("t")} {
+			if err != nil {
+				return err
+			}
+		}
+		return p.Connect(ep)
+	})
+	fast := peerSocket(t, ctx, zmq.SUB, func(p *zmq.Socket) error {
+		for _, err := range []error{p.SetSubscribe("id.fast"), p.SetSubscribe("t")} {
+			if err != nil {
+				return err
+			}
+		}
+		return p.Connect(ep)
+	})
+	for range 3 { // t once (not verbose), both ids
+		recv(t, s)
+	}
+
+	payload := bytes.Repeat([]byte{'p'}, 16<<10)
+	const n = 300
+	refused := 0
+	for i := range n {
+		msg := [][]byte{[]byte("t"), []byte(strconv.Itoa(i)), payload}
+		if err := s.TrySend(msg); errors.Is(err, ErrWouldBlock) {
+			refused++
+			if reached, err := s.PublishStalling(msg); err != nil || !reached {
+				t.Fatalf("publish %d past the full subscriber: reached %v, %v", i, reached, err)
+			}
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if got := recvPeer(t, fast); string(got[1]) != strconv.Itoa(i) {
+			t.Fatalf("fast subscriber got %s, want %d", show(got[:2]), i)
+		}
+	}
+	if refused != 1 {
+		t.Errorf("%d messages refused; want one, the one that stalled the subscriber", refused)
+	}
+	peers := map[string]PeerStats{}
+	for _, p := range s.PeerStats() {
+		peers[p.Label] = p
+	}
+	st, ft := peers["slow"], peers["fast"]
+	c := s.Counters()
+	if st.Missed == 0 || st.Missed != c.StalledPeer || !st.Stalled || st.Stalls != 1 || !st.Connected || st.Address == "" {
+		t.Fatalf("slow subscriber %+v; counters %+v", st, c)
+	}
+	if ft.Missed != 0 || ft.Stalled || ft.Stalls != 0 {
+		t.Fatalf("fast subscriber %+v", ft)
+	}
+	if c.PeerStalled != 1 {
+		t.Errorf("counters %+v: want one stall episode", c)
+	}
+	warns := linesWith(logs.String(), "level=WARN", "subscriber stalled")
+	if len(warns) != 1 || !strings.Contains(warns[0], "zeek_node_id=slow") || !strings.Contains(warns[0], "peer="+st.Address) ||
+		!strings.Contains(warns[0], "queued_messages=") {
+		t.Fatalf("warnings about the stall: %q", warns)
+	}
+
+	// The slow subscriber reads its queue: it gets what it did not miss,
+	// in order, and recovers.
+	got := 0
+	for last := -1; ; {
+		msg, ok := tryRecvPeer(t, slow)
+		if !ok {
+			break
+		}
+		seq, _ := strconv.Atoi(string(msg[1]))
+		if seq <= last {
+			t.Fatalf("slow subscriber: %d after %d", seq, last)
+		}
+		last, got = seq, got+1
+	}
+	if got != n-int(st.Missed) {
+		t.Fatalf("slow subscriber got %d of %d, %d counted as missed", got, n, st.Missed)
+	}
+	eventually(t, "the recovery", func() bool {
+		return len(linesWith(logs.String(), "level=INFO", "subscriber recovered", "missed="+strconv.FormatUint(st.Missed, 10))) == 1
+	})
+	if err := s.TrySend([][]byte{[]byte("t"), []byte("after")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*zmq.Socket{fast, slow} {
+		if got := recvPeer(t, p); string(got[1]) != "after" {
+			t.Fatalf("after the recovery: got %s", show(got))
+		}
+	}
+	if p := s.PeerStats(); len(p) != 2 || p[0].Stalled || p[1].Stalled {
+		t.Fatalf("peers after the recovery %+v", p)
+	}
+}
+
+// linesWith returns the lines of log that contain every one of words.
+func linesWith(log string, words ...string) []string {
+	var out []string
+	for _, line := range strings.Split(log, "\n") {
+		all := true
+		for _, w := range words {
+			all = all && strings.Contains(line, w)
+		}
+		if all {
+			out = append(out, line)
+		}
+	}
+	return out
+}
