@@ -51,6 +51,9 @@ const (
 	attrCurvePublicKey = "curve_publickey"
 	attrCurveServerKey = "curve_serverkey"
 	attrCurveAllowed   = "curve_allowed_clients"
+	attrMaxMsgBytes    = "max_message_bytes"
+	attrMaxMsgFrames   = "max_message_frames"
+	attrStallDisc      = "stall_disconnect_ms"
 )
 
 // Upper bounds of numeric attributes.
@@ -59,6 +62,15 @@ const (
 	maxPollMessages     = 1 << 20
 	maxTimeoutMs        = math.MaxInt32
 	maxSocketBufferSize = math.MaxInt32
+	// maxMessageBytes bounds max_message_bytes: frames and messages are
+	// counted in 32 bits on the way to the core.
+	maxMessageBytes = math.MaxUint32
+)
+
+// Defaults of the message limits.
+const (
+	defaultMaxMessageBytes  = 64 << 20
+	defaultMaxMessageFrames = 1024
 )
 
 // config is the decoded body of a socket block.
@@ -81,6 +93,9 @@ type config struct {
 	CurveServerKey      string
 	CurveAllowedClients []string
 	curveAllowedRawKeys [][]byte
+	MaxMessageBytes     int
+	MaxMessageFrames    int
+	StallDisconnectMs   int
 }
 
 func commonAttributes() []schema.Attribute {
@@ -108,6 +123,17 @@ func commonAttributes() []schema.Attribute {
 	}
 }
 
+// limitAttributes bound what a socket reads from its peers.
+func limitAttributes() []schema.Attribute {
+	return []schema.Attribute{
+		{Name: attrMaxMsgBytes, Type: schema.Number, Default: defaultMaxMessageBytes,
+			Description: "Largest message (all frames) read from a peer, in bytes. A peer sending more is disconnected and the message dropped (counted as oversize). " +
+				"libzmq enforces it on each frame itself (ZMQ_MAXMSGSIZE); the total is checked as the frames are read."},
+		{Name: attrMaxMsgFrames, Type: schema.Number, Default: defaultMaxMessageFrames,
+			Description: "Most frames in a message read from a peer. A peer sending more is disconnected and the message dropped (counted as oversize)."},
+	}
+}
+
 func sourceAttributes() []schema.Attribute {
 	return []schema.Attribute{
 		{Name: attrFraming, Type: schema.String, Default: FramingZeek, OneOf: []string{FramingZeek, FramingRaw},
@@ -132,6 +158,8 @@ func xpubAttributes() []schema.Attribute {
 		{Name: attrNoDrop, Type: schema.Bool, Default: true,
 			Description: "ZMQ_XPUB_NODROP: refuse (rather than silently drop) a message when a subscriber's queue is full."},
 		sendTimeoutAttribute(),
+		{Name: attrStallDisc, Type: schema.Number, Default: 0,
+			Description: "Disconnect a subscriber that stayed stalled (its queue full, not reading) for this many ms; 0 never does."},
 	}
 }
 
@@ -162,13 +190,13 @@ func socketKinds() []transport.SocketKind {
 	return []transport.SocketKind{
 		{Kind: KindXSub, Role: transport.RoleSource, Subscriptions: transport.SubsAccepts,
 			Description: "XSUB: receives published messages from XPUB/PUB peers and sends subscriptions to them.",
-			Schema:      build(sourceAttributes())},
+			Schema:      build(sourceAttributes(), limitAttributes())},
 		{Kind: KindPull, Role: transport.RoleSource,
 			Description: "PULL: receives messages from PUSH peers (fair-queued).",
-			Schema:      build(sourceAttributes())},
+			Schema:      build(sourceAttributes(), limitAttributes())},
 		{Kind: KindXPub, Role: transport.RoleSink, Subscriptions: transport.SubsEmits,
 			Description: "XPUB: publishes messages to subscribers and reports their subscriptions.",
-			Schema:      build(xpubAttributes())},
+			Schema:      build(xpubAttributes(), limitAttributes())},
 		{Kind: KindPush, Role: transport.RoleSink,
 			Description: "PUSH: sends each message to one PULL peer, round-robin.",
 			Schema:      build([]schema.Attribute{sendTimeoutAttribute()})},
@@ -235,6 +263,13 @@ func parseConfig(kind string, raw []byte, curve bool) (*config, error) {
 	}
 	if _, ok := sk.Schema.Lookup(attrSendTimeout); ok {
 		c.SendTimeoutMs = d.int(attrSendTimeout, -1, maxTimeoutMs)
+	}
+	if _, ok := sk.Schema.Lookup(attrMaxMsgBytes); ok {
+		c.MaxMessageBytes = d.int(attrMaxMsgBytes, 1, maxMessageBytes)
+		c.MaxMessageFrames = d.int(attrMaxMsgFrames, 1, math.MaxInt32)
+	}
+	if kind == KindXPub {
+		c.StallDisconnectMs = d.int(attrStallDisc, 0, maxTimeoutMs)
 	}
 	if d.err != nil {
 		return nil, d.err

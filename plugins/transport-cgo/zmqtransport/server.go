@@ -201,11 +201,15 @@ func (s *Server) openSocketLocked(zc *zctx, id, kind string, cfg *config) (*sock
 	if err != nil {
 		return discard(err)
 	}
-	c, err := newCSocket(h, kind, cfg.Framing == FramingZeek, cfg.SendTimeoutMs)
+	c, err := newCSocket(h, kind, cOptions{
+		zeekFraming: cfg.Framing == FramingZeek, sendTimeoutMs: cfg.SendTimeoutMs,
+		nodrop: kind == KindXPub && cfg.NoDrop, verbose: cfg.Verbose || cfg.Verboser,
+		maxFrames: cfg.MaxMessageFrames, maxBytes: cfg.MaxMessageBytes,
+	})
 	if err != nil {
 		return discard(err)
 	}
-	sk := &sock{id: id, kind: kind, cfg: cfg, zs: zs, zc: zc, c: c, log: s.log}
+	sk := newSock(id, kind, cfg, zs, zc, c, s.log)
 	fail := func(err error) (*sock, error) {
 		_ = zs.SetLinger(0)
 		if zc.zap != nil && sk.zapDomain != "" {
@@ -268,6 +272,10 @@ func applyOptions(zs *zmq.Socket, kind string, cfg *config) error {
 		func() error { return set(attrRcvBuf, zs.SetRcvbuf(cfg.RcvBuf)) },
 		func() error { return set(attrIPv6, zs.SetIpv6(cfg.IPv6)) },
 		func() error { return set(attrImmediate, zs.SetImmediate(cfg.Immediate)) },
+	}
+	if cfg.MaxMessageBytes > 0 {
+		// libzmq disconnects a peer sending a larger frame itself.
+		steps = append(steps, func() error { return set(attrMaxMsgBytes, zs.SetMaxmsgsize(int64(cfg.MaxMessageBytes))) })
 	}
 	if kind == KindXPub {
 		// libzmq's XPUB_VERBOSE and XPUB_VERBOSER both write the "verbose
@@ -431,7 +439,9 @@ func (s *Server) Stats(ctx context.Context) (*transport.Stats, error) {
 	defer s.mu.Unlock()
 	st := &transport.Stats{Sockets: make([]transport.SocketStats, 0, len(s.sockets)+len(s.links))}
 	for id, sk := range s.sockets {
-		st.Sockets = append(st.Sockets, sk.c.stats(id))
+		ss := sk.c.stats(id)
+		ss.Peers = sk.peerStats()
+		st.Sockets = append(st.Sockets, ss)
 	}
 	for _, l := range s.links {
 		st.Sockets = append(st.Sockets, l.stats())

@@ -9,9 +9,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	zmq "github.com/pebbe/zmq4"
 	"github.com/zpipe/zpipe/core/message"
+	"github.com/zpipe/zpipe/core/stage"
 	"github.com/zpipe/zpipe/core/transport"
 )
 
@@ -54,6 +56,45 @@ type sock struct {
 
 	monitorDone chan struct{} // closed when the monitor goroutine ends
 	zapDomain   string
+
+	// The watcher writes the log lines the C side asks for and reviews
+	// stalled peers; it runs from Open until the socket is released.
+	watchStop chan struct{}
+	watchDone chan struct{}
+
+	limits    sockLimiters
+	departedM sync.Mutex
+	departed  []transport.PeerStats // peers that left with losses, newest last
+}
+
+// maxDeparted bounds the departed peers kept for Stats.
+const maxDeparted = 32
+
+// watchInterval is how often the watcher looks at the C side's notes and
+// at stalled peers.
+const watchInterval = 100 * time.Millisecond
+
+// sockLimiters rate-limit the warnings of one socket.
+type sockLimiters struct {
+	connect   map[string]*stage.LogLimiter // by endpoint; monitor goroutine only
+	handshake *stage.LogLimiter
+	auth      *stage.LogLimiter
+	oversize  *stage.LogLimiter
+	stall     *stage.LogLimiter
+}
+
+// newSock returns the Go side of an open socket; cfg is nil for a tap.
+func newSock(id, kind string, cfg *config, zs *zmq.Socket, zc *zctx, c *cSocket, log *slog.Logger) *sock {
+	every := stage.DefaultLogInterval
+	return &sock{id: id, kind: kind, cfg: cfg, zs: zs, zc: zc, c: c, log: log,
+		limits: sockLimiters{
+			connect:   map[string]*stage.LogLimiter{},
+			handshake: stage.NewLogLimiter(log, every),
+			auth:      stage.NewLogLimiter(log, every),
+			oversize:  stage.NewLogLimiter(log, every),
+			stall:     stage.NewLogLimiter(log, time.Second),
+		},
+	}
 }
 
 // errLinked reports a socket that a running link owns.
@@ -205,9 +246,12 @@ func (s *sock) send(ctx context.Context, b *message.Batch) (transport.SendResult
 }
 
 // startMonitor watches connects and disconnects: it keeps the peer count
-// that tells "no_peer" from "hwm" drops, and logs at debug level.
+// that tells "no_peer" from "hwm" drops and the peer table (by connection
+// descriptor, the value of the events), counts failed connects and
+// handshakes, and logs.
 func (s *sock) startMonitor(addr string) error {
 	const events = zmq.EVENT_CONNECTED | zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED |
+		zmq.EVENT_CONNECT_RETRIED |
 		zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL |
 		zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_MONITOR_STOPPED
 	if err := s.zs.Monitor(addr, events); err != nil {
@@ -226,15 +270,20 @@ func (s *sock) startMonitor(addr string) error {
 		return fmt.Errorf("monitor socket: connect %s: %w", addr, err)
 	}
 	s.monitorDone = make(chan struct{})
-	go s.watch(mon)
+	go s.monitor(mon)
+	s.watchStop, s.watchDone = make(chan struct{}), make(chan struct{})
+	go s.watch()
 	return nil
 }
 
-// watch reads monitor events until libzmq reports the monitor stopped,
+// monitor reads monitor events until libzmq reports the monitor stopped,
 // which it does when the socket is gone.
-func (s *sock) watch(mon *zmq.Socket) {
+func (s *sock) monitor(mon *zmq.Socket) {
 	defer close(s.monitorDone)
 	defer mon.Close()
+	// Endpoints whose connection just ended: their next retry is a
+	// reconnect, not a failed connect.
+	reconnecting := map[string]bool{}
 	for {
 		ev, addr, value, err := mon.RecvEvent(0)
 		if err != nil {
@@ -247,15 +296,123 @@ func (s *sock) watch(mon *zmq.Socket) {
 		switch ev {
 		case zmq.EVENT_CONNECTED, zmq.EVENT_ACCEPTED:
 			s.c.addPeers(1)
-			s.log.Debug("peer connected", "socket", s.id, "kind", s.kind, "peer", addr)
+			s.c.addPeer(value)
+			if ev == zmq.EVENT_CONNECTED {
+				delete(reconnecting, addr)
+			}
+			s.log.Debug("peer connected", "socket", s.id, "kind", s.kind, "endpoint", addr, "fd", value)
 		case zmq.EVENT_DISCONNECTED:
 			s.c.addPeers(-1)
-			s.log.Debug("peer disconnected", "socket", s.id, "kind", s.kind, "peer", addr)
-		case zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, zmq.EVENT_HANDSHAKE_FAILED_AUTH:
-			s.log.Debug("peer handshake failed", "socket", s.id, "kind", s.kind, "peer", addr, "event", ev.String(), "value", value)
+			p, known := s.c.removePeer(value)
+			if known && p.Dropped > 0 {
+				s.addDeparted(p)
+			}
+			if slices.Contains(s.cfgConnect(), addr) {
+				reconnecting[addr] = true
+			}
+			s.log.Debug("peer disconnected", "socket", s.id, "kind", s.kind, "endpoint", addr, "peer", p.Address, "node_id", p.NodeID)
+		case zmq.EVENT_CONNECT_RETRIED:
+			if reconnecting[addr] {
+				delete(reconnecting, addr)
+				continue
+			}
+			s.c.addEvent(evConnectFailed)
+			l, ok := s.limits.connect[addr]
+			if !ok {
+				l = stage.NewLogLimiter(s.log, stage.DefaultLogInterval)
+				s.limits.connect[addr] = l
+			}
+			l.Warn("connect failed; retrying", "socket", s.id, "kind", s.kind, "endpoint", addr,
+				"retry_in_ms", value, "hint", "refused, unreachable or an unresolvable host")
+		case zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+			s.c.addEvent(evAuthFailed)
+			if s.zapDomain == "" { // the ZAP handler logs its refusals itself
+				s.limits.auth.Warn("peer refused by authentication", "socket", s.id, "kind", s.kind, "endpoint", addr, "status", value)
+			}
+		case zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+			s.c.addEvent(evHandshakeFailed)
+			s.limits.handshake.Warn("peer handshake failed", "socket", s.id, "kind", s.kind, "endpoint", addr,
+				"event", ev.String(), "value", value)
 		case zmq.EVENT_MONITOR_STOPPED:
 			return
 		}
+	}
+}
+
+func (s *sock) cfgConnect() []string {
+	if s.cfg == nil {
+		return nil
+	}
+	return s.cfg.Connect
+}
+
+func (s *sock) addDeparted(p transport.PeerStats) {
+	s.departedM.Lock()
+	defer s.departedM.Unlock()
+	p.Stalled = false
+	s.departed = append(s.departed, p)
+	if len(s.departed) > maxDeparted {
+		s.departed = slices.Delete(s.departed, 0, len(s.departed)-maxDeparted)
+	}
+}
+
+// peerStats returns the per-peer counters of an xpub: its connected peers
+// and those that left with losses.
+func (s *sock) peerStats() []transport.PeerStats {
+	if s.kind != KindXPub {
+		return nil
+	}
+	out := s.c.peers()
+	s.departedM.Lock()
+	out = append(out, s.departed...)
+	s.departedM.Unlock()
+	return out
+}
+
+// watch writes the log lines the C side asked for and, on an xpub, ends
+// stall episodes and disconnects peers stalled too long.
+func (s *sock) watch() {
+	defer close(s.watchDone)
+	t := time.NewTicker(watchInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.watchStop:
+			s.writeNotes()
+			return
+		case <-t.C:
+		}
+		if s.kind == KindXPub {
+			s.c.review(s.cfg.StallDisconnectMs)
+		}
+		s.writeNotes()
+	}
+}
+
+func (s *sock) writeNotes() {
+	notes, lost := s.c.takeNotes()
+	for _, n := range notes {
+		switch n.what {
+		case noteStalled:
+			s.limits.stall.Warn("subscriber stalled: its queue is full and it does not read; it misses messages until it reads again",
+				"socket", s.id, "node_id", n.nodeID, "peer", n.addr)
+		case noteStalledUnknown:
+			s.limits.stall.Warn("subscriber stalled: its queue is full; it misses messages until it reads again (libzmq does not tell which one)",
+				"socket", s.id)
+		case noteUnstalled:
+			s.log.Info("stalled subscriber reads again", "socket", s.id, "node_id", n.nodeID, "peer", n.addr,
+				"stalled_ms", n.ms, "missed", n.dropped)
+		case noteStallDisconnect:
+			s.log.Warn("stalled subscriber disconnected", "socket", s.id, "node_id", n.nodeID, "peer", n.addr,
+				"stalled_ms", n.ms, "missed", n.dropped, "stall_disconnect_ms", s.cfg.StallDisconnectMs)
+		case noteOversize:
+			s.limits.oversize.Warn("message over the limits dropped; peer disconnected", "socket", s.id, "kind", s.kind,
+				"peer", n.addr, "node_id", n.nodeID, "frames_read", n.frames, "bytes_read", n.bytes,
+				"max_message_frames", s.cfg.MaxMessageFrames, "max_message_bytes", s.cfg.MaxMessageBytes)
+		}
+	}
+	if lost > 0 {
+		s.log.Warn("peer log lines left out (too many at once)", "socket", s.id, "count", lost)
 	}
 }
 
@@ -280,6 +437,10 @@ func (s *sock) closeSocket() error {
 func (s *sock) release() {
 	if s.monitorDone != nil {
 		<-s.monitorDone
+	}
+	if s.watchStop != nil {
+		close(s.watchStop)
+		<-s.watchDone
 	}
 	s.c.free()
 }
