@@ -67,6 +67,11 @@ const (
 	maxMessageBytes = math.MaxUint32
 )
 
+// xsubSndHWM is the default sndhwm of an xsub: it bounds the subscription
+// messages queued for each publisher, which libzmq's XSUB drops silently
+// beyond it.
+const xsubSndHWM = 100000
+
 // Defaults of the message limits.
 const (
 	defaultMaxMessageBytes  = 64 << 20
@@ -187,10 +192,18 @@ func socketKinds() []transport.SocketKind {
 		}
 		return schema.Schema{Attributes: append(attrs, curveAttributes()...)}
 	}
+	xsub := build(sourceAttributes(), limitAttributes())
+	for i := range xsub.Attributes {
+		if a := &xsub.Attributes[i]; a.Name == attrSndHWM {
+			a.Default = xsubSndHWM
+			a.Description = "ZMQ_SNDHWM: subscription messages queued per publisher (0 = unlimited). An xsub sends nothing else, " +
+				"and libzmq drops subscriptions beyond it without telling, so the default holds a burst of 100,000."
+		}
+	}
 	return []transport.SocketKind{
 		{Kind: KindXSub, Role: transport.RoleSource, Subscriptions: transport.SubsAccepts,
 			Description: "XSUB: receives published messages from XPUB/PUB peers and sends subscriptions to them.",
-			Schema:      build(sourceAttributes(), limitAttributes())},
+			Schema:      xsub},
 		{Kind: KindPull, Role: transport.RoleSource,
 			Description: "PULL: receives messages from PUSH peers (fair-queued).",
 			Schema:      build(sourceAttributes(), limitAttributes())},
