@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -448,4 +449,25 @@ func (s *Server) Stats(ctx context.Context) (*transport.Stats, error) {
 	}
 	sort.Slice(st.Sockets, func(i, j int) bool { return st.Sockets[i].ID < st.Sockets[j].ID })
 	return st, nil
+}
+
+var _ transport.Validator = (*Server)(nil)
+
+// Validate checks a socket's configuration the way Open does, without
+// creating anything: attribute types and ranges, endpoint syntax (bind
+// hosts must be addresses or interfaces of this machine), CURVE keys and
+// roles. Binds lists the socket's bind endpoints, normalized.
+func (s *Server) Validate(ctx context.Context, kind string, config []byte) (*transport.Validation, error) {
+	c, problems := checkConfig(kind, config, zmq.HasCurve())
+	v := &transport.Validation{Problems: problems, Binds: []string{}}
+	if c != nil {
+		var ok []string
+		for i, ep := range c.Bind {
+			if !slices.ContainsFunc(problems, func(p transport.Problem) bool { return p.Attribute == attrBind && p.Index == i }) {
+				ok = append(ok, ep)
+			}
+		}
+		v.Binds = normalizedBinds(ok)
+	}
+	return v, nil
 }
