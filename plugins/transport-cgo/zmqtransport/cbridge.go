@@ -304,6 +304,18 @@ func (c *cSocket) peers() []transport.PeerStats {
 	}
 }
 
+// peerFDs returns the connection descriptors of the peers, for tests that
+// look at the connections themselves.
+func (c *cSocket) peerFDs() []int {
+	buf := make([]C.zp_peer, 64)
+	n := min(int(C.zp_peers_copy(c.p, &buf[0], C.int(len(buf)))), len(buf))
+	fds := make([]int, n)
+	for i := range fds {
+		fds[i] = int(buf[i].fd)
+	}
+	return fds
+}
+
 // note is a log line the C side asked for.
 type note struct {
 	what          int

@@ -471,3 +471,22 @@ func (s *Server) Validate(ctx context.Context, kind string, config []byte) (*tra
 	}
 	return v, nil
 }
+
+var _ transport.Quiescer = (*Server)(nil)
+
+// Quiesce stops the xsub or pull socket id from taking in new data (see
+// transport.Quiescer): it stops listening and disconnects, while what its
+// peers already sent stays readable; Recv returns that, then
+// transport.ErrDrained.
+func (s *Server) Quiesce(ctx context.Context, id string) error {
+	s.mu.Lock()
+	sk, ok := s.sockets[id]
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("quiesce: no socket %q", id)
+	}
+	if sk.kind != KindXSub && sk.kind != KindPull {
+		return fmt.Errorf("quiesce: %s socket %q is not a source", sk.kind, id)
+	}
+	return sk.quiesce()
+}

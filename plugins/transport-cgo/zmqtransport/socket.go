@@ -2,6 +2,7 @@ package zmqtransport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -49,10 +50,11 @@ type sock struct {
 
 	bound []string
 
-	mu      sync.Mutex
-	closed  bool   // under mu
-	link    string // under mu: the link using this socket, if any
-	pending atomic.Int32
+	mu       sync.Mutex
+	closed   bool   // under mu
+	link     string // under mu: the link using this socket, if any
+	quiesced bool   // under mu: takes nothing new in; Recv drains it
+	pending  atomic.Int32
 
 	monitorDone chan struct{} // closed when the monitor goroutine ends
 	zapDomain   string
@@ -138,7 +140,12 @@ func (s *sock) recv(ctx context.Context, b *message.Batch, lim transport.Limits)
 			s.mu.Unlock()
 			return err
 		}
-		n, err := s.recvLocked(b, maxMsgs, maxBytes)
+		wait := recvPollMs
+		if s.quiesced {
+			wait = 0
+		}
+		n, err := s.recvLocked(b, maxMsgs, maxBytes, wait)
+		drained := s.quiesced && n == 0
 		s.mu.Unlock()
 		if err != nil {
 			return fmt.Errorf("receive on %s %q: %w", s.kind, s.id, err)
@@ -146,18 +153,20 @@ func (s *sock) recv(ctx context.Context, b *message.Batch, lim transport.Limits)
 		if n > 0 {
 			return nil
 		}
+		if drained {
+			return transport.ErrDrained
+		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 	}
 }
 
-// recvLocked reads one batch into b; it waits up to recvPollMs for the
-// first message.
-func (s *sock) recvLocked(b *message.Batch, maxMsgs, maxBytes int) (int, error) {
+// recvLocked reads one batch into b; it waits up to wait ms for the first
+// message.
+func (s *sock) recvLocked(b *message.Batch, maxMsgs, maxBytes, wait int) (int, error) {
 	room := min(maxBytes, maxPreallocBytes)
 	frameRoom := max(4*maxMsgs, 64)
-	wait := recvPollMs
 	for {
 		b.Data = slices.Grow(b.Data, room)
 		b.Sizes = slices.Grow(b.Sizes, frameRoom)
@@ -414,6 +423,41 @@ func (s *sock) writeNotes() {
 	if lost > 0 {
 		s.log.Warn("peer log lines left out (too many at once)", "socket", s.id, "count", lost)
 	}
+}
+
+// quiesce stops the socket taking in new data: it unbinds every bound
+// endpoint (which ends the connections accepted there) and disconnects
+// every connected one. What libzmq already holds for the socket stays
+// readable (whatever the linger: the socket's end of each queue is kept
+// until it is read); Recv returns it, then ErrDrained once a read without
+// waiting finds nothing.
+func (s *sock) quiesce() error {
+	s.acquire()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return transport.ErrClosed
+	case s.link != "":
+		return s.errLinked()
+	case s.quiesced:
+		return nil
+	}
+	var errs []error
+	for _, ep := range s.bound {
+		if err := s.zs.Unbind(ep); err != nil {
+			errs = append(errs, fmt.Errorf("unbind %s: %w", ep, err))
+		}
+	}
+	for _, ep := range s.cfg.Connect {
+		if err := s.zs.Disconnect(ep); err != nil {
+			errs = append(errs, fmt.Errorf("disconnect %s: %w", ep, err))
+		}
+	}
+	s.quiesced = true
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("quiesce %s %q: %w", s.kind, s.id, err)
+	}
+	return nil
 }
 
 // closeSocket closes the libzmq socket; libzmq keeps sending what is queued
