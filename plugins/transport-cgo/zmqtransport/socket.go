@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -417,7 +418,7 @@ func (s *sock) writeNotes() {
 		case noteOversize:
 			s.limits.oversize.Warn("message over the limits dropped; peer disconnected", "socket", s.id, "kind", s.kind,
 				"peer", n.addr, "node_id", n.nodeID, "frames_read", n.frames, "bytes_read", n.bytes,
-				"max_message_frames", s.cfg.MaxMessageFrames, "max_message_bytes", s.cfg.MaxMessageBytes)
+				"max_message_frames", strconv.Itoa(s.cfg.MaxMessageFrames), "max_message_bytes", strconv.Itoa(s.cfg.MaxMessageBytes))
 		}
 	}
 	if lost > 0 {
