@@ -349,11 +349,6 @@ func (c *cSocket) takeNotes() ([]note, uint64) {
 	return out, uint64(lost)
 }
 
-// stalledPeers is the number of peers in a stall episode now.
-func (c *cSocket) stalledPeers() int32 {
-	return atomic.LoadInt32((*int32)(unsafe.Pointer(&c.p.nstalled)))
-}
-
 // review ends the stall episodes of peers that read again and disconnects
 // peers stalled longer than disconnectMs (0 = never).
 func (c *cSocket) review(disconnectMs int) {

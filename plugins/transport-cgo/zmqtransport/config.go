@@ -68,10 +68,11 @@ const (
 	maxMessageBytes = math.MaxUint32
 )
 
-// xsubSndHWM is the default sndhwm of an xsub: it bounds the subscription
-// messages queued for each publisher, which libzmq's XSUB drops silently
-// beyond it.
-const xsubSndHWM = 100000
+// xsubMinSndHWM is the least ZMQ_SNDHWM of an xsub. An xsub sends only
+// subscription messages, and libzmq's XSUB drops those beyond its send
+// high-water mark without telling, so it holds at least a burst of this
+// many for each publisher (0, unlimited, stays unlimited).
+const xsubMinSndHWM = 100000
 
 // Defaults of the message limits.
 const (
@@ -133,8 +134,7 @@ func commonAttributes() []schema.Attribute {
 func limitAttributes() []schema.Attribute {
 	return []schema.Attribute{
 		{Name: attrMaxMsgBytes, Type: schema.Number, Default: defaultMaxMessageBytes,
-			Description: "Largest message (all frames) read from a peer, in bytes. A peer sending more is disconnected and the message dropped (counted as oversize). " +
-				"libzmq enforces it on each frame itself (ZMQ_MAXMSGSIZE); the total is checked as the frames are read."},
+			Description: "Largest message (all frames) read from a peer, in bytes. A peer sending more is disconnected and the message dropped (counted as oversize)."},
 		{Name: attrMaxMsgFrames, Type: schema.Number, Default: defaultMaxMessageFrames,
 			Description: "Most frames in a message read from a peer. A peer sending more is disconnected and the message dropped (counted as oversize)."},
 	}
@@ -193,18 +193,10 @@ func socketKinds() []transport.SocketKind {
 		}
 		return schema.Schema{Attributes: append(attrs, curveAttributes()...)}
 	}
-	xsub := build(sourceAttributes(), limitAttributes())
-	for i := range xsub.Attributes {
-		if a := &xsub.Attributes[i]; a.Name == attrSndHWM {
-			a.Default = xsubSndHWM
-			a.Description = "ZMQ_SNDHWM: subscription messages queued per publisher (0 = unlimited). An xsub sends nothing else, " +
-				"and libzmq drops subscriptions beyond it without telling, so the default holds a burst of 100,000."
-		}
-	}
 	return []transport.SocketKind{
 		{Kind: KindXSub, Role: transport.RoleSource, Subscriptions: transport.SubsAccepts,
 			Description: "XSUB: receives published messages from XPUB/PUB peers and sends subscriptions to them.",
-			Schema:      xsub},
+			Schema:      build(sourceAttributes(), limitAttributes())},
 		{Kind: KindPull, Role: transport.RoleSource,
 			Description: "PULL: receives messages from PUSH peers (fair-queued).",
 			Schema:      build(sourceAttributes(), limitAttributes())},

@@ -267,7 +267,7 @@ func applyOptions(zs *zmq.Socket, kind string, cfg *config) error {
 	}
 	steps := []func() error{
 		func() error { return set(attrLinger, zs.SetLinger(linger)) },
-		func() error { return set(attrSndHWM, zs.SetSndhwm(cfg.SndHWM)) },
+		func() error { return set(attrSndHWM, zs.SetSndhwm(sndHWM(kind, cfg.SndHWM))) },
 		func() error { return set(attrRcvHWM, zs.SetRcvhwm(cfg.RcvHWM)) },
 		func() error { return set(attrSndBuf, zs.SetSndbuf(cfg.SndBuf)) },
 		func() error { return set(attrRcvBuf, zs.SetRcvbuf(cfg.RcvBuf)) },
@@ -489,4 +489,13 @@ func (s *Server) Quiesce(ctx context.Context, id string) error {
 		return fmt.Errorf("quiesce: %s socket %q is not a source", sk.kind, id)
 	}
 	return sk.quiesce()
+}
+
+// sndHWM is the ZMQ_SNDHWM a socket of kind gets for the sndhwm attribute
+// hwm: an xsub's is at least xsubMinSndHWM.
+func sndHWM(kind string, hwm int) int {
+	if kind == KindXSub && hwm != 0 {
+		return max(hwm, xsubMinSndHWM)
+	}
+	return hwm
 }

@@ -13,8 +13,8 @@ import (
 // TestSubscriptionBurst: a burst of 100,000 subscriptions from a
 // subscriber reaches the publisher through a broker link, every one.
 // libzmq's XSUB drops subscription messages beyond its send high-water
-// mark without telling anyone, so the xsub's default sndhwm must hold such
-// a burst.
+// mark without telling anyone, so an xsub must hold such a burst, with the
+// default sndhwm too.
 func TestSubscriptionBurst(t *testing.T) {
 	const n = 100000
 	s := newTestServer(t)

@@ -431,12 +431,11 @@ static void zp_oversize(zp_sock *s, int fd, size_t frames, size_t bytes) {
 	zp_peer *p = fd >= 0 ? zp_peer_find(s, fd) : NULL;
 	zp_peer unknown;
 	if (!p) {
+		// Not reported by the monitor yet (or gone): its descriptor is
+		// not known to be this socket's, so it is left alone; its next
+		// oversize message disconnects it.
 		memset(&unknown, 0, sizeof unknown);
-		unknown.fd = fd;
-		if (fd < 0 || zp_format_addr(fd, unknown.addr, sizeof unknown.addr) != 0)
-			snprintf(unknown.addr, sizeof unknown.addr, "unknown");
-		else
-			zp_kick(&unknown);
+		snprintf(unknown.addr, sizeof unknown.addr, "unknown");
 	} else {
 		zp_kick(p);
 	}
@@ -464,6 +463,7 @@ static void zp_subs_change(zp_peer *p, int subscribe, const unsigned char *d, si
 		if (p->subs[i].n == n && memcmp(p->subs[i].p, d, n) == 0) {
 			if (!subscribe) {
 				free(p->subs[i].p);
+				p->subs_bytes -= n;
 				p->subs[i] = p->subs[--p->nsubs];
 			}
 			return;
@@ -471,8 +471,8 @@ static void zp_subs_change(zp_peer *p, int subscribe, const unsigned char *d, si
 	}
 	if (!subscribe || p->subs_all)
 		return;
-	if (p->nsubs >= ZP_PEER_SUBS_MAX) {
-		p->subs_all = 1;
+	if (p->nsubs >= ZP_PEER_SUBS_MAX || p->subs_bytes + n > ZP_PEER_SUBS_BYTES) {
+		p->subs_all = 1; // too many to remember: it matches every topic
 		return;
 	}
 	if (p->nsubs == p->subs_cap) {
@@ -494,6 +494,7 @@ static void zp_subs_change(zp_peer *p, int subscribe, const unsigned char *d, si
 	p->subs[p->nsubs].p = c;
 	p->subs[p->nsubs].n = n;
 	p->nsubs++;
+	p->subs_bytes += n;
 }
 
 // zp_note_subscription records a subscription message an XPUB read: the
@@ -691,9 +692,6 @@ static int zp_set_sndtimeo(void *sock, int ms) {
 	return zmq_setsockopt(sock, ZMQ_SNDTIMEO, &ms, sizeof ms);
 }
 
-// ZP_TOPIC_MAX bounds the topic bytes a link keeps for the accounting.
-#define ZP_TOPIC_MAX 256
-
 // ---- stalled subscribers ----------------------------------------------------
 //
 // An XPUB with NODROP refuses a message as a whole when the queue of any
@@ -705,6 +703,9 @@ static int zp_set_sndtimeo(void *sock, int ms) {
 // kernel's view: unsent bytes behind a closed receive window) are the
 // stalled subscribers, named in the log and charged with the messages of
 // their topics until they read again.
+
+// ZP_TOPIC_MAX bounds the topic bytes a link keeps for the accounting.
+#define ZP_TOPIC_MAX 256
 
 // zp_msgref is one message to send: received frames (link) or packed
 // buffers (batch).
@@ -771,7 +772,7 @@ static int zp_force(zp_sock *s, zp_msgref *m, int64_t now, int *reason) {
 	return rc == ZP_SENT ? ZP_SENT : ZP_ERROR;
 }
 
-// zp_sent_xpub finishes the accounting of a message an XPUB in stall mode
+// zp_sent_stall finishes the accounting of a message an XPUB in stall mode
 // sent: reason is what zp_force said, or -1 for a usual send. Returns 1
 // when the message reached a subscriber (count it as sent).
 static int zp_sent_stall(zp_sock *s, int reason, const unsigned char *topic, size_t n) {

@@ -60,7 +60,8 @@ typedef struct zp_counters {
 enum {
 	ZP_ADDR_MAX = 128,   // a formatted peer address
 	ZP_NODEID_MAX = 128, // a Zeek node id
-	ZP_PEER_SUBS_MAX = 4096 // subscriptions remembered per peer
+	ZP_PEER_SUBS_MAX = 4096,      // subscriptions remembered per peer
+	ZP_PEER_SUBS_BYTES = 1 << 20 // and their bytes
 };
 
 // zp_prefix is one subscription prefix of a peer.
@@ -77,9 +78,11 @@ typedef struct zp_peer {
 	char addr[ZP_ADDR_MAX];
 	char node_id[ZP_NODEID_MAX];
 	// subs are the prefixes it subscribed to (XPUB); subs_all is set when
-	// more than ZP_PEER_SUBS_MAX were seen: then it matches every topic.
+	// more than ZP_PEER_SUBS_MAX (or ZP_PEER_SUBS_BYTES) were seen: then it
+	// matches every topic.
 	zp_prefix *subs;
 	int nsubs, subs_cap, subs_all;
+	size_t subs_bytes;
 	int stalled;
 	int64_t stalled_since; // ms, monotonic
 	uint64_t stalls, dropped;
