@@ -73,6 +73,11 @@ func testOversize(t *testing.T, huge [][]byte, viaLink bool) {
 	bad := peerSocket(t, ctx, zmq.PUSH, func(p *zmq.Socket) error { return p.Connect(ep) })
 	good := peerSocket(t, ctx, zmq.PUSH, func(p *zmq.Socket) error { return p.Connect(ep) })
 
+	// Both connections known to the socket's monitor.
+	eventually(t, "both peers connected", func() bool {
+		n, err := harness.Peers(s, "pull")
+		return err == nil && n == 2
+	})
 	sendMessage(t, good, []byte("before"))
 	if got := recv(); string(got[0]) != "before" {
 		t.Fatalf("got %s", showFrames(got))
