@@ -1,6 +1,7 @@
 package zmqtransport
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -598,15 +599,43 @@ func checkTCP(hostport string, bind, ipv6 bool) error {
 	if err := checkHostname(host); err != nil {
 		return err
 	}
-	if bind {
-		// libzmq binds to an address or a network interface, never to
-		// a host name.
-		if _, err := net.InterfaceByName(host); err != nil {
-			return fmt.Errorf("host %q is neither an IP address, *, nor a network interface of this machine (bind does not resolve names)", host)
-		}
-		return nil
-	}
+	// A bind host that is not an interface of this machine is a host
+	// name, resolved when the socket is opened (bindEndpoint).
 	return nil
+}
+
+// bindEndpoint returns the endpoint to hand libzmq for bind endpoint ep:
+// libzmq binds to an address or a network interface but does not resolve
+// host names, so a name is resolved here (an IPv4 address first unless
+// ipv6 allows IPv6).
+func bindEndpoint(ctx context.Context, ep string, ipv6 bool) (string, error) {
+	rest, ok := strings.CutPrefix(ep, "tcp://")
+	if !ok {
+		return ep, nil
+	}
+	i := strings.LastIndexByte(rest, ':')
+	host, port := rest[:i], rest[i+1:]
+	if host == "*" || strings.HasPrefix(host, "[") || net.ParseIP(host) != nil {
+		return ep, nil
+	}
+	if _, err := net.InterfaceByName(host); err == nil {
+		return ep, nil
+	}
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return "", fmt.Errorf("resolve %q: %w", host, err)
+	}
+	for _, a := range addrs {
+		if a = a.Unmap(); a.Is4() {
+			return "tcp://" + a.String() + ":" + port, nil
+		}
+	}
+	for _, a := range addrs {
+		if ipv6 && a.Is6() {
+			return "tcp://[" + a.String() + "]:" + port, nil
+		}
+	}
+	return "", fmt.Errorf("resolve %q: no IPv4 address (set %q to use IPv6)", host, attrIPv6)
 }
 
 // checkHostname checks the syntax of a DNS host name (RFC 1123).

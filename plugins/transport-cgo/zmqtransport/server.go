@@ -2,6 +2,7 @@ package zmqtransport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -237,6 +238,10 @@ func (s *Server) openSocketLocked(zc *zctx, id, kind string, cfg *config) (*sock
 		return fail(err)
 	}
 	for _, ep := range cfg.Bind {
+		ep, err := bindEndpoint(context.Background(), ep, cfg.IPv6)
+		if err != nil {
+			return fail(fmt.Errorf("bind: %w", err))
+		}
 		if err := zs.Bind(ep); err != nil {
 			return fail(fmt.Errorf("bind %s: %w", ep, err))
 		}
@@ -253,6 +258,11 @@ func (s *Server) openSocketLocked(zc *zctx, id, kind string, cfg *config) (*sock
 	}
 	return sk, nil
 }
+
+// handshakeIvl is how long a peer has to complete the ZMTP handshake
+// (ZMQ_HANDSHAKE_IVL; libzmq's default is 30 s): a connection that does
+// not speak ZMTP is counted as a failed handshake and closed after it.
+const handshakeIvl = 10 * time.Second
 
 func applyOptions(zs *zmq.Socket, kind string, cfg *config) error {
 	set := func(name string, err error) error {
@@ -273,6 +283,7 @@ func applyOptions(zs *zmq.Socket, kind string, cfg *config) error {
 		func() error { return set(attrRcvBuf, zs.SetRcvbuf(cfg.RcvBuf)) },
 		func() error { return set(attrIPv6, zs.SetIpv6(cfg.IPv6)) },
 		func() error { return set(attrImmediate, zs.SetImmediate(cfg.Immediate)) },
+		func() error { return set("handshake interval", zs.SetHandshakeIvl(handshakeIvl)) },
 	}
 	if cfg.MaxMessageBytes > 0 {
 		// libzmq disconnects a peer sending a larger frame itself.
@@ -486,9 +497,9 @@ func (s *Server) Quiesce(ctx context.Context, id string) error {
 		return fmt.Errorf("quiesce: no socket %q", id)
 	}
 	if sk.kind != KindXSub && sk.kind != KindPull {
-		return fmt.Errorf("quiesce: %s socket %q is not a source", sk.kind, id)
+		return fmt.Errorf("quiesce %s socket %q: only sources (xsub, pull) drain: %w", sk.kind, id, errors.ErrUnsupported)
 	}
-	return sk.quiesce()
+	return sk.quiesce(ctx)
 }
 
 // sndHWM is the ZMQ_SNDHWM a socket of kind gets for the sndhwm attribute

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -68,6 +69,13 @@ type sock struct {
 	limits    sockLimiters
 	departedM sync.Mutex
 	departed  []transport.PeerStats // peers that left with losses, newest last
+
+	// closedM guards endsSeen: endpoints whose listener or connection libzmq
+	// reported closed since quiesce asked (EVENT_CLOSED), and closedCh,
+	// closed and replaced on each report; nil until quiesce.
+	closedM  sync.Mutex
+	endsSeen map[string]bool
+	closedCh chan struct{}
 }
 
 // maxDeparted bounds the departed peers kept for Stats.
@@ -261,7 +269,7 @@ func (s *sock) send(ctx context.Context, b *message.Batch) (transport.SendResult
 // handshakes, and logs.
 func (s *sock) startMonitor(addr string) error {
 	const events = zmq.EVENT_CONNECTED | zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED |
-		zmq.EVENT_CONNECT_RETRIED |
+		zmq.EVENT_CONNECT_RETRIED | zmq.EVENT_CLOSED |
 		zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL |
 		zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_MONITOR_STOPPED
 	if err := s.zs.Monitor(addr, events); err != nil {
@@ -343,6 +351,14 @@ func (s *sock) monitor(mon *zmq.Socket) {
 			s.c.addEvent(evHandshakeFailed)
 			s.limits.handshake.Warn("peer handshake failed", "socket", s.id, "kind", s.kind, "endpoint", addr,
 				"event", ev.String(), "value", value)
+		case zmq.EVENT_CLOSED:
+			s.closedM.Lock()
+			if s.endsSeen != nil {
+				s.endsSeen[addr] = true
+				close(s.closedCh)
+				s.closedCh = make(chan struct{})
+			}
+			s.closedM.Unlock()
 		case zmq.EVENT_MONITOR_STOPPED:
 			return
 		}
@@ -432,7 +448,7 @@ func (s *sock) writeNotes() {
 // readable (whatever the linger: the socket's end of each queue is kept
 // until it is read); Recv returns it, then ErrDrained once a read without
 // waiting finds nothing.
-func (s *sock) quiesce() error {
+func (s *sock) quiesce(ctx context.Context) error {
 	s.acquire()
 	defer s.mu.Unlock()
 	switch {
@@ -443,10 +459,18 @@ func (s *sock) quiesce() error {
 	case s.quiesced:
 		return nil
 	}
+	s.closedM.Lock()
+	s.endsSeen, s.closedCh = map[string]bool{}, make(chan struct{})
+	s.closedM.Unlock()
 	var errs []error
+	var unbound []string
 	for _, ep := range s.bound {
 		if err := s.zs.Unbind(ep); err != nil {
 			errs = append(errs, fmt.Errorf("unbind %s: %w", ep, err))
+			continue
+		}
+		if strings.HasPrefix(ep, "tcp://") || strings.HasPrefix(ep, "ipc://") {
+			unbound = append(unbound, ep)
 		}
 	}
 	for _, ep := range s.cfg.Connect {
@@ -455,10 +479,45 @@ func (s *sock) quiesce() error {
 		}
 	}
 	s.quiesced = true
+	// libzmq closes the listeners in its I/O thread: wait for that, so
+	// that the endpoints are free when Quiesce returns.
+	if err := s.waitClosed(ctx, unbound); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("quiesce %s %q: %w", s.kind, s.id, err)
 	}
 	return nil
+}
+
+// quiesceCloseWait bounds the wait for libzmq to close unbound listeners.
+const quiesceCloseWait = 5 * time.Second
+
+// waitClosed waits until the monitor has reported every endpoint in eps
+// closed.
+func (s *sock) waitClosed(ctx context.Context, eps []string) error {
+	timeout := time.NewTimer(quiesceCloseWait)
+	defer timeout.Stop()
+	for {
+		s.closedM.Lock()
+		ch, left := s.closedCh, 0
+		for _, ep := range eps {
+			if !s.endsSeen[ep] {
+				left++
+			}
+		}
+		s.closedM.Unlock()
+		if left == 0 {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for the listeners to close: %w", ctx.Err())
+		case <-timeout.C:
+			return fmt.Errorf("libzmq did not report %d unbound endpoints closed within %s", left, quiesceCloseWait)
+		}
+	}
 }
 
 // closeSocket closes the libzmq socket; libzmq keeps sending what is queued

@@ -40,8 +40,9 @@ func TestValidate(t *testing.T) {
 		transport.Problem{Attribute: "bind", Index: 0, Message: `unsupported transport "foo"`},
 		transport.Problem{Attribute: "bind", Index: 1, Message: `invalid port "99999"`},
 		transport.Problem{Attribute: "connect", Index: 0, Message: `invalid IPv4 address "999.1.1.1"`})
-	check(KindXSub, attrs{"bind": []string{"tcp://example.com:5"}}, []string{},
-		transport.Problem{Attribute: "bind", Index: 0, Message: "neither an IP address"})
+	// A host name to bind to is resolved when the socket opens.
+	check(KindXSub, attrs{"bind": []string{"tcp://Example.COM:5", "tcp://-x:5"}}, []string{"tcp://example.com:5"},
+		transport.Problem{Attribute: "bind", Index: 1, Message: "invalid host name"})
 	check(KindPull, attrs{"connect": []string{"tcp://a..b:5"}, "sndhwm": -1, "linger_ms": "x", "nope": 1},
 		nil,
 		transport.Problem{Attribute: "nope", Index: -1, Message: "not an attribute of pull sockets"},
@@ -57,5 +58,15 @@ func TestValidate(t *testing.T) {
 	// Nothing was opened.
 	if st, _ := s.Stats(context.Background()); len(st.Sockets) != 0 || len(s.contexts) != 0 {
 		t.Errorf("validate left sockets or contexts: %+v", st)
+	}
+}
+
+// TestBindHostName: libzmq binds to addresses and interfaces only; a host
+// name is resolved first.
+func TestBindHostName(t *testing.T) {
+	s := newTestServer(t)
+	openSocket(t, s, "pull", KindPull, attrs{"bind": []string{"tcp://localhost:*"}})
+	if ep := boundEndpoint(t, s, "pull", 0); !strings.HasPrefix(ep, "tcp://127.0.0.1:") {
+		t.Errorf("bound to %s", ep)
 	}
 }

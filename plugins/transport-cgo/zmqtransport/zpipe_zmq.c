@@ -389,24 +389,29 @@ int zp_notes_take(zp_sock *s, zp_note *out, int max, uint64_t *lost) {
 	return n;
 }
 
-// zp_fd_stuck reports whether connection fd cannot take more data: for tcp,
-// unsent bytes wait while the peer advertises a closed receive window (it
-// does not read); for ipc, the socket is not writable.
-static int zp_fd_stuck(int fd) {
+// zp_fd_state tells what the kernel shows of connection fd: ZP_FD_FLOWING
+// (nothing waits to be sent), ZP_FD_BACKLOG (bytes wait to be sent; for
+// ipc, the socket cannot be written), or ZP_FD_CLOSED_WINDOW (bytes wait
+// behind a receive window the peer has closed: it does not read).
+enum { ZP_FD_FLOWING = 0, ZP_FD_BACKLOG = 1, ZP_FD_CLOSED_WINDOW = 2 };
+static int zp_fd_state(int fd) {
 	struct tcp_info ti;
 	socklen_t len = sizeof ti;
 	memset(&ti, 0, sizeof ti);
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0) {
-		if (ti.tcpi_notsent_bytes == 0 &&
-		    len >= offsetof(struct tcp_info, tcpi_notsent_bytes) + sizeof ti.tcpi_notsent_bytes)
-			return 0;
-		if (len >= offsetof(struct tcp_info, tcpi_snd_wnd) + sizeof ti.tcpi_snd_wnd)
-			return ti.tcpi_snd_wnd < ti.tcpi_snd_mss;
 		int unsent = 0;
-		return ioctl(fd, SIOCOUTQNSD, &unsent) == 0 && unsent > 0;
+		if (len >= offsetof(struct tcp_info, tcpi_notsent_bytes) + sizeof ti.tcpi_notsent_bytes)
+			unsent = ti.tcpi_notsent_bytes > 0;
+		else if (ioctl(fd, SIOCOUTQNSD, &unsent) != 0)
+			unsent = 0;
+		if (!unsent)
+			return ZP_FD_FLOWING;
+		if (len >= offsetof(struct tcp_info, tcpi_snd_wnd) + sizeof ti.tcpi_snd_wnd && ti.tcpi_snd_wnd < ti.tcpi_snd_mss)
+			return ZP_FD_CLOSED_WINDOW;
+		return ZP_FD_BACKLOG;
 	}
 	struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-	return poll(&pfd, 1, 0) == 0;
+	return poll(&pfd, 1, 0) == 0 ? ZP_FD_CLOSED_WINDOW : ZP_FD_FLOWING;
 }
 
 // zp_same_peer checks that fd still is the connection recorded as p before
@@ -450,8 +455,6 @@ static void zp_oversize(zp_sock *s, int fd, size_t frames, size_t bytes) {
 #define ZP_NODEID_PREFIX "zeek.cluster.nodeid."
 
 static int zp_prefix_matches(zp_peer *p, const unsigned char *topic, size_t n) {
-	if (p->subs_all)
-		return 1;
 	for (int i = 0; i < p->nsubs; i++)
 		if (p->subs[i].n <= n && memcmp(p->subs[i].p, topic, p->subs[i].n) == 0)
 			return 1;
@@ -469,27 +472,19 @@ static void zp_subs_change(zp_peer *p, int subscribe, const unsigned char *d, si
 			return;
 		}
 	}
-	if (!subscribe || p->subs_all)
-		return;
-	if (p->nsubs >= ZP_PEER_SUBS_MAX || p->subs_bytes + n > ZP_PEER_SUBS_BYTES) {
-		p->subs_all = 1; // too many to remember: it matches every topic
-		return;
-	}
+	if (!subscribe || p->nsubs >= ZP_PEER_SUBS_MAX || p->subs_bytes + n > ZP_PEER_SUBS_BYTES)
+		return; // beyond the bounds: not remembered (its losses undercounted)
 	if (p->nsubs == p->subs_cap) {
 		int cap = p->subs_cap ? p->subs_cap * 2 : 8;
 		zp_prefix *a = realloc(p->subs, sizeof(zp_prefix) * (size_t)cap);
-		if (!a) {
-			p->subs_all = 1;
+		if (!a)
 			return;
-		}
 		p->subs = a;
 		p->subs_cap = cap;
 	}
 	unsigned char *c = malloc(n ? n : 1);
-	if (!c) {
-		p->subs_all = 1;
+	if (!c)
 		return;
-	}
 	memcpy(c, d, n);
 	p->subs[p->nsubs].p = c;
 	p->subs[p->nsubs].n = n;
@@ -532,22 +527,92 @@ static void zp_note_subscription(zp_sock *s, zp_frames *fr) {
 	pthread_mutex_unlock(&s->mu);
 }
 
+// ZP_RECHECK_MS is how often a stalled peer's connection is looked at
+// while messages flow, and ZP_STALL_MIN_MS how long a peer stays stalled
+// at least (its connection may show its backlog only a little after
+// libzmq refused a message for it).
+#define ZP_RECHECK_MS 1
+#define ZP_STALL_MIN_MS 50
+
+static void zp_stall_mark(zp_sock *s, zp_peer *p, int64_t now) {
+	p->stalled = 1;
+	p->stalled_since = p->checked_at = now;
+	ZP_ATOMIC_SET(p->stalls, p->stalls + 1);
+	__atomic_fetch_add(&s->nstalled, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->unnamed_since, 0, __ATOMIC_RELAXED);
+	zp_add_event(s, ZP_EV_PEER_STALLED);
+	zp_note_add(s, ZP_NOTE_STALLED, p);
+}
+
+// zp_stall_recheck ends the episode of a stalled peer whose connection
+// flows again (it reads); returns whether it is still stalled. mu held.
+static int zp_stall_recheck(zp_sock *s, zp_peer *p, int64_t now) {
+	if (p->kicked || now - p->checked_at < ZP_RECHECK_MS || now - p->stalled_since < ZP_STALL_MIN_MS)
+		return 1;
+	p->checked_at = now;
+	if (zp_fd_state(p->fd) != ZP_FD_FLOWING)
+		return 1;
+	zp_peer_unstall(s, p);
+	zp_note *n = zp_note_add(s, ZP_NOTE_UNSTALLED, p);
+	if (n)
+		n->ms = now - p->stalled_since;
+	return 0;
+}
+
+// zp_mark_stuck finds the peers whose queue libzmq found full and marks
+// them stalled: the connections whose peer closed its receive window, else
+// those with a backlog; else, when infer is set (libzmq just refused a
+// message on topic) and a single peer has room for it as far as anyone
+// knows, that one. Returns how many peers are stalled. mu held.
+static int zp_mark_stuck(zp_sock *s, int64_t now, int infer, const unsigned char *topic, size_t n) {
+	int best = ZP_FD_FLOWING, stalled = 0, candidates = 0;
+	zp_peer *only = NULL;
+	for (int i = 0; i < s->ntable; i++) {
+		zp_peer *p = &s->table[i];
+		if (p->stalled) {
+			stalled++;
+			p->state = ZP_FD_FLOWING;
+			continue;
+		}
+		p->state = zp_fd_state(p->fd);
+		if (p->state > best)
+			best = p->state;
+		if (infer && (zp_prefix_matches(p, topic, n) || !s->verbose)) {
+			candidates++;
+			only = p;
+		}
+	}
+	if (best != ZP_FD_FLOWING) {
+		for (int i = 0; i < s->ntable; i++)
+			if (!s->table[i].stalled && s->table[i].state == best) {
+				zp_stall_mark(s, &s->table[i], now);
+				stalled++;
+			}
+	} else if (infer && candidates == 1) {
+		zp_stall_mark(s, only, now);
+		stalled++;
+	}
+	return stalled;
+}
+
 // zp_account_locked charges a message an XPUB sent to the stalled peers
 // subscribed to its topic (libzmq skips their queues) and tells what it
 // was for the socket: -1 delivered as usual, ZP_DROP_STALLED delivered to
 // the peers with room while a stalled one missed it, ZP_DROP_HWM no peer
-// with room wanted it, so nobody got it. Without verbose subscriptions a
-// peer's topics are not all known: every message counts as its. mu held.
-static int zp_account_locked(zp_sock *s, const unsigned char *topic, size_t n) {
+// with room wanted it, so nobody got it. A peer's topics are those of the
+// subscriptions seen from it: all of them with verbose subscriptions,
+// otherwise those no other peer had subscribed to before, so a stalled
+// peer is charged at most what it missed; without verbose subscriptions a
+// peer with room counts whatever its topics. mu held.
+static int zp_account_locked(zp_sock *s, const unsigned char *topic, size_t n, int64_t now) {
 	int missed = 0, healthy = 0;
 	for (int i = 0; i < s->ntable; i++) {
 		zp_peer *p = &s->table[i];
-		if (s->verbose && !zp_prefix_matches(p, topic, n))
-			continue;
-		if (p->stalled) {
+		int matches = zp_prefix_matches(p, topic, n);
+		if (p->stalled && matches && zp_stall_recheck(s, p, now)) {
 			ZP_ATOMIC_SET(p->dropped, p->dropped + 1);
 			missed++;
-		} else {
+		} else if (!p->stalled && (matches || !s->verbose)) {
 			healthy++;
 		}
 	}
@@ -556,67 +621,44 @@ static int zp_account_locked(zp_sock *s, const unsigned char *topic, size_t n) {
 	return healthy ? ZP_DROP_STALLED : ZP_DROP_HWM;
 }
 
-static int zp_mark_stuck(zp_sock *s, int64_t now);
-
 // zp_account is zp_account_locked for a message sent as usual. While a
 // stall is known, or suspected without a name yet, it takes mu.
 static int zp_account(zp_sock *s, const unsigned char *topic, size_t n) {
 	if (__atomic_load_n(&s->nstalled, __ATOMIC_RELAXED) == 0 &&
 	    __atomic_load_n(&s->unnamed_since, __ATOMIC_RELAXED) == 0)
 		return -1;
+	int64_t now = zp_now_ms();
 	pthread_mutex_lock(&s->mu);
 	if (s->unnamed_since)
-		zp_mark_stuck(s, zp_now_ms());
-	int r = zp_account_locked(s, topic, n);
+		zp_mark_stuck(s, now, 0, NULL, 0);
+	int r = zp_account_locked(s, topic, n, now);
 	pthread_mutex_unlock(&s->mu);
 	return r;
 }
 
-// zp_mark_stuck marks the connections that cannot take data as stalled,
-// starting an episode for each; returns how many peers are stalled. mu
-// held.
-static int zp_mark_stuck(zp_sock *s, int64_t now) {
-	int stalled = 0;
-	for (int i = 0; i < s->ntable; i++) {
-		zp_peer *p = &s->table[i];
-		if (!p->stalled && zp_fd_stuck(p->fd)) {
-			p->stalled = 1;
-			p->stalled_since = now;
-			ZP_ATOMIC_SET(p->stalls, p->stalls + 1);
-			__atomic_fetch_add(&s->nstalled, 1, __ATOMIC_RELAXED);
-			zp_add_event(s, ZP_EV_PEER_STALLED);
-			zp_note_add(s, ZP_NOTE_STALLED, p);
-			__atomic_store_n(&s->unnamed_since, 0, __ATOMIC_RELAXED);
-		}
-		stalled += p->stalled;
-	}
-	return stalled;
-}
-
-// zp_stall_begin marks the stuck connections stalled before a message is
-// sent with NODROP off and accounts for the message (zp_account_locked;
-// -1 counts as ZP_DROP_STALLED: libzmq refused it because of a full queue,
-// which then misses it). When no connection looks stuck yet (libzmq's
-// queue filled before the kernel's), the next sends and the watcher look
-// again for a while.
+// zp_stall_begin marks the stalled peers before a message is sent with
+// NODROP off and accounts for the message (zp_account_locked; -1 counts
+// as ZP_DROP_STALLED: libzmq refused it because of a full queue, which
+// then misses it). When no peer can be named yet, the next sends and the
+// watcher look again for a while.
 static int zp_stall_begin(zp_sock *s, const unsigned char *topic, size_t n, int64_t now) {
 	pthread_mutex_lock(&s->mu);
-	if (zp_mark_stuck(s, now) == 0 && s->unnamed_since == 0)
+	if (zp_mark_stuck(s, now, 1, topic, n) == 0 && s->unnamed_since == 0)
 		__atomic_store_n(&s->unnamed_since, now, __ATOMIC_RELAXED);
-	int r = zp_account_locked(s, topic, n);
+	int r = zp_account_locked(s, topic, n, now);
 	pthread_mutex_unlock(&s->mu);
 	return r < 0 ? ZP_DROP_STALLED : r;
 }
 
-// ZP_UNNAMED_MS is how long the watcher looks for the stuck connection
-// after a send with NODROP off before it reports an unnamed stall.
+// ZP_UNNAMED_MS is how long the watcher looks for the stalled peer after a
+// send with NODROP off before it reports an unnamed stall.
 #define ZP_UNNAMED_MS 1000
 
 void zp_peers_review(zp_sock *s, int64_t disconnect_ms) {
 	int64_t now = zp_now_ms();
 	pthread_mutex_lock(&s->mu);
 	if (s->unnamed_since) {
-		if (zp_mark_stuck(s, now) == 0 && now - s->unnamed_since >= ZP_UNNAMED_MS) {
+		if (zp_mark_stuck(s, now, 0, NULL, 0) == 0 && now - s->unnamed_since >= ZP_UNNAMED_MS) {
 			zp_add_event(s, ZP_EV_PEER_STALLED);
 			zp_note_add(s, ZP_NOTE_STALLED_UNKNOWN, NULL);
 		}
@@ -625,23 +667,14 @@ void zp_peers_review(zp_sock *s, int64_t disconnect_ms) {
 	}
 	for (int i = 0; i < s->ntable; i++) {
 		zp_peer *p = &s->table[i];
-		if (!p->stalled || p->kicked)
+		if (!p->stalled || !zp_stall_recheck(s, p, now) || p->kicked)
 			continue;
-		if (!zp_fd_stuck(p->fd)) {
-			zp_peer_unstall(s, p);
-			zp_note *n = zp_note_add(s, ZP_NOTE_UNSTALLED, p);
+		if (disconnect_ms > 0 && now - p->stalled_since >= disconnect_ms && zp_kick(p) == 0) {
+			p->kicked = 1;
+			zp_add_event(s, ZP_EV_PEER_STALL_DISCONNECT);
+			zp_note *n = zp_note_add(s, ZP_NOTE_STALL_DISCONNECT, p);
 			if (n)
 				n->ms = now - p->stalled_since;
-			continue;
-		}
-		if (disconnect_ms > 0 && now - p->stalled_since >= disconnect_ms && !p->kicked) {
-			if (zp_kick(p) == 0) {
-				p->kicked = 1;
-				zp_add_event(s, ZP_EV_PEER_STALL_DISCONNECT);
-				zp_note *n = zp_note_add(s, ZP_NOTE_STALL_DISCONNECT, p);
-				if (n)
-					n->ms = now - p->stalled_since;
-			}
 		}
 	}
 	pthread_mutex_unlock(&s->mu);

@@ -77,14 +77,14 @@ typedef struct zp_peer {
 	int fd;
 	char addr[ZP_ADDR_MAX];
 	char node_id[ZP_NODEID_MAX];
-	// subs are the prefixes it subscribed to (XPUB); subs_all is set when
-	// more than ZP_PEER_SUBS_MAX (or ZP_PEER_SUBS_BYTES) were seen: then it
-	// matches every topic.
+	// subs are the prefixes it subscribed to (XPUB), up to
+	// ZP_PEER_SUBS_MAX of them and ZP_PEER_SUBS_BYTES in all.
 	zp_prefix *subs;
-	int nsubs, subs_cap, subs_all;
+	int nsubs, subs_cap;
 	size_t subs_bytes;
 	int stalled;
-	int64_t stalled_since; // ms, monotonic
+	int64_t stalled_since, checked_at; // ms, monotonic
+	int state; // ZP_FD_* while looking for stalled peers
 	uint64_t stalls, dropped;
 	int kicked; // disconnected for a stall; the monitor removes it
 } zp_peer;
