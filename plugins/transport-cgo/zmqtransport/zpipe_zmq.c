@@ -603,14 +603,16 @@ static int zp_mark_stuck(zp_sock *s, int64_t now, int infer, const unsigned char
 // subscriptions seen from it: all of them with verbose subscriptions,
 // otherwise those no other peer had subscribed to before, so a stalled
 // peer is charged at most what it missed; without verbose subscriptions a
-// peer with room counts whatever its topics. mu held.
-static int zp_account_locked(zp_sock *s, const unsigned char *topic, size_t n, int64_t now) {
+// peer with room counts whatever its topics. Without charge it only
+// tells. mu held.
+static int zp_account_locked(zp_sock *s, const unsigned char *topic, size_t n, int64_t now, int charge) {
 	int missed = 0, healthy = 0;
 	for (int i = 0; i < s->ntable; i++) {
 		zp_peer *p = &s->table[i];
 		int matches = zp_prefix_matches(p, topic, n);
 		if (p->stalled && matches && zp_stall_recheck(s, p, now)) {
-			ZP_ATOMIC_SET(p->dropped, p->dropped + 1);
+			if (charge)
+				ZP_ATOMIC_SET(p->dropped, p->dropped + 1);
 			missed++;
 		} else if (!p->stalled && (matches || !s->verbose)) {
 			healthy++;
@@ -622,8 +624,12 @@ static int zp_account_locked(zp_sock *s, const unsigned char *topic, size_t n, i
 }
 
 // zp_account is zp_account_locked for a message sent as usual. While a
-// stall is known, or suspected without a name yet, it takes mu.
-static int zp_account(zp_sock *s, const unsigned char *topic, size_t n) {
+// stall is known, or suspected without a name yet, it takes mu. With skip,
+// a message no subscriber with room wants is charged and reported
+// (ZP_DROP_HWM) before it is sent, while others are not charged: the
+// caller then does not hand it to libzmq at all, which may have resumed
+// the stalled peer's queue meanwhile.
+static int zp_account(zp_sock *s, const unsigned char *topic, size_t n, int skip) {
 	if (__atomic_load_n(&s->nstalled, __ATOMIC_RELAXED) == 0 &&
 	    __atomic_load_n(&s->unnamed_since, __ATOMIC_RELAXED) == 0)
 		return -1;
@@ -631,7 +637,9 @@ static int zp_account(zp_sock *s, const unsigned char *topic, size_t n) {
 	pthread_mutex_lock(&s->mu);
 	if (s->unnamed_since)
 		zp_mark_stuck(s, now, 0, NULL, 0);
-	int r = zp_account_locked(s, topic, n, now);
+	int r = zp_account_locked(s, topic, n, now, !skip);
+	if (skip && r == ZP_DROP_HWM)
+		zp_account_locked(s, topic, n, now, 1);
 	pthread_mutex_unlock(&s->mu);
 	return r;
 }
@@ -645,7 +653,7 @@ static int zp_stall_begin(zp_sock *s, const unsigned char *topic, size_t n, int6
 	pthread_mutex_lock(&s->mu);
 	if (zp_mark_stuck(s, now, 1, topic, n) == 0 && s->unnamed_since == 0)
 		__atomic_store_n(&s->unnamed_since, now, __ATOMIC_RELAXED);
-	int r = zp_account_locked(s, topic, n, now);
+	int r = zp_account_locked(s, topic, n, now, 1);
 	pthread_mutex_unlock(&s->mu);
 	return r < 0 ? ZP_DROP_STALLED : r;
 }
@@ -787,12 +795,20 @@ static int64_t zp_stall_wait_left(zp_sock *s, int64_t now) {
 	return left > 0 ? left : 0;
 }
 
-// zp_force sends a refused message with NODROP off and returns ZP_SENT
-// or ZP_ERROR; *reason tells what it was (zp_stall_begin).
+// ZP_NOT_SENT: a message an XPUB in stall mode did not hand to libzmq,
+// as no subscriber with room wants it; counted as an hwm drop.
+enum { ZP_NOT_SENT = 10 };
+
+// zp_force sends a refused message with NODROP off and returns ZP_SENT,
+// ZP_NOT_SENT (no subscriber with room wants it) or ZP_ERROR; *reason
+// tells what it was (zp_stall_begin).
 static int zp_force(zp_sock *s, zp_msgref *m, int64_t now, int *reason) {
 	size_t tn;
 	const unsigned char *t = zp_msgref_topic(m, &tn);
 	*reason = zp_stall_begin(s, t, tn, now);
+	s->wait_deadline = 0;
+	if (*reason == ZP_DROP_HWM)
+		return ZP_NOT_SENT;
 	int off = 0, on = 1;
 	if (zmq_setsockopt(s->handle, ZMQ_XPUB_NODROP, &off, sizeof off) != 0)
 		return ZP_ERROR;
@@ -801,7 +817,6 @@ static int zp_force(zp_sock *s, zp_msgref *m, int64_t now, int *reason) {
 	if (zmq_setsockopt(s->handle, ZMQ_XPUB_NODROP, &on, sizeof on) != 0)
 		return ZP_ERROR;
 	errno = e;
-	s->wait_deadline = 0;
 	return rc == ZP_SENT ? ZP_SENT : ZP_ERROR;
 }
 
@@ -810,7 +825,7 @@ static int zp_force(zp_sock *s, zp_msgref *m, int64_t now, int *reason) {
 // when the message reached a subscriber (count it as sent).
 static int zp_sent_stall(zp_sock *s, int reason, const unsigned char *topic, size_t n) {
 	if (reason < 0)
-		reason = zp_account(s, topic, n);
+		reason = zp_account(s, topic, n, 0);
 	if (reason < 0)
 		return 1;
 	ZP_ADD(s->c.drops[reason], 1);
@@ -940,8 +955,13 @@ int zp_send_batch(zp_sock *s, const char *data, const uint32_t *sizes, const uin
 		for (int k = 0; k < n; k++)
 			bytes += sizes[f + k];
 		zp_msgref ref = {.data = data + off, .sizes = sizes + f, .n = n};
-		int rc = zp_send_buffers(s->handle, data + off, sizes + f, n, 1);
-		int reason = -1;
+		int reason = -1, rc;
+		if (stall && zp_account(s, (const unsigned char *)data + off, sizes[f], 1) == ZP_DROP_HWM) {
+			rc = ZP_NOT_SENT;
+			reason = ZP_DROP_HWM;
+		} else {
+			rc = zp_send_buffers(s->handle, data + off, sizes + f, n, 1);
+		}
 		while (rc == ZP_REFUSED) {
 			int64_t now = zp_now_ms();
 			int64_t left = stall ? zp_stall_wait_left(s, now) : zp_wait_left(s, now);
@@ -1072,8 +1092,13 @@ static int zp_link_send(zp_link *l, zp_sock *s, zp_frames *fr, size_t bytes, int
 		memcpy(topic, zmq_msg_data(&fr->m[0]), topic_n);
 	}
 	zp_msgref ref = {.fr = fr, .copy = copy};
-	int rc = zp_send_frames(s->handle, fr, copy, 1);
-	int reason = -1;
+	int reason = -1, rc;
+	if (stall && zp_account(s, topic, topic_n, 1) == ZP_DROP_HWM) {
+		rc = ZP_NOT_SENT;
+		reason = ZP_DROP_HWM;
+	} else {
+		rc = zp_send_frames(s->handle, fr, copy, 1);
+	}
 	while (rc == ZP_REFUSED) {
 		int64_t now = zp_now_ms();
 		int64_t left = stall ? zp_stall_wait_left(s, now) : zp_wait_left(s, now);
