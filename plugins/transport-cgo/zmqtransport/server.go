@@ -465,9 +465,9 @@ func (s *Server) Stats(ctx context.Context) (*transport.Stats, error) {
 var _ transport.Validator = (*Server)(nil)
 
 // Validate checks a socket's configuration the way Open does, without
-// creating anything: attribute types and ranges, endpoint syntax (bind
-// hosts must be addresses or interfaces of this machine), CURVE keys and
-// roles. Binds lists the socket's bind endpoints, normalized.
+// creating anything: attribute types and ranges, endpoint syntax, CURVE
+// keys and roles (a bind host name is not resolved here; Open resolves
+// it). Binds lists the socket's bind endpoints, normalized.
 func (s *Server) Validate(ctx context.Context, kind string, config []byte) (*transport.Validation, error) {
 	c, problems := checkConfig(kind, config, zmq.HasCurve())
 	v := &transport.Validation{Problems: problems, Binds: []string{}}
