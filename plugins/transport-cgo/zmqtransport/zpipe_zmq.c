@@ -81,19 +81,13 @@ static void zp_frames_free(zp_frames *fr) {
 	fr->n = fr->cap = 0;
 }
 
-static size_t zp_frames_bytes(zp_frames *fr) {
-	size_t b = 0;
-	for (int i = 0; i < fr->n; i++)
-		b += zmq_msg_size(&fr->m[i]);
-	return b;
-}
-
-// zp_read_msg reads one whole message. Returns its frame count, 0 when
-// nothing was ready (flags has ZMQ_DONTWAIT) or -1 on error. libzmq delivers
-// multipart messages atomically, so once the first frame is in, the others
-// are read without waiting.
+// zp_read_frames reads one whole message, without limits. Returns its
+// frame count, 0 when nothing was ready (flags has ZMQ_DONTWAIT) or -1 on
+// error. libzmq delivers multipart messages atomically, so once the first
+// frame is in, the others are read without waiting.
 static int zp_read_frames(void *sock, zp_frames *fr, int flags) {
 	fr->n = 0;
+	fr->bytes = 0;
 	for (;;) {
 		if (zp_frames_reserve(fr, fr->n + 1) != 0)
 			return -1;
@@ -105,6 +99,7 @@ static int zp_read_frames(void *sock, zp_frames *fr, int flags) {
 				return 0;
 			return -1;
 		}
+		fr->bytes += (size_t)rc;
 		fr->n++;
 		if (!zmq_msg_more(&fr->m[fr->n - 1]))
 			return fr->n;
@@ -156,6 +151,7 @@ static int zp_read_msg(zp_sock *s, zp_frames *fr, int flags) {
 		if (zp_frames_reserve(fr, fr->n + 1) != 0)
 			return -1;
 		zmq_msg_t *m = &fr->m[fr->n];
+		fr->bytes = bytes;
 		int rc = zmq_msg_recv(m, s->handle, fr->n == 0 ? flags : 0);
 		if (rc < 0) {
 			if (errno == EINTR)
@@ -165,7 +161,7 @@ static int zp_read_msg(zp_sock *s, zp_frames *fr, int flags) {
 			return -1;
 		}
 		fr->n++;
-		bytes += zmq_msg_size(m);
+		bytes += (size_t)rc;
 		int more = zmq_msg_more(m);
 		if ((s->max_frames && (size_t)fr->n > s->max_frames) || (s->max_bytes && bytes > s->max_bytes)) {
 			int fd = zmq_msg_get(&fr->m[0], ZMQ_SRCFD);
@@ -178,8 +174,10 @@ static int zp_read_msg(zp_sock *s, zp_frames *fr, int flags) {
 			s->discarding = more;
 			return ZP_OVERSIZE_READ;
 		}
-		if (!more)
+		if (!more) {
+			fr->bytes = bytes;
 			return fr->n;
+		}
 	}
 }
 
@@ -623,6 +621,12 @@ static int zp_account_locked(zp_sock *s, const unsigned char *topic, size_t n, i
 	return healthy ? ZP_DROP_STALLED : ZP_DROP_HWM;
 }
 
+// zp_stall_known: a peer is stalled, or one is looked for.
+static int zp_stall_known(zp_sock *s) {
+	return __atomic_load_n(&s->nstalled, __ATOMIC_RELAXED) != 0 ||
+	       __atomic_load_n(&s->unnamed_since, __ATOMIC_RELAXED) != 0;
+}
+
 // zp_account is zp_account_locked for a message sent as usual. While a
 // stall is known, or suspected without a name yet, it takes mu. With skip,
 // a message no subscriber with room wants is charged and reported
@@ -630,8 +634,7 @@ static int zp_account_locked(zp_sock *s, const unsigned char *topic, size_t n, i
 // caller then does not hand it to libzmq at all, which may have resumed
 // the stalled peer's queue meanwhile.
 static int zp_account(zp_sock *s, const unsigned char *topic, size_t n, int skip) {
-	if (__atomic_load_n(&s->nstalled, __ATOMIC_RELAXED) == 0 &&
-	    __atomic_load_n(&s->unnamed_since, __ATOMIC_RELAXED) == 0)
+	if (!zp_stall_known(s))
 		return -1;
 	int64_t now = zp_now_ms();
 	pthread_mutex_lock(&s->mu);
@@ -824,7 +827,7 @@ static int zp_force(zp_sock *s, zp_msgref *m, int64_t now, int *reason) {
 // sent: reason is what zp_force said, or -1 for a usual send. Returns 1
 // when the message reached a subscriber (count it as sent).
 static int zp_sent_stall(zp_sock *s, int reason, const unsigned char *topic, size_t n) {
-	if (reason < 0)
+	if (reason < 0 && topic)
 		reason = zp_account(s, topic, n, 0);
 	if (reason < 0)
 		return 1;
@@ -876,7 +879,7 @@ int zp_recv_batch(zp_sock *s, int timeout_ms, char *data, size_t data_cap, uint3
 				waited = 1;
 				continue;
 			}
-			size_t bytes = zp_frames_bytes(&s->pend);
+			size_t bytes = s->pend.bytes;
 			ZP_ADD(s->c.msgs_in, 1);
 			ZP_ADD(s->c.frames_in, n);
 			ZP_ADD(s->c.bytes_in, bytes);
@@ -890,7 +893,7 @@ int zp_recv_batch(zp_sock *s, int timeout_ms, char *data, size_t data_cap, uint3
 				continue;
 			}
 		}
-		size_t bytes = zp_frames_bytes(&s->pend);
+		size_t bytes = s->pend.bytes;
 		size_t nf = (size_t)s->pend.n;
 		if (bytes > data_cap - s->out_bytes || nf > sizes_cap - s->out_frames ||
 		    (size_t)s->out_msgs >= parts_cap) {
@@ -1080,20 +1083,23 @@ static int zp_send_frames(void *sock, zp_frames *fr, int copy, int dontwait) {
 static int zp_link_send(zp_link *l, zp_sock *s, zp_frames *fr, size_t bytes, int copy) {
 	int n = fr->n;
 	int stall = zp_stall_mode(s);
-	// In stall mode the topic is needed after the send, when the frames
-	// may have been moved out: remember it (a longer topic is matched by
-	// its first ZP_TOPIC_MAX bytes).
+	// While a stall is known the topic is needed after the send, when the
+	// frames may have been moved out: remember it (a longer topic is
+	// matched by its first ZP_TOPIC_MAX bytes). Otherwise a usual send
+	// is not accounted for.
 	unsigned char topic[ZP_TOPIC_MAX];
 	size_t topic_n = 0;
-	if (stall) {
+	const unsigned char *tp = NULL;
+	if (stall && zp_stall_known(s)) {
 		topic_n = zmq_msg_size(&fr->m[0]);
 		if (topic_n > sizeof topic)
 			topic_n = sizeof topic;
 		memcpy(topic, zmq_msg_data(&fr->m[0]), topic_n);
+		tp = topic;
 	}
 	zp_msgref ref = {.fr = fr, .copy = copy};
 	int reason = -1, rc;
-	if (stall && zp_account(s, topic, topic_n, 1) == ZP_DROP_HWM) {
+	if (tp && zp_account(s, tp, topic_n, 1) == ZP_DROP_HWM) {
 		rc = ZP_NOT_SENT;
 		reason = ZP_DROP_HWM;
 	} else {
@@ -1118,7 +1124,7 @@ static int zp_link_send(zp_link *l, zp_sock *s, zp_frames *fr, size_t bytes, int
 	}
 	if (rc == ZP_ERROR)
 		return zp_fail(&l->err, &l->err_where, "send to sink");
-	if (rc == ZP_SENT && stall && !zp_sent_stall(s, reason, topic, topic_n)) {
+	if (rc == ZP_SENT && stall && !zp_sent_stall(s, reason, tp, topic_n)) {
 		s->wait_deadline = 0; // nobody with room wanted it: counted as dropped
 	} else if (rc == ZP_SENT) {
 		ZP_ADD(s->c.msgs_out, 1);
@@ -1141,7 +1147,7 @@ static int zp_forward_data(zp_link *l) {
 			return zp_fail(&l->err, &l->err_where, "receive from source");
 		if (n == 0)
 			return ZP_OK;
-		size_t bytes = zp_frames_bytes(&l->data);
+		size_t bytes = l->data.bytes;
 		ZP_ADD(src->c.msgs_in, 1);
 		ZP_ADD(src->c.frames_in, n);
 		ZP_ADD(src->c.bytes_in, bytes);
@@ -1172,7 +1178,7 @@ static int zp_forward_subs(zp_link *l, zp_sock *s) {
 			return zp_fail(&l->err, &l->err_where, "receive subscriptions");
 		if (n == 0)
 			return ZP_OK;
-		size_t bytes = zp_frames_bytes(&l->sub);
+		size_t bytes = l->sub.bytes;
 		int is_sub = zp_is_subscription(&l->sub);
 		ZP_ADD(s->c.msgs_in, 1);
 		ZP_ADD(s->c.frames_in, n);

@@ -112,6 +112,7 @@ enum {
 typedef struct zp_frames {
 	zmq_msg_t *m;
 	int n, cap;
+	size_t bytes; // of the message read last (zp_read_msg)
 } zp_frames;
 
 // zp_sock is the C state of one socket.
