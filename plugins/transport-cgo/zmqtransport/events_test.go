@@ -63,9 +63,8 @@ func TestConnectFailed(t *testing.T) {
 }
 
 // TestHandshakeAndAuthFailed: a peer that leaves in the middle of the
-// handshake, and a peer asking for another security mechanism, are counted
-// as handshake_failed (a peer of an incompatible socket type is not:
-// libzmq 4.3's monitor reports only its disconnect); a CURVE
+// handshake, a peer asking for another security mechanism and a peer of an
+// incompatible socket type are counted as handshake_failed; a CURVE
 // client whose key is not allowed is counted as auth_failed and named in a
 // WARN line with its key.
 func TestHandshakeAndAuthFailed(t *testing.T) {
@@ -96,6 +95,17 @@ func TestHandshakeAndAuthFailed(t *testing.T) {
 	})
 	eventually(t, "handshake_failed for a mechanism mismatch", func() bool {
 		return socketStats(t, s, "pull").Events[transport.EventHandshakeFailed] >= 2
+	})
+	// A peer of an incompatible socket type: libzmq reports only that it
+	// left during the handshake.
+	peerSocket(t, ctx, zmq.PUB, func(p *zmq.Socket) error {
+		if err := p.SetReconnectIvl(-1); err != nil {
+			return err
+		}
+		return p.Connect(ep)
+	})
+	eventually(t, "handshake_failed for a PUB peer", func() bool {
+		return socketStats(t, s, "pull").Events[transport.EventHandshakeFailed] >= 3
 	})
 	if !logHas(log.String(), "level=WARN", "handshake failed", "socket=pull") {
 		t.Errorf("no WARN line about the handshake:\n%s", log.String())

@@ -269,7 +269,7 @@ func (s *sock) send(ctx context.Context, b *message.Batch) (transport.SendResult
 // handshakes, and logs.
 func (s *sock) startMonitor(addr string) error {
 	const events = zmq.EVENT_CONNECTED | zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED |
-		zmq.EVENT_CONNECT_RETRIED | zmq.EVENT_CLOSED |
+		zmq.EVENT_CONNECT_RETRIED | zmq.EVENT_CLOSED | zmq.EVENT_HANDSHAKE_SUCCEEDED |
 		zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL |
 		zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_MONITOR_STOPPED
 	if err := s.zs.Monitor(addr, events); err != nil {
@@ -302,6 +302,17 @@ func (s *sock) monitor(mon *zmq.Socket) {
 	// Endpoints whose connection just ended: their next retry is a
 	// reconnect, not a failed connect.
 	reconnecting := map[string]bool{}
+	// Connections whose handshake has not ended, oldest first. libzmq
+	// reports the end of a handshake without the descriptor, so the
+	// oldest is taken; a connection that goes while still listed failed
+	// its handshake without a reason reported (a peer of an incompatible
+	// socket type). The count is right even when a name is not.
+	var handshaking []int
+	handshakeEnded := func() {
+		if len(handshaking) > 0 {
+			handshaking = handshaking[1:]
+		}
+	}
 	for {
 		ev, addr, value, err := mon.RecvEvent(0)
 		if err != nil {
@@ -315,12 +326,19 @@ func (s *sock) monitor(mon *zmq.Socket) {
 		case zmq.EVENT_CONNECTED, zmq.EVENT_ACCEPTED:
 			s.c.addPeers(1)
 			s.c.addPeer(value)
+			handshaking = append(handshaking, value)
 			if ev == zmq.EVENT_CONNECTED {
 				delete(reconnecting, addr)
 			}
 			s.log.Debug("peer connected", "socket", s.id, "kind", s.kind, "endpoint", addr, "fd", value)
 		case zmq.EVENT_DISCONNECTED:
 			s.c.addPeers(-1)
+			if i := slices.Index(handshaking, value); i >= 0 {
+				handshaking = slices.Delete(handshaking, i, i+1)
+				s.c.addEvent(evHandshakeFailed)
+				s.limits.handshake.Warn("peer left during the handshake (an incompatible socket type?)",
+					"socket", s.id, "kind", s.kind, "endpoint", addr)
+			}
 			p, known := s.c.removePeer(value)
 			if known && p.Dropped > 0 {
 				s.addDeparted(p)
@@ -342,12 +360,16 @@ func (s *sock) monitor(mon *zmq.Socket) {
 			}
 			l.Warn("connect failed; retrying", "socket", s.id, "kind", s.kind, "endpoint", addr,
 				"retry_in_ms", value, "hint", "refused, unreachable or an unresolvable host")
+		case zmq.EVENT_HANDSHAKE_SUCCEEDED:
+			handshakeEnded()
 		case zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+			handshakeEnded()
 			s.c.addEvent(evAuthFailed)
 			if s.zapDomain == "" { // the ZAP handler logs its refusals itself
 				s.limits.auth.Warn("peer refused by authentication", "socket", s.id, "kind", s.kind, "endpoint", addr, "status", value)
 			}
 		case zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+			handshakeEnded()
 			s.c.addEvent(evHandshakeFailed)
 			s.limits.handshake.Warn("peer handshake failed", "socket", s.id, "kind", s.kind, "endpoint", addr,
 				"event", ev.String(), "value", value)
