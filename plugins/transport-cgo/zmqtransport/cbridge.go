@@ -316,6 +316,17 @@ func (c *cSocket) peerFDs() []int {
 	return fds
 }
 
+// endWriting shuts down the sending side of every connection and returns
+// how many there are.
+func (c *cSocket) endWriting() int {
+	return int(C.zp_peers_end_writing(c.p))
+}
+
+// connections returns the number of connections in the peer table.
+func (c *cSocket) connections() int {
+	return int(C.zp_peers_copy(c.p, nil, 0))
+}
+
 // note is a log line the C side asked for.
 type note struct {
 	what          int

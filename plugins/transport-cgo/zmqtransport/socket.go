@@ -56,7 +56,12 @@ type sock struct {
 	closed   bool   // under mu
 	link     string // under mu: the link using this socket, if any
 	quiesced bool   // under mu: takes nothing new in; Recv drains it
-	pending  atomic.Int32
+	// draining is set by Quiesce: the connections' sending sides are shut
+	// down, and Recv stops the socket once they have ended, or at
+	// drainUntil (under mu).
+	draining   atomic.Bool
+	drainUntil time.Time
+	pending    atomic.Int32
 
 	monitorDone chan struct{} // closed when the monitor goroutine ends
 	zapDomain   string
@@ -150,11 +155,17 @@ func (s *sock) recv(ctx context.Context, b *message.Batch, lim transport.Limits)
 			return err
 		}
 		wait := recvPollMs
-		if s.quiesced {
+		switch {
+		case s.quiesced:
 			wait = 0
+		case s.draining.Load():
+			wait = quiescePollMs
 		}
 		n, err := s.recvLocked(b, maxMsgs, maxBytes, wait)
 		drained := s.quiesced && n == 0
+		if err == nil && !s.quiesced && s.draining.Load() && (s.c.connections() == 0 || time.Now().After(s.drainUntil)) {
+			err = s.stopTakingIn(ctx)
+		}
 		s.mu.Unlock()
 		if err != nil {
 			return fmt.Errorf("receive on %s %q: %w", s.kind, s.id, err)
@@ -327,6 +338,9 @@ func (s *sock) monitor(mon *zmq.Socket) {
 			s.c.addPeers(1)
 			s.c.addPeer(value)
 			handshaking = append(handshaking, value)
+			if s.draining.Load() {
+				s.c.endWriting() // a peer that came during the drain
+			}
 			if ev == zmq.EVENT_CONNECTED {
 				delete(reconnecting, addr)
 			}
@@ -464,12 +478,20 @@ func (s *sock) writeNotes() {
 	}
 }
 
-// quiesce stops the socket taking in new data: it unbinds every bound
-// endpoint (which ends the connections accepted there) and disconnects
-// every connected one. What libzmq already holds for the socket stays
-// readable (whatever the linger: the socket's end of each queue is kept
-// until it is read); Recv returns it, then ErrDrained once a read without
-// waiting finds nothing.
+// Timing of a drain: quiesceDrainTimeout bounds how long the peers have
+// to end their connections, and quiescePollMs is how long a receive waits
+// for data meanwhile.
+const (
+	quiesceDrainTimeout = 2 * time.Second
+	quiescePollMs       = 10
+)
+
+// quiesce starts draining the socket: it shuts down the sending side of
+// every connection (shutdown(2) SHUT_WR), so that each peer sees its
+// connection end and closes it once it has sent what it was sending, while
+// libzmq reads everything that was on its way. A peer keeps what it had
+// not sent. The receives that follow stop the socket (stopTakingIn) once
+// every connection has ended, or after quiesceDrainTimeout.
 func (s *sock) quiesce(ctx context.Context) error {
 	s.acquire()
 	defer s.mu.Unlock()
@@ -478,9 +500,24 @@ func (s *sock) quiesce(ctx context.Context) error {
 		return transport.ErrClosed
 	case s.link != "":
 		return s.errLinked()
-	case s.quiesced:
+	case s.quiesced || s.draining.Load():
 		return nil
 	}
+	s.drainUntil = time.Now().Add(quiesceDrainTimeout)
+	s.draining.Store(true)
+	if s.c.endWriting() == 0 {
+		return s.stopTakingIn(ctx)
+	}
+	return nil
+}
+
+// stopTakingIn unbinds every bound endpoint (which ends the connections
+// accepted there) and disconnects every connected one, then waits until
+// libzmq has closed the listeners. What libzmq already holds for the
+// socket stays readable (whatever the linger: the socket's end of each
+// queue is kept until it is read); Recv returns it, then ErrDrained once
+// a read without waiting finds nothing. Called with mu held.
+func (s *sock) stopTakingIn(ctx context.Context) error {
 	s.closedM.Lock()
 	s.endsSeen, s.closedCh = map[string]bool{}, make(chan struct{})
 	s.closedM.Unlock()
@@ -502,12 +539,12 @@ func (s *sock) quiesce(ctx context.Context) error {
 	}
 	s.quiesced = true
 	// libzmq closes the listeners in its I/O thread: wait for that, so
-	// that the endpoints are free when Quiesce returns.
+	// that the endpoints are free once the socket is drained.
 	if err := s.waitClosed(ctx, unbound); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("quiesce %s %q: %w", s.kind, s.id, err)
+		return fmt.Errorf("quiesce: %w", err)
 	}
 	return nil
 }

@@ -427,6 +427,16 @@ static int zp_kick(zp_peer *p) {
 	return shutdown(p->fd, SHUT_RDWR);
 }
 
+int zp_peers_end_writing(zp_sock *s) {
+	pthread_mutex_lock(&s->mu);
+	for (int i = 0; i < s->ntable; i++)
+		if (zp_same_peer(&s->table[i]))
+			shutdown(s->table[i].fd, SHUT_WR);
+	int n = s->ntable;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
 static void zp_oversize(zp_sock *s, int fd, size_t frames, size_t bytes) {
 	ZP_ADD(s->c.drops[ZP_DROP_OVERSIZE], 1);
 	zp_add_event(s, ZP_EV_PEER_OVERSIZE);

@@ -197,6 +197,11 @@ int zp_notes_take(zp_sock *s, zp_note *out, int max, uint64_t *lost);
 // zp_peers_review ends the stall episodes of peers that read again and
 // disconnects (shutdown(2)) peers stalled longer than disconnect_ms (> 0).
 void zp_peers_review(zp_sock *s, int64_t disconnect_ms);
+// zp_peers_end_writing shuts down the sending side of every connection
+// (shutdown(2) SHUT_WR): each peer sees its connection end and closes it
+// once it has sent what it was sending, while libzmq reads on. Returns the
+// number of connections.
+int zp_peers_end_writing(zp_sock *s);
 // zp_add_event bumps an event counter (from the Go monitor).
 void zp_add_event(zp_sock *s, int ev);
 
