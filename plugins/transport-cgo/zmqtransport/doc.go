@@ -58,9 +58,10 @@
 //
 // # Validation and draining
 //
-// Validate makes Open's checks without creating anything. Quiesce unbinds
-// and disconnects a source; Recv then returns what libzmq had queued, and
-// transport.ErrDrained.
+// Validate makes Open's checks without creating anything. Quiesce shuts
+// down the sending side of a source's connections, so that the peers end
+// them once they have sent what they were sending; Recv then unbinds and
+// disconnects, returns what libzmq had queued, and transport.ErrDrained.
 //
 // # Counters
 //
