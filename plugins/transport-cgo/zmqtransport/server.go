@@ -486,8 +486,9 @@ func (s *Server) Validate(ctx context.Context, kind string, config []byte) (*tra
 var _ transport.Quiescer = (*Server)(nil)
 
 // Quiesce stops the xsub or pull socket id from taking in new data (see
-// transport.Quiescer): it stops listening and disconnects, while what its
-// peers already sent stays readable; Recv returns that, then
+// transport.Quiescer): its peers are made to end their connections once
+// they have sent what they were sending, then the receives stop listening
+// and disconnect; Recv returns everything received, then
 // transport.ErrDrained.
 func (s *Server) Quiesce(ctx context.Context, id string) error {
 	s.mu.Lock()
