@@ -2,8 +2,10 @@
 // zmqtransport, over github.com/pebbe/zmq4) as a plugin. It is started by
 // zpipe, not by hand.
 //
-// Its log records (peer connects and disconnects at debug level, link
-// failures at error level) go to zpipe's log, which applies its own level.
+// Its log records (peer connects and disconnects at debug level; stalled
+// and oversize peers, failed connects, handshakes and authentications at
+// warning level, rate-limited; link failures at error level) go to zpipe's
+// log, which applies its own level.
 package main
 
 import (

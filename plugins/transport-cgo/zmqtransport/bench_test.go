@@ -125,13 +125,15 @@ func processCPU(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// linkForwarder is this package's link.
+// linkForwarder is this package's link, its xpub set up as in
+// pipelines/zeek-broker.hcl (a refused message waits up to 1000 ms, then a
+// stalled subscriber is skipped).
 func linkForwarder(b *testing.B) (string, string, func()) {
 	s := New()
 	ctx := context.Background()
 	for _, spec := range []transport.SocketSpec{
 		{ID: "xsub", Kind: KindXSub, Config: []byte(`{"bind":["tcp://127.0.0.1:*"],"linger_ms":0}`)},
-		{ID: "xpub", Kind: KindXPub, Config: []byte(`{"bind":["tcp://127.0.0.1:*"],"verboser":true,"linger_ms":0}`)},
+		{ID: "xpub", Kind: KindXPub, Config: []byte(`{"bind":["tcp://127.0.0.1:*"],"verboser":true,"send_timeout_ms":1000,"linger_ms":0}`)},
 	} {
 		if err := s.Open(ctx, spec); err != nil {
 			b.Fatal(err)

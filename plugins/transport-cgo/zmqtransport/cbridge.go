@@ -33,16 +33,34 @@ import (
 
 // Drop reasons as reported in SocketStats.Drops and SendResult.DropReason.
 const (
-	DropHWM       = "hwm"
-	DropNoPeer    = "no_peer"
-	DropMalformed = "malformed"
+	DropHWM       = transport.DropHWM
+	DropNoPeer    = transport.DropNoPeer
+	DropMalformed = transport.DropMalformed
 )
 
 var dropReasons = [C.ZP_DROP_REASONS]string{
-	C.ZP_DROP_HWM:       DropHWM,
-	C.ZP_DROP_NO_PEER:   DropNoPeer,
-	C.ZP_DROP_MALFORMED: DropMalformed,
+	C.ZP_DROP_HWM:       transport.DropHWM,
+	C.ZP_DROP_NO_PEER:   transport.DropNoPeer,
+	C.ZP_DROP_MALFORMED: transport.DropMalformed,
+	C.ZP_DROP_OVERSIZE:  transport.DropOversize,
+	C.ZP_DROP_STALLED:   transport.DropStalledPeer,
 }
+
+var eventNames = [C.ZP_EVENTS]string{
+	C.ZP_EV_CONNECT_FAILED:        transport.EventConnectFailed,
+	C.ZP_EV_HANDSHAKE_FAILED:      transport.EventHandshakeFailed,
+	C.ZP_EV_AUTH_FAILED:           transport.EventAuthFailed,
+	C.ZP_EV_PEER_OVERSIZE:         transport.EventPeerOversize,
+	C.ZP_EV_PEER_STALLED:          transport.EventPeerStalled,
+	C.ZP_EV_PEER_STALL_DISCONNECT: transport.EventPeerStallDisconnect,
+}
+
+// Event codes of cSocket.addEvent.
+const (
+	evConnectFailed   = C.ZP_EV_CONNECT_FAILED
+	evHandshakeFailed = C.ZP_EV_HANDSHAKE_FAILED
+	evAuthFailed      = C.ZP_EV_AUTH_FAILED
+)
 
 // socketHandle returns libzmq's void* behind a pebbe socket. pebbe keeps it
 // in the unexported field soc; reading it through reflect and unsafe is the
@@ -135,21 +153,44 @@ func kindCode(kind string) C.int {
 	return C.ZP_KIND_PAIR
 }
 
-func newCSocket(handle unsafe.Pointer, kind string, zeekFraming bool, sendTimeoutMs int) (*cSocket, error) {
+// cOptions are the socket settings the C side applies.
+type cOptions struct {
+	zeekFraming   bool
+	sendTimeoutMs int
+	// nodrop and verbose describe an XPUB: nodrop resolves refusals by
+	// sending with NODROP off once a subscriber is stalled; verbose means
+	// every subscription of every peer is seen.
+	nodrop, verbose bool
+	// maxFrames and maxBytes bound received messages (0 = no bound).
+	maxFrames, maxBytes int
+}
+
+func cBool(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func newCSocket(handle unsafe.Pointer, kind string, o cOptions) (*cSocket, error) {
 	var fds [2]C.int
 	if C.zp_wake_pipe(&fds[0]) != 0 {
 		return nil, fmt.Errorf("create wake pipe: %w", syscall.EMFILE)
 	}
 	framing := C.int(C.ZP_FRAMING_RAW)
-	if zeekFraming {
+	if o.zeekFraming {
 		framing = C.ZP_FRAMING_ZEEK
 	}
-	p := C.zp_sock_new(handle, kindCode(kind), framing, C.int(sendTimeoutMs), fds[0])
+	p := C.zp_sock_new(handle, kindCode(kind), framing, C.int(o.sendTimeoutMs), fds[0])
 	if p == nil {
 		C.close(fds[0])
 		C.close(fds[1])
 		return nil, fmt.Errorf("allocate socket state: out of memory")
 	}
+	p.nodrop = cBool(o.nodrop)
+	p.verbose = cBool(o.verbose)
+	p.max_frames = C.size_t(o.maxFrames)
+	p.max_bytes = C.size_t(o.maxBytes)
 	return &cSocket{p: p, wakeR: int(fds[0]), wakeW: int(fds[1])}, nil
 }
 
@@ -207,7 +248,122 @@ func countersStats(id string, k *C.zp_counters) transport.SocketStats {
 			st.Drops[name] = n
 		}
 	}
+	for i, name := range eventNames {
+		if n := ld(&k.events[i]); n > 0 {
+			if st.Events == nil {
+				st.Events = map[string]uint64{}
+			}
+			st.Events[name] = n
+		}
+	}
 	return st
+}
+
+// addEvent counts a connection event.
+func (c *cSocket) addEvent(ev C.int) {
+	C.zp_add_event(c.p, ev)
+}
+
+// addPeer records connection fd (from a monitor event).
+func (c *cSocket) addPeer(fd int) {
+	C.zp_peer_add(c.p, C.int(fd))
+}
+
+// removePeer forgets connection fd and returns its last counters.
+func (c *cSocket) removePeer(fd int) (transport.PeerStats, bool) {
+	var p C.zp_peer
+	if C.zp_peer_remove(c.p, C.int(fd), &p) == 0 {
+		return transport.PeerStats{}, false
+	}
+	return peerStats(&p), true
+}
+
+func peerStats(p *C.zp_peer) transport.PeerStats {
+	return transport.PeerStats{
+		Address: C.GoString(&p.addr[0]),
+		NodeID:  C.GoString(&p.node_id[0]),
+		Dropped: uint64(p.dropped),
+		Stalled: p.stalled != 0,
+		Stalls:  uint64(p.stalls),
+	}
+}
+
+// peers returns the counters of the connected peers.
+func (c *cSocket) peers() []transport.PeerStats {
+	buf := make([]C.zp_peer, 16)
+	for {
+		n := int(C.zp_peers_copy(c.p, &buf[0], C.int(len(buf))))
+		if n <= len(buf) {
+			out := make([]transport.PeerStats, n)
+			for i := range out {
+				out[i] = peerStats(&buf[i])
+			}
+			return out
+		}
+		buf = make([]C.zp_peer, n+8)
+	}
+}
+
+// peerFDs returns the connection descriptors of the peers, for tests that
+// look at the connections themselves.
+func (c *cSocket) peerFDs() []int {
+	buf := make([]C.zp_peer, 64)
+	n := min(int(C.zp_peers_copy(c.p, &buf[0], C.int(len(buf)))), len(buf))
+	fds := make([]int, n)
+	for i := range fds {
+		fds[i] = int(buf[i].fd)
+	}
+	return fds
+}
+
+// endWriting shuts down the sending side of every connection and returns
+// how many there are.
+func (c *cSocket) endWriting() int {
+	return int(C.zp_peers_end_writing(c.p))
+}
+
+// connections returns the number of connections in the peer table.
+func (c *cSocket) connections() int {
+	return int(C.zp_peers_copy(c.p, nil, 0))
+}
+
+// note is a log line the C side asked for.
+type note struct {
+	what          int
+	addr, nodeID  string
+	dropped       uint64
+	ms            int64
+	frames, bytes uint64
+}
+
+// Kinds of note.
+const (
+	noteStalled         = C.ZP_NOTE_STALLED
+	noteUnstalled       = C.ZP_NOTE_UNSTALLED
+	noteStallDisconnect = C.ZP_NOTE_STALL_DISCONNECT
+	noteOversize        = C.ZP_NOTE_OVERSIZE
+	noteStalledUnknown  = C.ZP_NOTE_STALLED_UNKNOWN
+)
+
+// takeNotes returns the pending log notes and how many were lost because
+// too many were pending.
+func (c *cSocket) takeNotes() ([]note, uint64) {
+	var buf [C.ZP_NOTES_MAX]C.zp_note
+	var lost C.uint64_t
+	n := int(C.zp_notes_take(c.p, &buf[0], C.int(len(buf)), &lost))
+	out := make([]note, n)
+	for i := range out {
+		b := &buf[i]
+		out[i] = note{what: int(b.what), addr: C.GoString(&b.addr[0]), nodeID: C.GoString(&b.node_id[0]),
+			dropped: uint64(b.dropped), ms: int64(b.ms), frames: uint64(b.frames), bytes: uint64(b.bytes)}
+	}
+	return out, uint64(lost)
+}
+
+// review ends the stall episodes of peers that read again and disconnects
+// peers stalled longer than disconnectMs (0 = never).
+func (c *cSocket) review(disconnectMs int) {
+	C.zp_peers_review(c.p, C.int64_t(disconnectMs))
 }
 
 // recvResult is what one zp_recv_batch call produced.

@@ -1,7 +1,9 @@
 package zmqtransport
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -51,6 +53,9 @@ const (
 	attrCurvePublicKey = "curve_publickey"
 	attrCurveServerKey = "curve_serverkey"
 	attrCurveAllowed   = "curve_allowed_clients"
+	attrMaxMsgBytes    = "max_message_bytes"
+	attrMaxMsgFrames   = "max_message_frames"
+	attrStallDisc      = "stall_disconnect_ms"
 )
 
 // Upper bounds of numeric attributes.
@@ -59,6 +64,21 @@ const (
 	maxPollMessages     = 1 << 20
 	maxTimeoutMs        = math.MaxInt32
 	maxSocketBufferSize = math.MaxInt32
+	// maxMessageBytes bounds max_message_bytes: frames and messages are
+	// counted in 32 bits on the way to the core.
+	maxMessageBytes = math.MaxUint32
+)
+
+// xsubMinSndHWM is the least ZMQ_SNDHWM of an xsub. An xsub sends only
+// subscription messages, and libzmq's XSUB drops those beyond its send
+// high-water mark without telling, so it holds at least a burst of this
+// many for each publisher (0, unlimited, stays unlimited).
+const xsubMinSndHWM = 100000
+
+// Defaults of the message limits.
+const (
+	defaultMaxMessageBytes  = 64 << 20
+	defaultMaxMessageFrames = 1024
 )
 
 // config is the decoded body of a socket block.
@@ -81,6 +101,9 @@ type config struct {
 	CurveServerKey      string
 	CurveAllowedClients []string
 	curveAllowedRawKeys [][]byte
+	MaxMessageBytes     int
+	MaxMessageFrames    int
+	StallDisconnectMs   int
 }
 
 func commonAttributes() []schema.Attribute {
@@ -108,6 +131,16 @@ func commonAttributes() []schema.Attribute {
 	}
 }
 
+// limitAttributes bound what a socket reads from its peers.
+func limitAttributes() []schema.Attribute {
+	return []schema.Attribute{
+		{Name: attrMaxMsgBytes, Type: schema.Number, Default: defaultMaxMessageBytes,
+			Description: "Largest message (all frames) read from a peer, in bytes. A peer sending more is disconnected and the message dropped (counted as oversize)."},
+		{Name: attrMaxMsgFrames, Type: schema.Number, Default: defaultMaxMessageFrames,
+			Description: "Most frames in a message read from a peer. A peer sending more is disconnected and the message dropped (counted as oversize)."},
+	}
+}
+
 func sourceAttributes() []schema.Attribute {
 	return []schema.Attribute{
 		{Name: attrFraming, Type: schema.String, Default: FramingZeek, OneOf: []string{FramingZeek, FramingRaw},
@@ -132,6 +165,8 @@ func xpubAttributes() []schema.Attribute {
 		{Name: attrNoDrop, Type: schema.Bool, Default: true,
 			Description: "ZMQ_XPUB_NODROP: refuse (rather than silently drop) a message when a subscriber's queue is full."},
 		sendTimeoutAttribute(),
+		{Name: attrStallDisc, Type: schema.Number, Default: 0,
+			Description: "Disconnect a subscriber that stayed stalled (its queue full, not reading) for this many ms; 0 never does."},
 	}
 }
 
@@ -162,13 +197,13 @@ func socketKinds() []transport.SocketKind {
 	return []transport.SocketKind{
 		{Kind: KindXSub, Role: transport.RoleSource, Subscriptions: transport.SubsAccepts,
 			Description: "XSUB: receives published messages from XPUB/PUB peers and sends subscriptions to them.",
-			Schema:      build(sourceAttributes())},
+			Schema:      build(sourceAttributes(), limitAttributes())},
 		{Kind: KindPull, Role: transport.RoleSource,
 			Description: "PULL: receives messages from PUSH peers (fair-queued).",
-			Schema:      build(sourceAttributes())},
+			Schema:      build(sourceAttributes(), limitAttributes())},
 		{Kind: KindXPub, Role: transport.RoleSink, Subscriptions: transport.SubsEmits,
 			Description: "XPUB: publishes messages to subscribers and reports their subscriptions.",
-			Schema:      build(xpubAttributes())},
+			Schema:      build(xpubAttributes(), limitAttributes())},
 		{Kind: KindPush, Role: transport.RoleSink,
 			Description: "PUSH: sends each message to one PULL peer, round-robin.",
 			Schema:      build([]schema.Attribute{sendTimeoutAttribute()})},
@@ -176,8 +211,36 @@ func socketKinds() []transport.SocketKind {
 }
 
 // parseConfig decodes and validates the JSON body of a socket of the given
-// kind. Attributes left out take their defaults.
+// kind. Attributes left out take their defaults. Its error lists every
+// problem found.
 func parseConfig(kind string, raw []byte, curve bool) (*config, error) {
+	c, problems := checkConfig(kind, raw, curve)
+	if len(problems) > 0 {
+		msgs := make([]string, len(problems))
+		for i, p := range problems {
+			msgs[i] = problemText(p)
+		}
+		return nil, errors.New(strings.Join(msgs, "; "))
+	}
+	return c, nil
+}
+
+// problemText renders a problem the way Open reports it.
+func problemText(p transport.Problem) string {
+	switch {
+	case p.Attribute == "":
+		return p.Message
+	case p.Index >= 0:
+		return fmt.Sprintf("attribute \"%s[%d]\": %s", p.Attribute, p.Index, p.Message)
+	default:
+		return fmt.Sprintf("attribute %q: %s", p.Attribute, p.Message)
+	}
+}
+
+// checkConfig decodes the JSON body of a socket of the given kind and
+// makes every check Open makes before it creates anything; it returns the
+// configuration (valid only without problems) and every problem found.
+func checkConfig(kind string, raw []byte, curve bool) (*config, []transport.Problem) {
 	var sk *transport.SocketKind
 	for _, k := range socketKinds() {
 		if k.Kind == kind {
@@ -185,15 +248,19 @@ func parseConfig(kind string, raw []byte, curve bool) (*config, error) {
 			break
 		}
 	}
+	block := func(format string, args ...any) []transport.Problem {
+		return []transport.Problem{{Index: -1, Message: fmt.Sprintf(format, args...)}}
+	}
 	if sk == nil {
-		return nil, fmt.Errorf("unknown socket kind %q (want one of xsub, pull, xpub, push)", kind)
+		return nil, block("unknown socket kind %q (want one of xsub, pull, xpub, push)", kind)
 	}
 	body := map[string]any{}
 	if len(strings.TrimSpace(string(raw))) > 0 {
 		if err := json.Unmarshal(raw, &body); err != nil {
-			return nil, fmt.Errorf("config is not a JSON object: %w", err)
+			return nil, block("config is not a JSON object: %v", err)
 		}
 	}
+	d := decoder{body: body, schema: &sk.Schema}
 	names := make([]string, 0, len(body))
 	for name := range body {
 		names = append(names, name)
@@ -201,10 +268,9 @@ func parseConfig(kind string, raw []byte, curve bool) (*config, error) {
 	sort.Strings(names)
 	for _, name := range names {
 		if _, ok := sk.Schema.Lookup(name); !ok {
-			return nil, fmt.Errorf("attribute %q: not an attribute of %s sockets", name, kind)
+			d.problem(name, -1, "not an attribute of %s sockets", kind)
 		}
 	}
-	d := decoder{body: body, schema: &sk.Schema}
 	c := &config{
 		Bind:                d.strings(attrBind),
 		Connect:             d.strings(attrConnect),
@@ -232,30 +298,57 @@ func parseConfig(kind string, raw []byte, curve bool) (*config, error) {
 		c.Verbose = d.bool(attrVerbose)
 		c.Verboser = d.bool(attrVerboser)
 		c.NoDrop = d.bool(attrNoDrop)
+		c.StallDisconnectMs = d.int(attrStallDisc, 0, maxTimeoutMs)
 	}
 	if _, ok := sk.Schema.Lookup(attrSendTimeout); ok {
 		c.SendTimeoutMs = d.int(attrSendTimeout, -1, maxTimeoutMs)
 	}
-	if d.err != nil {
-		return nil, d.err
+	if _, ok := sk.Schema.Lookup(attrMaxMsgBytes); ok {
+		c.MaxMessageBytes = d.int(attrMaxMsgBytes, 1, maxMessageBytes)
+		c.MaxMessageFrames = d.int(attrMaxMsgFrames, 1, math.MaxInt32)
 	}
-	if len(c.Bind) == 0 && len(c.Connect) == 0 {
-		return nil, fmt.Errorf("attributes %q and %q: both empty; give at least one endpoint", attrBind, attrConnect)
+	if len(c.Bind) == 0 && len(c.Connect) == 0 && !d.failed(attrBind) && !d.failed(attrConnect) {
+		d.problems = append(d.problems, transport.Problem{Attribute: attrBind, Index: -1,
+			Message: fmt.Sprintf("%q and %q: both empty; give at least one endpoint", attrBind, attrConnect)})
 	}
-	for _, ep := range c.Bind {
+	for i, ep := range c.Bind {
 		if err := checkEndpoint(ep, true, c.IPv6); err != nil {
-			return nil, fmt.Errorf("attribute %q: endpoint %q: %w", attrBind, ep, err)
+			d.problem(attrBind, i, "endpoint %q: %v", ep, err)
 		}
 	}
-	for _, ep := range c.Connect {
+	for i, ep := range c.Connect {
 		if err := checkEndpoint(ep, false, c.IPv6); err != nil {
-			return nil, fmt.Errorf("attribute %q: endpoint %q: %w", attrConnect, ep, err)
+			d.problem(attrConnect, i, "endpoint %q: %v", ep, err)
 		}
 	}
-	if err := c.checkCurve(curve); err != nil {
-		return nil, err
+	d.problems = append(d.problems, c.checkCurve(curve)...)
+	return c, d.problems
+}
+
+// normalizedBinds returns the bind endpoints as Validation.Binds lists
+// them: "tcp://host:port" with the host lower-cased as given (IPv6 in
+// brackets, "*" the wildcard) and "ipc://path"; endpoints with a wildcard
+// port or ipc://* are left out, as they never clash.
+func normalizedBinds(binds []string) []string {
+	out := []string{}
+	for _, ep := range binds {
+		scheme, rest, _ := strings.Cut(ep, "://")
+		switch scheme {
+		case "tcp":
+			i := strings.LastIndexByte(rest, ':')
+			host, port := strings.ToLower(rest[:i]), rest[i+1:]
+			if port == "*" || port == "0" {
+				continue
+			}
+			n, _ := strconv.Atoi(port)
+			out = append(out, fmt.Sprintf("tcp://%s:%d", host, n))
+		case "ipc":
+			if rest != "*" {
+				out = append(out, ep)
+			}
+		}
 	}
-	return c, nil
+	return out
 }
 
 func (c *config) usesCurve() bool {
@@ -263,55 +356,73 @@ func (c *config) usesCurve() bool {
 		c.CurveServerKey != "" || len(c.CurveAllowedClients) > 0
 }
 
-func (c *config) checkCurve(available bool) error {
+func (c *config) checkCurve(available bool) []transport.Problem {
 	if !c.usesCurve() {
 		return nil
 	}
 	if !available {
-		return fmt.Errorf("CURVE attributes given, but this libzmq was built without CURVE support")
+		return []transport.Problem{{Index: -1, Message: "CURVE attributes given, but this libzmq was built without CURVE support"}}
 	}
-	var err error
-	key := func(attr, v string) []byte {
-		if err != nil || v == "" {
+	var problems []transport.Problem
+	fail := func(attr string, index int, format string, args ...any) {
+		problems = append(problems, transport.Problem{Attribute: attr, Index: index, Message: fmt.Sprintf(format, args...)})
+	}
+	key := func(attr string, index int, v string) []byte {
+		if v == "" {
 			return nil
 		}
-		var k []byte
-		if k, err = decodeZ85Key(v); err != nil {
-			err = fmt.Errorf("attribute %q: %w", attr, err)
+		k, err := decodeZ85Key(v)
+		if err != nil {
+			fail(attr, index, "%v", err)
 		}
 		return k
 	}
-	key(attrCurveSecretKey, c.CurveSecretKey)
-	key(attrCurvePublicKey, c.CurvePublicKey)
-	key(attrCurveServerKey, c.CurveServerKey)
+	key(attrCurveSecretKey, -1, c.CurveSecretKey)
+	key(attrCurvePublicKey, -1, c.CurvePublicKey)
+	key(attrCurveServerKey, -1, c.CurveServerKey)
+	c.curveAllowedRawKeys = nil
 	for i, k := range c.CurveAllowedClients {
-		raw := key(fmt.Sprintf("%s[%d]", attrCurveAllowed, i), k)
-		c.curveAllowedRawKeys = append(c.curveAllowedRawKeys, raw)
-	}
-	if err != nil {
-		return err
+		c.curveAllowedRawKeys = append(c.curveAllowedRawKeys, key(attrCurveAllowed, i, k))
 	}
 	switch {
 	case c.CurveServer && c.CurveServerKey != "":
-		return fmt.Errorf("attributes %q and %q: a socket is either a CURVE server or a client, not both", attrCurveServer, attrCurveServerKey)
+		fail(attrCurveServerKey, -1, "a socket is either a CURVE server or a client, not both (%q is true)", attrCurveServer)
 	case c.CurveServer && c.CurveSecretKey == "":
-		return fmt.Errorf("attribute %q: required when %q is true", attrCurveSecretKey, attrCurveServer)
+		fail(attrCurveSecretKey, -1, "required when %q is true", attrCurveServer)
 	case !c.CurveServer && len(c.CurveAllowedClients) > 0:
-		return fmt.Errorf("attribute %q: only a CURVE server (%q = true) checks client keys", attrCurveAllowed, attrCurveServer)
+		fail(attrCurveAllowed, -1, "only a CURVE server (%q = true) checks client keys", attrCurveServer)
 	case !c.CurveServer && c.CurveServerKey == "":
-		return fmt.Errorf("attribute %q: required for a CURVE client (or set %q = true for a server)", attrCurveServerKey, attrCurveServer)
+		fail(attrCurveServerKey, -1, "required for a CURVE client (or set %q = true for a server)", attrCurveServer)
 	case !c.CurveServer && (c.CurvePublicKey == "" || c.CurveSecretKey == ""):
-		return fmt.Errorf("attributes %q and %q: both required for a CURVE client", attrCurvePublicKey, attrCurveSecretKey)
+		attr := attrCurvePublicKey
+		if c.CurvePublicKey != "" {
+			attr = attrCurveSecretKey
+		}
+		fail(attr, -1, "%q and %q: both required for a CURVE client", attrCurvePublicKey, attrCurveSecretKey)
 	}
-	return nil
+	return problems
 }
 
 // decoder reads typed attribute values, falling back to schema defaults, and
-// keeps the first error.
+// collects problems.
 type decoder struct {
-	body   map[string]any
-	schema *schema.Schema
-	err    error
+	body     map[string]any
+	schema   *schema.Schema
+	problems []transport.Problem
+}
+
+func (d *decoder) problem(name string, index int, format string, args ...any) {
+	d.problems = append(d.problems, transport.Problem{Attribute: name, Index: index, Message: fmt.Sprintf(format, args...)})
+}
+
+// failed reports whether attribute name has a problem.
+func (d *decoder) failed(name string) bool {
+	for _, p := range d.problems {
+		if p.Attribute == name {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *decoder) value(name string) any {
@@ -323,9 +434,7 @@ func (d *decoder) value(name string) any {
 }
 
 func (d *decoder) fail(name string, v any, format string, args ...any) {
-	if d.err == nil {
-		d.err = fmt.Errorf("attribute %q: value %s: %s", name, render(v), fmt.Sprintf(format, args...))
-	}
+	d.problem(name, -1, "value %s: %s", render(v), fmt.Sprintf(format, args...))
 }
 
 func render(v any) string {
@@ -398,10 +507,10 @@ func (d *decoder) strings(name string) []string {
 		return l
 	case []any:
 		out := make([]string, 0, len(l))
-		for _, e := range l {
+		for i, e := range l {
 			s, ok := e.(string)
 			if !ok {
-				d.fail(name, v, "want a list of strings")
+				d.problem(name, i, "value %s: want a list of strings", render(e))
 				return nil
 			}
 			out = append(out, s)
@@ -484,9 +593,67 @@ func checkTCP(hostport string, bind, ipv6 bool) error {
 	if net.ParseIP(host) != nil {
 		return nil
 	}
-	for _, r := range host {
-		if !(r == '-' || r == '.' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			return fmt.Errorf("invalid host %q", host)
+	if strings.Trim(host, "0123456789.") == "" {
+		return fmt.Errorf("invalid IPv4 address %q", host)
+	}
+	if err := checkHostname(host); err != nil {
+		return err
+	}
+	// A bind host that is not an interface of this machine is a host
+	// name, resolved when the socket is opened (bindEndpoint).
+	return nil
+}
+
+// bindEndpoint returns the endpoint to hand libzmq for bind endpoint ep:
+// libzmq binds to an address or a network interface but does not resolve
+// host names, so a name is resolved here (an IPv4 address first unless
+// ipv6 allows IPv6).
+func bindEndpoint(ctx context.Context, ep string, ipv6 bool) (string, error) {
+	rest, ok := strings.CutPrefix(ep, "tcp://")
+	if !ok {
+		return ep, nil
+	}
+	i := strings.LastIndexByte(rest, ':')
+	host, port := rest[:i], rest[i+1:]
+	if host == "*" || strings.HasPrefix(host, "[") || net.ParseIP(host) != nil {
+		return ep, nil
+	}
+	if _, err := net.InterfaceByName(host); err == nil {
+		return ep, nil
+	}
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return "", fmt.Errorf("resolve %q: %w", host, err)
+	}
+	for _, a := range addrs {
+		if a = a.Unmap(); a.Is4() {
+			return "tcp://" + a.String() + ":" + port, nil
+		}
+	}
+	for _, a := range addrs {
+		if ipv6 && a.Is6() {
+			return "tcp://[" + a.String() + "]:" + port, nil
+		}
+	}
+	return "", fmt.Errorf("resolve %q: no IPv4 address (set %q to use IPv6)", host, attrIPv6)
+}
+
+// checkHostname checks the syntax of a DNS host name (RFC 1123).
+func checkHostname(host string) error {
+	if len(host) > 253 {
+		return fmt.Errorf("host name %q is longer than 253 characters", host)
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(host, "."), ".") {
+		if label == "" || len(label) > 63 {
+			return fmt.Errorf("invalid host name %q: empty or overlong label", host)
+		}
+		if label[0] == '-' || label[len(label)-1] == '-' {
+			return fmt.Errorf("invalid host name %q: a label starts or ends with '-'", host)
+		}
+		for _, r := range label {
+			if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+				return fmt.Errorf("invalid host %q", host)
+			}
 		}
 	}
 	return nil

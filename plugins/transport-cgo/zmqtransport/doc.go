@@ -28,16 +28,40 @@
 // # Framing and drops
 //
 // Sources with framing "zeek" drop messages that do not have exactly four
-// frames and count them as "malformed" (Zeek's msg_errors). Sinks apply
-// send_timeout_ms when the socket refuses a message (HWM reached with
-// nodrop, or no peer for push): -1 waits until it is taken (zmq_proxy's
-// lossless behaviour: a stopped subscriber stalls the flow), 0 drops at
-// once, N waits up to N ms, then drops and enters a degraded state in which
+// frames and count them as "malformed" (Zeek's msg_errors). Sockets that
+// read from peers bound messages by max_message_frames and
+// max_message_bytes (the latter per frame by libzmq, ZMQ_MAXMSGSIZE): an
+// oversize message is released frame by frame as it is read, counted as
+// "oversize", and its peer disconnected (shutdown(2) of its connection).
+//
+// Sinks apply send_timeout_ms when the socket refuses a message. A push
+// (no peer, or HWM reached): -1 waits until it is taken, 0 drops at once,
+// N waits up to N ms, then drops and enters a degraded state in which
 // further refusals drop at once, until a send succeeds at least N ms after
-// that drop. Every message is either sent or counted in the socket's Drops
-// ("hwm", "no_peer", "malformed"). With nodrop, libzmq refuses a message as
-// a whole when the queue of any subscriber it matches is full, so such a
-// message reaches none of its subscribers.
+// that drop. An xpub with nodrop (a subscriber's queue is full): -1 waits
+// until it is taken (zmq_proxy's lossless behaviour), 0 or N waits that
+// long, then sends the message once with NODROP off, so that the
+// subscribers with room get it while libzmq skips the full queue until its
+// reader drains it. The connections the kernel shows full are the stalled
+// peers: named, logged, counted per peer (zpipe_zmq.c has the details),
+// and disconnected after stall_disconnect_ms if set. Every message is
+// either sent or counted in the socket's Drops ("hwm", "no_peer",
+// "malformed", "oversize", "stalled_peer").
+//
+// # Peers
+//
+// Each socket keeps a table of its connections in C, keyed by descriptor:
+// the monitor adds and removes them (the value of its ACCEPTED, CONNECTED
+// and DISCONNECTED events), and subscription messages, which carry their
+// connection's descriptor (ZMQ_SRCFD), fill in each subscriber's
+// subscriptions and Zeek node id. Stats reports an xpub's peers.
+//
+// # Validation and draining
+//
+// Validate makes Open's checks without creating anything. Quiesce shuts
+// down the sending side of a source's connections, so that the peers end
+// them once they have sent what they were sending; Recv then unbinds and
+// disconnects, returns what libzmq had queued, and transport.ErrDrained.
 //
 // # Counters
 //

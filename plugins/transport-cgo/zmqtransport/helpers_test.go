@@ -31,6 +31,7 @@ var (
 	showFrames    = transporttest.ShowFrames
 	testCtx       = transporttest.TestCtx
 	ipcEndpoint   = transporttest.IPCEndpoint
+	socketStats   = transporttest.SocketStats
 )
 
 // newTestServer returns a Server that logs to the test's output and is

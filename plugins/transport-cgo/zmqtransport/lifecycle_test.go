@@ -12,6 +12,7 @@ import (
 
 	zmq "github.com/pebbe/zmq4"
 	"github.com/zpipe/zpipe/core/message"
+	"github.com/zpipe/zpipe/core/stage"
 	"github.com/zpipe/zpipe/core/transport"
 )
 
@@ -184,7 +185,8 @@ func recvEvent(t *testing.T, mon *zmq.Socket) (zmq.Event, string, int, error) {
 // TestZAPReplies checks the ZAP handler's answers against Zeek's (spec §2.5).
 func TestZAPReplies(t *testing.T) {
 	key := []byte("0123456789abcdef0123456789abcdef")
-	z := &zapHandler{log: New().log, allowed: map[string][][]byte{"d": {key}}}
+	log := New().log
+	z := &zapHandler{log: log, refused: stage.NewLogLimiter(log, time.Second), allowed: map[string][][]byte{"d": {key}}}
 	req := func(domain, mechanism string, cred []byte) [][]byte {
 		return [][]byte{[]byte("1.0"), []byte("7"), []byte(domain), []byte("127.0.0.1"), {}, []byte(mechanism), cred}
 	}

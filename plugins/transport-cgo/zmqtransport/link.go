@@ -172,12 +172,12 @@ func (s *Server) setUpLinkSockets(l *link, tap bool) error {
 			in.Close()
 			return fmt.Errorf("tap: %w", err)
 		}
-		c, err := newCSocket(inHandle, "tap", false, 0)
+		c, err := newCSocket(inHandle, "tap", cOptions{})
 		if err != nil {
 			in.Close()
 			return fmt.Errorf("tap: %w", err)
 		}
-		l.tap = &sock{id: l.id, kind: "tap", zs: in, zc: zc, c: c, log: s.log}
+		l.tap = newSock(l.id, "tap", nil, in, zc, c, s.log)
 		if tapHandle, err = resolveHandle(s.rawHandle, l.tapOut); err != nil {
 			return fmt.Errorf("tap: %w", err)
 		}

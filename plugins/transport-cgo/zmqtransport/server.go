@@ -2,9 +2,11 @@ package zmqtransport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -201,11 +203,15 @@ func (s *Server) openSocketLocked(zc *zctx, id, kind string, cfg *config) (*sock
 	if err != nil {
 		return discard(err)
 	}
-	c, err := newCSocket(h, kind, cfg.Framing == FramingZeek, cfg.SendTimeoutMs)
+	c, err := newCSocket(h, kind, cOptions{
+		zeekFraming: cfg.Framing == FramingZeek, sendTimeoutMs: cfg.SendTimeoutMs,
+		nodrop: kind == KindXPub && cfg.NoDrop, verbose: cfg.Verbose || cfg.Verboser,
+		maxFrames: cfg.MaxMessageFrames, maxBytes: cfg.MaxMessageBytes,
+	})
 	if err != nil {
 		return discard(err)
 	}
-	sk := &sock{id: id, kind: kind, cfg: cfg, zs: zs, zc: zc, c: c, log: s.log}
+	sk := newSock(id, kind, cfg, zs, zc, c, s.log)
 	fail := func(err error) (*sock, error) {
 		_ = zs.SetLinger(0)
 		if zc.zap != nil && sk.zapDomain != "" {
@@ -232,6 +238,10 @@ func (s *Server) openSocketLocked(zc *zctx, id, kind string, cfg *config) (*sock
 		return fail(err)
 	}
 	for _, ep := range cfg.Bind {
+		ep, err := bindEndpoint(context.Background(), ep, cfg.IPv6)
+		if err != nil {
+			return fail(fmt.Errorf("bind: %w", err))
+		}
 		if err := zs.Bind(ep); err != nil {
 			return fail(fmt.Errorf("bind %s: %w", ep, err))
 		}
@@ -249,6 +259,11 @@ func (s *Server) openSocketLocked(zc *zctx, id, kind string, cfg *config) (*sock
 	return sk, nil
 }
 
+// handshakeIvl is how long a peer has to complete the ZMTP handshake
+// (ZMQ_HANDSHAKE_IVL; libzmq's default is 30 s): a connection that does
+// not speak ZMTP is counted as a failed handshake and closed after it.
+const handshakeIvl = 10 * time.Second
+
 func applyOptions(zs *zmq.Socket, kind string, cfg *config) error {
 	set := func(name string, err error) error {
 		if err != nil {
@@ -262,12 +277,17 @@ func applyOptions(zs *zmq.Socket, kind string, cfg *config) error {
 	}
 	steps := []func() error{
 		func() error { return set(attrLinger, zs.SetLinger(linger)) },
-		func() error { return set(attrSndHWM, zs.SetSndhwm(cfg.SndHWM)) },
+		func() error { return set(attrSndHWM, zs.SetSndhwm(sndHWM(kind, cfg.SndHWM))) },
 		func() error { return set(attrRcvHWM, zs.SetRcvhwm(cfg.RcvHWM)) },
 		func() error { return set(attrSndBuf, zs.SetSndbuf(cfg.SndBuf)) },
 		func() error { return set(attrRcvBuf, zs.SetRcvbuf(cfg.RcvBuf)) },
 		func() error { return set(attrIPv6, zs.SetIpv6(cfg.IPv6)) },
 		func() error { return set(attrImmediate, zs.SetImmediate(cfg.Immediate)) },
+		func() error { return set("handshake interval", zs.SetHandshakeIvl(handshakeIvl)) },
+	}
+	if cfg.MaxMessageBytes > 0 {
+		// libzmq disconnects a peer sending a larger frame itself.
+		steps = append(steps, func() error { return set(attrMaxMsgBytes, zs.SetMaxmsgsize(int64(cfg.MaxMessageBytes))) })
 	}
 	if kind == KindXPub {
 		// libzmq's XPUB_VERBOSE and XPUB_VERBOSER both write the "verbose
@@ -431,11 +451,63 @@ func (s *Server) Stats(ctx context.Context) (*transport.Stats, error) {
 	defer s.mu.Unlock()
 	st := &transport.Stats{Sockets: make([]transport.SocketStats, 0, len(s.sockets)+len(s.links))}
 	for id, sk := range s.sockets {
-		st.Sockets = append(st.Sockets, sk.c.stats(id))
+		ss := sk.c.stats(id)
+		ss.Peers = sk.peerStats()
+		st.Sockets = append(st.Sockets, ss)
 	}
 	for _, l := range s.links {
 		st.Sockets = append(st.Sockets, l.stats())
 	}
 	sort.Slice(st.Sockets, func(i, j int) bool { return st.Sockets[i].ID < st.Sockets[j].ID })
 	return st, nil
+}
+
+var _ transport.Validator = (*Server)(nil)
+
+// Validate checks a socket's configuration the way Open does, without
+// creating anything: attribute types and ranges, endpoint syntax, CURVE
+// keys and roles (a bind host name is not resolved here; Open resolves
+// it). Binds lists the socket's bind endpoints, normalized.
+func (s *Server) Validate(ctx context.Context, kind string, config []byte) (*transport.Validation, error) {
+	c, problems := checkConfig(kind, config, zmq.HasCurve())
+	v := &transport.Validation{Problems: problems, Binds: []string{}}
+	if c != nil {
+		var ok []string
+		for i, ep := range c.Bind {
+			if !slices.ContainsFunc(problems, func(p transport.Problem) bool { return p.Attribute == attrBind && p.Index == i }) {
+				ok = append(ok, ep)
+			}
+		}
+		v.Binds = normalizedBinds(ok)
+	}
+	return v, nil
+}
+
+var _ transport.Quiescer = (*Server)(nil)
+
+// Quiesce stops the xsub or pull socket id from taking in new data (see
+// transport.Quiescer): its peers are made to end their connections once
+// they have sent what they were sending, then the receives stop listening
+// and disconnect; Recv returns everything received, then
+// transport.ErrDrained.
+func (s *Server) Quiesce(ctx context.Context, id string) error {
+	s.mu.Lock()
+	sk, ok := s.sockets[id]
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("quiesce: no socket %q", id)
+	}
+	if sk.kind != KindXSub && sk.kind != KindPull {
+		return fmt.Errorf("quiesce %s socket %q: only sources (xsub, pull) drain: %w", sk.kind, id, errors.ErrUnsupported)
+	}
+	return sk.quiesce(ctx)
+}
+
+// sndHWM is the ZMQ_SNDHWM a socket of kind gets for the sndhwm attribute
+// hwm: an xsub's is at least xsubMinSndHWM.
+func sndHWM(kind string, hwm int) int {
+	if kind == KindXSub && hwm != 0 {
+		return max(hwm, xsubMinSndHWM)
+	}
+	return hwm
 }

@@ -2,16 +2,21 @@ package zmqtransport
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	zmq "github.com/pebbe/zmq4"
 	"github.com/zpipe/zpipe/core/message"
+	"github.com/zpipe/zpipe/core/stage"
 	"github.com/zpipe/zpipe/core/transport"
 )
 
@@ -47,13 +52,65 @@ type sock struct {
 
 	bound []string
 
-	mu      sync.Mutex
-	closed  bool   // under mu
-	link    string // under mu: the link using this socket, if any
-	pending atomic.Int32
+	mu       sync.Mutex
+	closed   bool   // under mu
+	link     string // under mu: the link using this socket, if any
+	quiesced bool   // under mu: takes nothing new in; Recv drains it
+	// draining is set by Quiesce: the connections' sending sides are shut
+	// down, and Recv stops the socket once they have ended, or at
+	// drainUntil (under mu).
+	draining   atomic.Bool
+	drainUntil time.Time
+	pending    atomic.Int32
 
 	monitorDone chan struct{} // closed when the monitor goroutine ends
 	zapDomain   string
+
+	// The watcher writes the log lines the C side asks for and reviews
+	// stalled peers; it runs from Open until the socket is released.
+	watchStop chan struct{}
+	watchDone chan struct{}
+
+	limits    sockLimiters
+	departedM sync.Mutex
+	departed  []transport.PeerStats // peers that left with losses, newest last
+
+	// closedM guards endsSeen: endpoints whose listener or connection libzmq
+	// reported closed since quiesce asked (EVENT_CLOSED), and closedCh,
+	// closed and replaced on each report; nil until quiesce.
+	closedM  sync.Mutex
+	endsSeen map[string]bool
+	closedCh chan struct{}
+}
+
+// maxDeparted bounds the departed peers kept for Stats.
+const maxDeparted = 32
+
+// watchInterval is how often the watcher looks at the C side's notes and
+// at stalled peers.
+const watchInterval = 100 * time.Millisecond
+
+// sockLimiters rate-limit the warnings of one socket.
+type sockLimiters struct {
+	connect   map[string]*stage.LogLimiter // by endpoint; monitor goroutine only
+	handshake *stage.LogLimiter
+	auth      *stage.LogLimiter
+	oversize  *stage.LogLimiter
+	stall     *stage.LogLimiter
+}
+
+// newSock returns the Go side of an open socket; cfg is nil for a tap.
+func newSock(id, kind string, cfg *config, zs *zmq.Socket, zc *zctx, c *cSocket, log *slog.Logger) *sock {
+	every := stage.DefaultLogInterval
+	return &sock{id: id, kind: kind, cfg: cfg, zs: zs, zc: zc, c: c, log: log,
+		limits: sockLimiters{
+			connect:   map[string]*stage.LogLimiter{},
+			handshake: stage.NewLogLimiter(log, every),
+			auth:      stage.NewLogLimiter(log, every),
+			oversize:  stage.NewLogLimiter(log, every),
+			stall:     stage.NewLogLimiter(log, time.Second),
+		},
+	}
 }
 
 // errLinked reports a socket that a running link owns.
@@ -97,7 +154,18 @@ func (s *sock) recv(ctx context.Context, b *message.Batch, lim transport.Limits)
 			s.mu.Unlock()
 			return err
 		}
-		n, err := s.recvLocked(b, maxMsgs, maxBytes)
+		wait := recvPollMs
+		switch {
+		case s.quiesced:
+			wait = 0
+		case s.draining.Load():
+			wait = quiescePollMs
+		}
+		n, err := s.recvLocked(b, maxMsgs, maxBytes, wait)
+		drained := s.quiesced && n == 0
+		if err == nil && !s.quiesced && s.draining.Load() && (s.c.connections() == 0 || time.Now().After(s.drainUntil)) {
+			err = s.stopTakingIn(ctx)
+		}
 		s.mu.Unlock()
 		if err != nil {
 			return fmt.Errorf("receive on %s %q: %w", s.kind, s.id, err)
@@ -105,18 +173,20 @@ func (s *sock) recv(ctx context.Context, b *message.Batch, lim transport.Limits)
 		if n > 0 {
 			return nil
 		}
+		if drained {
+			return transport.ErrDrained
+		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 	}
 }
 
-// recvLocked reads one batch into b; it waits up to recvPollMs for the
-// first message.
-func (s *sock) recvLocked(b *message.Batch, maxMsgs, maxBytes int) (int, error) {
+// recvLocked reads one batch into b; it waits up to wait ms for the first
+// message.
+func (s *sock) recvLocked(b *message.Batch, maxMsgs, maxBytes, wait int) (int, error) {
 	room := min(maxBytes, maxPreallocBytes)
 	frameRoom := max(4*maxMsgs, 64)
-	wait := recvPollMs
 	for {
 		b.Data = slices.Grow(b.Data, room)
 		b.Sizes = slices.Grow(b.Sizes, frameRoom)
@@ -205,9 +275,12 @@ func (s *sock) send(ctx context.Context, b *message.Batch) (transport.SendResult
 }
 
 // startMonitor watches connects and disconnects: it keeps the peer count
-// that tells "no_peer" from "hwm" drops, and logs at debug level.
+// that tells "no_peer" from "hwm" drops and the peer table (by connection
+// descriptor, the value of the events), counts failed connects and
+// handshakes, and logs.
 func (s *sock) startMonitor(addr string) error {
 	const events = zmq.EVENT_CONNECTED | zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED |
+		zmq.EVENT_CONNECT_RETRIED | zmq.EVENT_CLOSED | zmq.EVENT_HANDSHAKE_SUCCEEDED |
 		zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL |
 		zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_MONITOR_STOPPED
 	if err := s.zs.Monitor(addr, events); err != nil {
@@ -226,15 +299,31 @@ func (s *sock) startMonitor(addr string) error {
 		return fmt.Errorf("monitor socket: connect %s: %w", addr, err)
 	}
 	s.monitorDone = make(chan struct{})
-	go s.watch(mon)
+	go s.monitor(mon)
+	s.watchStop, s.watchDone = make(chan struct{}), make(chan struct{})
+	go s.watch()
 	return nil
 }
 
-// watch reads monitor events until libzmq reports the monitor stopped,
+// monitor reads monitor events until libzmq reports the monitor stopped,
 // which it does when the socket is gone.
-func (s *sock) watch(mon *zmq.Socket) {
+func (s *sock) monitor(mon *zmq.Socket) {
 	defer close(s.monitorDone)
 	defer mon.Close()
+	// Endpoints whose connection just ended: their next retry is a
+	// reconnect, not a failed connect.
+	reconnecting := map[string]bool{}
+	// Connections whose handshake has not ended, oldest first. libzmq
+	// reports the end of a handshake without the descriptor, so the
+	// oldest is taken; a connection that goes while still listed failed
+	// its handshake without a reason reported (a peer of an incompatible
+	// socket type). The count is right even when a name is not.
+	var handshaking []int
+	handshakeEnded := func() {
+		if len(handshaking) > 0 {
+			handshaking = handshaking[1:]
+		}
+	}
 	for {
 		ev, addr, value, err := mon.RecvEvent(0)
 		if err != nil {
@@ -247,14 +336,245 @@ func (s *sock) watch(mon *zmq.Socket) {
 		switch ev {
 		case zmq.EVENT_CONNECTED, zmq.EVENT_ACCEPTED:
 			s.c.addPeers(1)
-			s.log.Debug("peer connected", "socket", s.id, "kind", s.kind, "peer", addr)
+			s.c.addPeer(value)
+			handshaking = append(handshaking, value)
+			if s.draining.Load() {
+				s.c.endWriting() // a peer that came during the drain
+			}
+			if ev == zmq.EVENT_CONNECTED {
+				delete(reconnecting, addr)
+			}
+			s.log.Debug("peer connected", "socket", s.id, "kind", s.kind, "endpoint", addr, "fd", value)
 		case zmq.EVENT_DISCONNECTED:
 			s.c.addPeers(-1)
-			s.log.Debug("peer disconnected", "socket", s.id, "kind", s.kind, "peer", addr)
-		case zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, zmq.EVENT_HANDSHAKE_FAILED_AUTH:
-			s.log.Debug("peer handshake failed", "socket", s.id, "kind", s.kind, "peer", addr, "event", ev.String(), "value", value)
+			if i := slices.Index(handshaking, value); i >= 0 {
+				handshaking = slices.Delete(handshaking, i, i+1)
+				s.c.addEvent(evHandshakeFailed)
+				s.limits.handshake.Warn("peer left during the handshake (an incompatible socket type?)",
+					"socket", s.id, "kind", s.kind, "endpoint", addr)
+			}
+			p, known := s.c.removePeer(value)
+			if known && p.Dropped > 0 {
+				s.addDeparted(p)
+			}
+			if slices.Contains(s.cfgConnect(), addr) {
+				reconnecting[addr] = true
+			}
+			s.log.Debug("peer disconnected", "socket", s.id, "kind", s.kind, "endpoint", addr, "peer", p.Address, "node_id", p.NodeID)
+		case zmq.EVENT_CONNECT_RETRIED:
+			if reconnecting[addr] {
+				delete(reconnecting, addr)
+				continue
+			}
+			s.c.addEvent(evConnectFailed)
+			l, ok := s.limits.connect[addr]
+			if !ok {
+				l = stage.NewLogLimiter(s.log, stage.DefaultLogInterval)
+				s.limits.connect[addr] = l
+			}
+			l.Warn("connect failed; retrying", "socket", s.id, "kind", s.kind, "endpoint", addr,
+				"retry_in_ms", value, "hint", "refused, unreachable or an unresolvable host")
+		case zmq.EVENT_HANDSHAKE_SUCCEEDED:
+			handshakeEnded()
+		case zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+			handshakeEnded()
+			s.c.addEvent(evAuthFailed)
+			if s.zapDomain == "" { // the ZAP handler logs its refusals itself
+				s.limits.auth.Warn("peer refused by authentication", "socket", s.id, "kind", s.kind, "endpoint", addr, "status", value)
+			}
+		case zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+			handshakeEnded()
+			s.c.addEvent(evHandshakeFailed)
+			s.limits.handshake.Warn("peer handshake failed", "socket", s.id, "kind", s.kind, "endpoint", addr,
+				"event", ev.String(), "value", value)
+		case zmq.EVENT_CLOSED:
+			s.closedM.Lock()
+			if s.endsSeen != nil {
+				s.endsSeen[addr] = true
+				close(s.closedCh)
+				s.closedCh = make(chan struct{})
+			}
+			s.closedM.Unlock()
 		case zmq.EVENT_MONITOR_STOPPED:
 			return
+		}
+	}
+}
+
+func (s *sock) cfgConnect() []string {
+	if s.cfg == nil {
+		return nil
+	}
+	return s.cfg.Connect
+}
+
+func (s *sock) addDeparted(p transport.PeerStats) {
+	s.departedM.Lock()
+	defer s.departedM.Unlock()
+	p.Stalled = false
+	s.departed = append(s.departed, p)
+	if len(s.departed) > maxDeparted {
+		s.departed = slices.Delete(s.departed, 0, len(s.departed)-maxDeparted)
+	}
+}
+
+// peerStats returns the per-peer counters of an xpub: its connected peers
+// and those that left with losses.
+func (s *sock) peerStats() []transport.PeerStats {
+	if s.kind != KindXPub {
+		return nil
+	}
+	out := s.c.peers()
+	s.departedM.Lock()
+	out = append(out, s.departed...)
+	s.departedM.Unlock()
+	return out
+}
+
+// watch writes the log lines the C side asked for and, on an xpub, ends
+// stall episodes and disconnects peers stalled too long.
+func (s *sock) watch() {
+	defer close(s.watchDone)
+	t := time.NewTicker(watchInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.watchStop:
+			s.writeNotes()
+			return
+		case <-t.C:
+		}
+		if s.kind == KindXPub {
+			s.c.review(s.cfg.StallDisconnectMs)
+		}
+		s.writeNotes()
+	}
+}
+
+func (s *sock) writeNotes() {
+	notes, lost := s.c.takeNotes()
+	for _, n := range notes {
+		switch n.what {
+		case noteStalled:
+			s.limits.stall.Warn("subscriber stalled: its queue is full and it does not read; it misses messages until it reads again",
+				"socket", s.id, "node_id", n.nodeID, "peer", n.addr)
+		case noteStalledUnknown:
+			s.limits.stall.Warn("subscriber stalled: its queue is full; it misses messages until it reads again (libzmq does not tell which one)",
+				"socket", s.id)
+		case noteUnstalled:
+			s.log.Info("stalled subscriber reads again", "socket", s.id, "node_id", n.nodeID, "peer", n.addr,
+				"stalled_ms", n.ms, "missed", n.dropped)
+		case noteStallDisconnect:
+			s.log.Warn("stalled subscriber disconnected", "socket", s.id, "node_id", n.nodeID, "peer", n.addr,
+				"stalled_ms", n.ms, "missed", n.dropped, "stall_disconnect_ms", s.cfg.StallDisconnectMs)
+		case noteOversize:
+			s.limits.oversize.Warn("message over the limits dropped; peer disconnected", "socket", s.id, "kind", s.kind,
+				"peer", n.addr, "node_id", n.nodeID, "frames_read", n.frames, "bytes_read", n.bytes,
+				"max_message_frames", strconv.Itoa(s.cfg.MaxMessageFrames), "max_message_bytes", strconv.Itoa(s.cfg.MaxMessageBytes))
+		}
+	}
+	if lost > 0 {
+		s.log.Warn("peer log lines left out (too many at once)", "socket", s.id, "count", lost)
+	}
+}
+
+// Timing of a drain: quiesceDrainTimeout bounds how long the peers have
+// to end their connections, and quiescePollMs is how long a receive waits
+// for data meanwhile.
+const (
+	quiesceDrainTimeout = 2 * time.Second
+	quiescePollMs       = 10
+)
+
+// quiesce starts draining the socket: it shuts down the sending side of
+// every connection (shutdown(2) SHUT_WR), so that each peer sees its
+// connection end and closes it once it has sent what it was sending, while
+// libzmq reads everything that was on its way. A peer keeps what it had
+// not sent. The receives that follow stop the socket (stopTakingIn) once
+// every connection has ended, or after quiesceDrainTimeout.
+func (s *sock) quiesce(ctx context.Context) error {
+	s.acquire()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return transport.ErrClosed
+	case s.link != "":
+		return s.errLinked()
+	case s.quiesced || s.draining.Load():
+		return nil
+	}
+	s.drainUntil = time.Now().Add(quiesceDrainTimeout)
+	s.draining.Store(true)
+	if s.c.endWriting() == 0 {
+		return s.stopTakingIn(ctx)
+	}
+	return nil
+}
+
+// stopTakingIn unbinds every bound endpoint (which ends the connections
+// accepted there) and disconnects every connected one, then waits until
+// libzmq has closed the listeners. What libzmq already holds for the
+// socket stays readable (whatever the linger: the socket's end of each
+// queue is kept until it is read); Recv returns it, then ErrDrained once
+// a read without waiting finds nothing. Called with mu held.
+func (s *sock) stopTakingIn(ctx context.Context) error {
+	s.closedM.Lock()
+	s.endsSeen, s.closedCh = map[string]bool{}, make(chan struct{})
+	s.closedM.Unlock()
+	var errs []error
+	var unbound []string
+	for _, ep := range s.bound {
+		if err := s.zs.Unbind(ep); err != nil {
+			errs = append(errs, fmt.Errorf("unbind %s: %w", ep, err))
+			continue
+		}
+		if strings.HasPrefix(ep, "tcp://") || strings.HasPrefix(ep, "ipc://") {
+			unbound = append(unbound, ep)
+		}
+	}
+	for _, ep := range s.cfg.Connect {
+		if err := s.zs.Disconnect(ep); err != nil {
+			errs = append(errs, fmt.Errorf("disconnect %s: %w", ep, err))
+		}
+	}
+	s.quiesced = true
+	// libzmq closes the listeners in its I/O thread: wait for that, so
+	// that the endpoints are free once the socket is drained.
+	if err := s.waitClosed(ctx, unbound); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("quiesce: %w", err)
+	}
+	return nil
+}
+
+// quiesceCloseWait bounds the wait for libzmq to close unbound listeners.
+const quiesceCloseWait = 5 * time.Second
+
+// waitClosed waits until the monitor has reported every endpoint in eps
+// closed.
+func (s *sock) waitClosed(ctx context.Context, eps []string) error {
+	timeout := time.NewTimer(quiesceCloseWait)
+	defer timeout.Stop()
+	for {
+		s.closedM.Lock()
+		ch, left := s.closedCh, 0
+		for _, ep := range eps {
+			if !s.endsSeen[ep] {
+				left++
+			}
+		}
+		s.closedM.Unlock()
+		if left == 0 {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for the listeners to close: %w", ctx.Err())
+		case <-timeout.C:
+			return fmt.Errorf("libzmq did not report %d unbound endpoints closed within %s", left, quiesceCloseWait)
 		}
 	}
 }
@@ -280,6 +600,10 @@ func (s *sock) closeSocket() error {
 func (s *sock) release() {
 	if s.monitorDone != nil {
 		<-s.monitorDone
+	}
+	if s.watchStop != nil {
+		close(s.watchStop)
+		<-s.watchDone
 	}
 	s.c.free()
 }

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"syscall"
 
 	zmq "github.com/pebbe/zmq4"
+	"github.com/zpipe/zpipe/core/stage"
 )
 
 // zapEndpoint is where libzmq looks for a ZAP handler in a context
@@ -21,7 +23,8 @@ const zapEndpoint = "inproc://zeromq.zap.01"
 // other domains (CURVE servers without an allow-list in the same context)
 // are approved, as they would be without a handler.
 type zapHandler struct {
-	log *slog.Logger
+	log     *slog.Logger
+	refused *stage.LogLimiter // refusals: WARN, rate-limited
 
 	mu      sync.Mutex
 	allowed map[string][][]byte // ZAP domain → raw 32-byte client keys
@@ -31,7 +34,8 @@ type zapHandler struct {
 }
 
 func startZAP(ctx *zmq.Context, controlAddr string, log *slog.Logger) (*zapHandler, error) {
-	z := &zapHandler{log: log, allowed: map[string][][]byte{}, done: make(chan struct{})}
+	z := &zapHandler{log: log, refused: stage.NewLogLimiter(log, stage.DefaultLogInterval),
+		allowed: map[string][][]byte{}, done: make(chan struct{})}
 	var err error
 	cleanup := func() {
 		for _, s := range []*zmq.Socket{z.rep, z.ctrlIn, z.ctrlOut} {
@@ -153,6 +157,11 @@ func (z *zapHandler) answer(req [][]byte) [][]byte {
 			}
 		}
 	}
-	z.log.Debug("ZAP: client refused", "domain", domain, "peer", address, "mechanism", mechanism)
+	client := ""
+	if mechanism == "CURVE" && len(key) == 32 {
+		client = zmq.Z85encode(string(key))
+	}
+	z.refused.Warn("CURVE client refused: its key is not in curve_allowed_clients", "socket", strings.TrimPrefix(domain, "zpipe:"),
+		"peer", address, "mechanism", mechanism, "client_publickey", client)
 	return deny
 }
