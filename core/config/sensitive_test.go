@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
 )
 
 // secret is a value no message may show.
@@ -218,4 +219,16 @@ pipeline "p" {
 		{"Failed to read variable file", `The file "` + missing + `" given by --var-file framing could not be read: open ` + missing + ": no such file or directory.", ""},
 		{"Undeclared variable", `A value was given for variable "other" by --var-file, but no configuration file declares`, ""},
 	})
+}
+
+// TestHideValueQuotedPieces: a transport that quotes only the part of a
+// sensitive value at fault does not show it either; quoted text that is
+// not part of the value stays.
+func TestHideValueQuotedPieces(t *testing.T) {
+	v := cty.ListVal([]cty.Value{cty.StringVal("tcp://999.1.1.1:5")})
+	got := hideValue(`endpoint "tcp://999.1.1.1:5": invalid IPv4 address "999.1.1.1"; want "tcp" or "ipc"`, v)
+	want := `endpoint "(sensitive)": invalid IPv4 address "(sensitive)"; want "(sensitive)" or "ipc"`
+	if got != want {
+		t.Errorf("hideValue:\n got %s\nwant %s", got, want)
+	}
 }

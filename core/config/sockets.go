@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -79,8 +81,12 @@ func (l *loader) validateSocket(p *Pipeline, n *Node, b *hcl.Block, d decodedBod
 
 // hideValue replaces in msg the text of every string and number in v, the
 // value of a sensitive attribute (Config.Redact hides only strings, for
-// numbers are everywhere in messages).
+// numbers are everywhere in messages), and every quoted part of msg that
+// is a piece of one of its strings: a transport explaining what is wrong
+// with an endpoint quotes the part at fault ("invalid IPv4 address
+// \"999.1.1.1\""), not always the whole value.
 func hideValue(msg string, v cty.Value) string {
+	var strs []string
 	_ = cty.Walk(v, func(_ cty.Path, v cty.Value) (bool, error) {
 		if !v.IsKnown() || v.IsNull() {
 			return true, nil
@@ -89,14 +95,32 @@ func hideValue(msg string, v cty.Value) string {
 		case cty.String:
 			if s := v.AsString(); s != "" {
 				msg = strings.ReplaceAll(msg, s, Redacted)
+				strs = append(strs, s)
 			}
 		case cty.Number:
 			msg = strings.ReplaceAll(msg, v.AsBigFloat().Text('f', -1), Redacted)
 		}
 		return true, nil
 	})
-	return msg
+	if len(strs) == 0 {
+		return msg
+	}
+	return quotedText.ReplaceAllStringFunc(msg, func(q string) string {
+		text, err := strconv.Unquote(q)
+		if err != nil || text == "" || text == Redacted {
+			return q
+		}
+		for _, s := range strs {
+			if strings.Contains(s, text) {
+				return strconv.Quote(Redacted)
+			}
+		}
+		return q
+	})
 }
+
+// quotedText matches a Go-quoted string in a message.
+var quotedText = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
 
 // problemPlace names what a problem is about and where it is written: the
 // list element for an index, else the attribute, else (an attribute left
