@@ -11,7 +11,7 @@ import (
 	"go.opentelemetry.io/otel"
 
 	"github.com/zpipe/zpipe/core/engine"
-	"github.com/zpipe/zpipe/core/stage"
+	"github.com/zpipe/zpipe/core/ratelog"
 )
 
 func newRunCmd(a *app) *cobra.Command {
@@ -58,7 +58,7 @@ file. Give keys and other secrets with --var-file or the environment, never
 			// The OpenTelemetry SDK reports failed exports through its
 			// process-wide handler, by default as bare lines on stderr, one
 			// per interval: route them to the log, at most one per 30 s.
-			exportErrors := stage.NewLogLimiter(logger, 30*time.Second)
+			exportErrors := ratelog.New(logger, 30*time.Second)
 			otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
 				exportErrors.Warn("telemetry: export failed", "err", err.Error())
 			}))

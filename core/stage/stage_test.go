@@ -1,13 +1,10 @@
 package stage
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/schema"
@@ -75,22 +72,6 @@ func TestFanoutStopsAtFirstError(t *testing.T) {
 	)
 	if err := f.Push(context.Background(), &message.Batch{}); !errors.Is(err, boom) || strings.Join(calls, "") != "ab" {
 		t.Fatalf("err %v, calls %v", err, calls)
-	}
-}
-
-func TestLogLimiter(t *testing.T) {
-	var buf bytes.Buffer
-	l := NewLogLimiter(slog.New(slog.NewTextHandler(&buf, nil)), time.Hour)
-	for range 5 {
-		l.Warn("bad input", "k", "v")
-	}
-	if n := strings.Count(buf.String(), "bad input"); n != 1 {
-		t.Fatalf("logged %d lines within the interval:\n%s", n, buf.String())
-	}
-	l.every = 0 // the interval has passed
-	l.Warn("bad input")
-	if !strings.Contains(buf.String(), "suppressed_since_last=4") {
-		t.Fatalf("the next line does not say how many were left out:\n%s", buf.String())
 	}
 }
 

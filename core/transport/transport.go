@@ -33,6 +33,10 @@ const (
 	// CapLink means the transport runs source→sink links in its own process.
 	CapLink  = "link"
 	CapCurve = "curve"
+	// CapHWMBytes means the transport bounds its per-peer queues in bytes
+	// as well as messages (sndhwm_bytes, rcvhwm_bytes). libzmq counts
+	// messages only.
+	CapHWMBytes = "hwm_bytes"
 )
 
 // Description is what a transport reports about itself.

@@ -19,6 +19,7 @@ import (
 	"github.com/zpipe/zpipe/core/logfile"
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/msgfile"
+	"github.com/zpipe/zpipe/core/ratelog"
 	"github.com/zpipe/zpipe/core/schema"
 	"github.com/zpipe/zpipe/core/stage"
 )
@@ -89,8 +90,8 @@ type Sink struct {
 	env      stage.Env
 	cfg      config
 	counters *stage.Counters
-	limiter  *stage.LogLimiter            // write and rotation failures
-	limiters map[string]*stage.LogLimiter // drops, by reason
+	limiter  *ratelog.Limiter            // write and rotation failures
+	limiters map[string]*ratelog.Limiter // drops, by reason
 
 	interval time.Duration // tsv, json: rotation interval
 
@@ -118,11 +119,11 @@ func New(env stage.Env, raw []byte) (stage.Stage, error) {
 	s := &Sink{
 		env: env, cfg: c,
 		counters: stage.NewCounters(dropReasons...),
-		limiter:  stage.NewLogLimiter(env.Logger, stage.DefaultLogInterval),
-		limiters: make(map[string]*stage.LogLimiter, len(dropReasons)),
+		limiter:  ratelog.New(env.Logger, ratelog.DefaultInterval),
+		limiters: make(map[string]*ratelog.Limiter, len(dropReasons)),
 	}
 	for _, r := range dropReasons {
-		s.limiters[r] = stage.NewLogLimiter(env.Logger, stage.DefaultLogInterval)
+		s.limiters[r] = ratelog.New(env.Logger, ratelog.DefaultInterval)
 	}
 	if c.Format != FormatRaw && env.Codecs == nil {
 		return nil, fmt.Errorf("format %q decodes payloads, and no codecs are available (no zpipe-codec-* plugin found)", c.Format)

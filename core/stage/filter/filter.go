@@ -13,6 +13,7 @@ import (
 
 	"github.com/zpipe/zpipe/core/codec/registry"
 	"github.com/zpipe/zpipe/core/message"
+	"github.com/zpipe/zpipe/core/ratelog"
 	"github.com/zpipe/zpipe/core/schema"
 	"github.com/zpipe/zpipe/core/stage"
 )
@@ -54,7 +55,7 @@ type Stage struct {
 	exclude  [][]byte
 	decode   bool
 	counters *stage.Counters
-	limiter  *stage.LogLimiter
+	limiter  *ratelog.Limiter
 }
 
 // New makes a filter stage.
@@ -67,7 +68,7 @@ func New(env stage.Env, raw []byte) (stage.Stage, error) {
 		env: env, cfg: c,
 		decode:   len(c.Events) > 0 || len(c.LogPaths) > 0,
 		counters: stage.NewCounters(stage.DropFiltered, stage.DropNoCodec, stage.DropMalformed),
-		limiter:  stage.NewLogLimiter(env.Logger, stage.DefaultLogInterval),
+		limiter:  ratelog.New(env.Logger, ratelog.DefaultInterval),
 	}
 	for _, t := range c.Topics {
 		s.topics = append(s.topics, []byte(t))

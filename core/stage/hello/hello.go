@@ -68,6 +68,7 @@ import (
 	"github.com/zpipe/zpipe/core/codec/registry"
 	"github.com/zpipe/zpipe/core/codec/zmsgpack"
 	"github.com/zpipe/zpipe/core/message"
+	"github.com/zpipe/zpipe/core/ratelog"
 	"github.com/zpipe/zpipe/core/schema"
 	"github.com/zpipe/zpipe/core/stage"
 	"github.com/zpipe/zpipe/core/value"
@@ -202,7 +203,7 @@ type Stage struct {
 
 	counters *stage.Counters
 	counts   counts
-	limiter  *stage.LogLimiter
+	limiter  *ratelog.Limiter
 	// now is the clock; tests replace it before the stage is used.
 	now func() time.Time
 
@@ -269,7 +270,7 @@ func New(env stage.Env, raw []byte) (stage.Stage, error) {
 	s := &Stage{
 		env: env, log: log, mode: c.Mode, expiration: exp, format: c.Format,
 		counters:      stage.NewCounters(),
-		limiter:       stage.NewLogLimiter(log, stage.DefaultLogInterval),
+		limiter:       ratelog.New(log, ratelog.DefaultInterval),
 		now:           time.Now,
 		closed:        make(chan struct{}),
 		wake:          make(chan struct{}, 1),

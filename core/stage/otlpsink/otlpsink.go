@@ -125,6 +125,7 @@ import (
 
 	"github.com/zpipe/zpipe/core/codec/registry"
 	"github.com/zpipe/zpipe/core/message"
+	"github.com/zpipe/zpipe/core/ratelog"
 	"github.com/zpipe/zpipe/core/schema"
 	"github.com/zpipe/zpipe/core/stage"
 )
@@ -413,9 +414,9 @@ type Sink struct {
 	env      stage.Env
 	set      *settings
 	counters *stage.Counters
-	inputLog *stage.LogLimiter // bad input
-	sendLog  *stage.LogLimiter // failed exports, retries
-	rejLog   *stage.LogLimiter // partial successes
+	inputLog *ratelog.Limiter // bad input
+	sendLog  *ratelog.Limiter // failed exports, retries
+	rejLog   *ratelog.Limiter // partial successes
 	resource *resourcepb.Resource
 	scope    *commonpb.InstrumentationScope
 
@@ -442,9 +443,9 @@ func New(env stage.Env, raw []byte) (stage.Stage, error) {
 	s := &Sink{
 		env: env, set: set,
 		counters: stage.NewCounters(stage.DropQueueFull, stage.DropMalformed, stage.DropNoCodec, DropExportFailed),
-		inputLog: stage.NewLogLimiter(env.Logger, stage.DefaultLogInterval),
-		sendLog:  stage.NewLogLimiter(env.Logger, stage.DefaultLogInterval),
-		rejLog:   stage.NewLogLimiter(env.Logger, stage.DefaultLogInterval),
+		inputLog: ratelog.New(env.Logger, ratelog.DefaultInterval),
+		sendLog:  ratelog.New(env.Logger, ratelog.DefaultInterval),
+		rejLog:   ratelog.New(env.Logger, ratelog.DefaultInterval),
 		queue:    ring{buf: make([]*logspb.LogRecord, set.queueSize), sizes: make([]int, set.queueSize), maxBytes: set.queueBytes},
 		notify:   make(chan struct{}, 1),
 		room:     make(chan struct{}, 1),

@@ -21,6 +21,7 @@ import (
 
 	"github.com/zpipe/zpipe/core/codec"
 	"github.com/zpipe/zpipe/core/message"
+	"github.com/zpipe/zpipe/core/ratelog"
 	"github.com/zpipe/zpipe/core/schema"
 	"github.com/zpipe/zpipe/core/stage"
 	"github.com/zpipe/zpipe/core/stage/msgqueue"
@@ -211,7 +212,7 @@ func newOnloop(env stage.Env, config []byte) (stage.Stage, error) {
 		return msgqueue.Rule{}
 	}
 	var warn sync.Once
-	limiter := stage.NewLogLimiter(env.Logger, stage.DefaultLogInterval)
+	limiter := ratelog.New(env.Logger, ratelog.DefaultInterval)
 	s.push = func(ctx context.Context, b *message.Batch) (int, error) {
 		r, err := s.q.Push(ctx, b, rule)
 		if events := r.Dropped - r.DroppedIgnoringCount; events > 0 {
@@ -249,7 +250,7 @@ func newHWM(env stage.Env, config []byte) (stage.Stage, error) {
 		return nil, err
 	}
 	s := newQueued(env, msgqueue.Limits{Messages: capacity, Bytes: maxBytes}, stage.DropHWM)
-	limiter := stage.NewLogLimiter(env.Logger, stage.DefaultLogInterval)
+	limiter := ratelog.New(env.Logger, ratelog.DefaultInterval)
 	drop := func(n int) {
 		if n > 0 {
 			s.counters.Drop(stage.DropHWM, n)

@@ -13,6 +13,7 @@ import (
 	"github.com/zpipe/zpipe/core/codec/batch"
 	"github.com/zpipe/zpipe/core/codec/registry"
 	"github.com/zpipe/zpipe/core/message"
+	"github.com/zpipe/zpipe/core/ratelog"
 	"github.com/zpipe/zpipe/core/schema"
 	"github.com/zpipe/zpipe/core/stage"
 )
@@ -51,7 +52,7 @@ type Stage struct {
 	env      stage.Env
 	cfg      config
 	counters *stage.Counters
-	limiter  *stage.LogLimiter
+	limiter  *ratelog.Limiter
 }
 
 // New makes a transcode stage. It fails if no codec encodes the target
@@ -73,7 +74,7 @@ func New(env stage.Env, raw []byte) (stage.Stage, error) {
 	return &Stage{
 		env: env, cfg: c,
 		counters: stage.NewCounters(stage.DropNoCodec, stage.DropMalformed, stage.DropEncodeFailed),
-		limiter:  stage.NewLogLimiter(env.Logger, stage.DefaultLogInterval),
+		limiter:  ratelog.New(env.Logger, ratelog.DefaultInterval),
 	}, nil
 }
 

@@ -36,6 +36,8 @@ const (
 	attrConnect        = "connect"
 	attrLinger         = "linger_ms"
 	attrSndHWM         = "sndhwm"
+	attrSndHWMBytes    = "sndhwm_bytes"
+	attrRcvHWMBytes    = "rcvhwm_bytes"
 	attrRcvHWM         = "rcvhwm"
 	attrSndBuf         = "sndbuf"
 	attrRcvBuf         = "rcvbuf"
@@ -106,6 +108,11 @@ type config struct {
 	StallDisconnectMs   int
 }
 
+// defaultHWMBytes is the default of sndhwm_bytes and rcvhwm_bytes, the
+// same as the pure-Go transport's, so that a pipeline validates alike on
+// both; only that transport can take another value (transport.CapHWMBytes).
+const defaultHWMBytes = 64 << 20
+
 func commonAttributes() []schema.Attribute {
 	return []schema.Attribute{
 		{Name: attrBind, Type: schema.ListString, Default: []string{},
@@ -118,6 +125,10 @@ func commonAttributes() []schema.Attribute {
 			Description: "ZMQ_SNDHWM: messages queued per peer for sending (0 = unlimited)."},
 		{Name: attrRcvHWM, Type: schema.Number, Default: 1000,
 			Description: "ZMQ_RCVHWM: messages queued per peer for receiving (0 = unlimited)."},
+		{Name: attrSndHWMBytes, Type: schema.Number, Default: defaultHWMBytes, Capability: transport.CapHWMBytes,
+			Description: "Payload bytes queued per peer for sending, beside sndhwm; libzmq counts messages only, so this transport accepts the default alone."},
+		{Name: attrRcvHWMBytes, Type: schema.Number, Default: defaultHWMBytes, Capability: transport.CapHWMBytes,
+			Description: "Payload bytes queued per peer for receiving, beside rcvhwm; libzmq counts messages only, so this transport accepts the default alone."},
 		{Name: attrSndBuf, Type: schema.Number, Default: -1,
 			Description: "ZMQ_SNDBUF: kernel send buffer in bytes (-1 = OS default)."},
 		{Name: attrRcvBuf, Type: schema.Number, Default: -1,

@@ -12,7 +12,7 @@ import (
 
 	zmq "github.com/pebbe/zmq4"
 	"github.com/zpipe/zpipe/core/message"
-	"github.com/zpipe/zpipe/core/stage"
+	"github.com/zpipe/zpipe/core/ratelog"
 	"github.com/zpipe/zpipe/core/transport"
 )
 
@@ -186,7 +186,7 @@ func recvEvent(t *testing.T, mon *zmq.Socket) (zmq.Event, string, int, error) {
 func TestZAPReplies(t *testing.T) {
 	key := []byte("0123456789abcdef0123456789abcdef")
 	log := New().log
-	z := &zapHandler{log: log, refused: stage.NewLogLimiter(log, time.Second), allowed: map[string][][]byte{"d": {key}}}
+	z := &zapHandler{log: log, refused: ratelog.New(log, time.Second), allowed: map[string][][]byte{"d": {key}}}
 	req := func(domain, mechanism string, cred []byte) [][]byte {
 		return [][]byte{[]byte("1.0"), []byte("7"), []byte(domain), []byte("127.0.0.1"), {}, []byte(mechanism), cred}
 	}

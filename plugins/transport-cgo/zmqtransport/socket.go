@@ -16,7 +16,7 @@ import (
 
 	zmq "github.com/pebbe/zmq4"
 	"github.com/zpipe/zpipe/core/message"
-	"github.com/zpipe/zpipe/core/stage"
+	"github.com/zpipe/zpipe/core/ratelog"
 	"github.com/zpipe/zpipe/core/transport"
 )
 
@@ -92,23 +92,23 @@ const watchInterval = 100 * time.Millisecond
 
 // sockLimiters rate-limit the warnings of one socket.
 type sockLimiters struct {
-	connect   map[string]*stage.LogLimiter // by endpoint; monitor goroutine only
-	handshake *stage.LogLimiter
-	auth      *stage.LogLimiter
-	oversize  *stage.LogLimiter
-	stall     *stage.LogLimiter
+	connect   map[string]*ratelog.Limiter // by endpoint; monitor goroutine only
+	handshake *ratelog.Limiter
+	auth      *ratelog.Limiter
+	oversize  *ratelog.Limiter
+	stall     *ratelog.Limiter
 }
 
 // newSock returns the Go side of an open socket; cfg is nil for a tap.
 func newSock(id, kind string, cfg *config, zs *zmq.Socket, zc *zctx, c *cSocket, log *slog.Logger) *sock {
-	every := stage.DefaultLogInterval
+	every := ratelog.DefaultInterval
 	return &sock{id: id, kind: kind, cfg: cfg, zs: zs, zc: zc, c: c, log: log,
 		limits: sockLimiters{
-			connect:   map[string]*stage.LogLimiter{},
-			handshake: stage.NewLogLimiter(log, every),
-			auth:      stage.NewLogLimiter(log, every),
-			oversize:  stage.NewLogLimiter(log, every),
-			stall:     stage.NewLogLimiter(log, time.Second),
+			connect:   map[string]*ratelog.Limiter{},
+			handshake: ratelog.New(log, every),
+			auth:      ratelog.New(log, every),
+			oversize:  ratelog.New(log, every),
+			stall:     ratelog.New(log, time.Second),
 		},
 	}
 }
@@ -369,7 +369,7 @@ func (s *sock) monitor(mon *zmq.Socket) {
 			s.c.addEvent(evConnectFailed)
 			l, ok := s.limits.connect[addr]
 			if !ok {
-				l = stage.NewLogLimiter(s.log, stage.DefaultLogInterval)
+				l = ratelog.New(s.log, ratelog.DefaultInterval)
 				s.limits.connect[addr] = l
 			}
 			l.Warn("connect failed; retrying", "socket", s.id, "kind", s.kind, "endpoint", addr,

@@ -9,7 +9,7 @@ import (
 	"syscall"
 
 	zmq "github.com/pebbe/zmq4"
-	"github.com/zpipe/zpipe/core/stage"
+	"github.com/zpipe/zpipe/core/ratelog"
 )
 
 // zapEndpoint is where libzmq looks for a ZAP handler in a context
@@ -24,7 +24,7 @@ const zapEndpoint = "inproc://zeromq.zap.01"
 // are approved, as they would be without a handler.
 type zapHandler struct {
 	log     *slog.Logger
-	refused *stage.LogLimiter // refusals: WARN, rate-limited
+	refused *ratelog.Limiter // refusals: WARN, rate-limited
 
 	mu      sync.Mutex
 	allowed map[string][][]byte // ZAP domain → raw 32-byte client keys
@@ -34,7 +34,7 @@ type zapHandler struct {
 }
 
 func startZAP(ctx *zmq.Context, controlAddr string, log *slog.Logger) (*zapHandler, error) {
-	z := &zapHandler{log: log, refused: stage.NewLogLimiter(log, stage.DefaultLogInterval),
+	z := &zapHandler{log: log, refused: ratelog.New(log, ratelog.DefaultInterval),
 		allowed: map[string][][]byte{}, done: make(chan struct{})}
 	var err error
 	cleanup := func() {

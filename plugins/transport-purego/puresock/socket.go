@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/zpipe/zpipe/core/stage"
+	"github.com/zpipe/zpipe/core/ratelog"
 )
 
 // Bounds of the messages an XPUB socket holds for an application that
@@ -47,7 +47,7 @@ const drainTimeout = 5 * time.Second
 
 // logInterval is how often a recurring warning (failed connects to one
 // endpoint, failed handshakes, oversize messages) is logged at most.
-const logInterval = stage.DefaultLogInterval
+const logInterval = ratelog.DefaultInterval
 
 // Socket is a ZeroMQ socket speaking ZMTP 3 over tcp:// and ipc://. All
 // its methods are safe for concurrent use.
@@ -82,8 +82,8 @@ type Socket struct {
 	peers    atomic.Int64
 	counters counters
 
-	handshakeLog *stage.LogLimiter
-	oversizeLog  *stage.LogLimiter
+	handshakeLog *ratelog.Limiter
+	oversizeLog  *ratelog.Limiter
 
 	mu         sync.Mutex
 	closed     bool
@@ -212,8 +212,8 @@ func New(typ Type, opts Options) (*Socket, error) {
 		writable:      make(chan struct{}, 1),
 		drained:       make(chan struct{}, 1),
 		conns:         map[net.Conn]struct{}{},
-		handshakeLog:  stage.NewLogLimiter(log, logInterval),
-		oversizeLog:   stage.NewLogLimiter(log, logInterval),
+		handshakeLog:  ratelog.New(log, logInterval),
+		oversizeLog:   ratelog.New(log, logInterval),
 	}, nil
 }
 
@@ -503,7 +503,7 @@ func (s *Socket) handshakeFailed(endpoint, peer string, err error) {
 // Failed attempts are counted and logged, at most once per logInterval.
 func (s *Socket) dialLoop(e endpoint, p *pipe) {
 	defer s.wg.Done()
-	failures := stage.NewLogLimiter(s.log, logInterval)
+	failures := ratelog.New(s.log, logInterval)
 	wait := s.opts.ReconnectInterval
 	for {
 		connected, err := s.dialOnce(e, p)

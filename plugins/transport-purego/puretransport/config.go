@@ -58,10 +58,6 @@ const (
 	attrCurveAllowed   = "curve_allowed_clients"
 )
 
-// CapHWMBytes is the capability of bounding pipes in bytes
-// (sndhwm_bytes, rcvhwm_bytes), which libzmq does not have.
-const CapHWMBytes = "hwm_bytes"
-
 // Upper bounds of numeric attributes.
 const (
 	maxIOThreads        = 64
@@ -112,9 +108,9 @@ func commonAttributes() []schema.Attribute {
 			Description: "ZMQ_SNDHWM: messages queued per peer for sending (0 = unlimited)."},
 		{Name: attrRcvHWM, Type: schema.Number, Default: 1000,
 			Description: "ZMQ_RCVHWM: messages queued per peer for receiving (0 = unlimited)."},
-		{Name: attrSndHWMBytes, Type: schema.Number, Default: puresock.DefaultHWMBytes, Capability: CapHWMBytes,
+		{Name: attrSndHWMBytes, Type: schema.Number, Default: puresock.DefaultHWMBytes, Capability: transport.CapHWMBytes,
 			Description: "Payload bytes queued per peer for sending, beside sndhwm (0 = unlimited); a queue below it takes one more message of any size."},
-		{Name: attrRcvHWMBytes, Type: schema.Number, Default: puresock.DefaultHWMBytes, Capability: CapHWMBytes,
+		{Name: attrRcvHWMBytes, Type: schema.Number, Default: puresock.DefaultHWMBytes, Capability: transport.CapHWMBytes,
 			Description: "Payload bytes queued per peer for receiving, beside rcvhwm (0 = unlimited); a peer beyond it is not read from until there is room."},
 		{Name: attrSndBuf, Type: schema.Number, Default: -1,
 			Description: "ZMQ_SNDBUF: kernel send buffer in bytes (-1 = OS default)."},

@@ -14,7 +14,7 @@
 //   - Losses libzmq cannot see are counted: every message a subscriber
 //     misses, exactly, per subscriber.
 //   - Pipes are bounded in bytes too (sndhwm_bytes, rcvhwm_bytes), which
-//     needs the capability CapHWMBytes that the libzmq transport lacks.
+//     needs the capability transport.CapHWMBytes that the libzmq transport lacks.
 //
 // # Data paths
 //

@@ -70,7 +70,7 @@ func (s *Server) Describe(ctx context.Context) (*transport.Description, error) {
 		Name:         Name,
 		Version:      fmt.Sprintf("%s (%s)", Version, strings.TrimSpace("go-zeromq/zmq4 "+zmq4Version())),
 		Protocol:     transport.ProtocolVersion,
-		Capabilities: []string{transport.CapTCP, transport.CapIPC, transport.CapIPv6, transport.CapLink, CapHWMBytes},
+		Capabilities: []string{transport.CapTCP, transport.CapIPC, transport.CapIPv6, transport.CapLink, transport.CapHWMBytes},
 		Sockets:      socketKinds(),
 	}, nil
 }

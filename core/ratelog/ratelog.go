@@ -1,4 +1,8 @@
-package stage
+// Package ratelog keeps recurring warnings from flooding a log: a Limiter
+// writes a line at most once per interval and says how many it left out.
+// Stages, sinks and transport plugins use it for bad input and failing
+// peers, whose every occurrence their counters count.
+package ratelog
 
 import (
 	"log/slog"
@@ -6,14 +10,14 @@ import (
 	"time"
 )
 
-// DefaultLogInterval is how often a LogLimiter made for a stage logs at
-// most.
-const DefaultLogInterval = 10 * time.Second
+// DefaultInterval is how often a Limiter logs at most, unless its user
+// has a reason for another interval.
+const DefaultInterval = 10 * time.Second
 
-// LogLimiter logs a recurring warning at most once per interval, adding
+// Limiter logs a recurring warning at most once per interval, adding
 // how many occurrences it left out since the last line. It keeps bad
 // input from flooding the log while the counters still count every case.
-type LogLimiter struct {
+type Limiter struct {
 	log   *slog.Logger
 	every time.Duration
 
@@ -22,17 +26,17 @@ type LogLimiter struct {
 	suppressed int
 }
 
-// NewLogLimiter returns a limiter writing to log at most once per every.
-func NewLogLimiter(log *slog.Logger, every time.Duration) *LogLimiter {
+// New returns a limiter writing to log at most once per every.
+func New(log *slog.Logger, every time.Duration) *Limiter {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &LogLimiter{log: log, every: every}
+	return &Limiter{log: log, every: every}
 }
 
 // Warn logs msg at warning level unless a line was logged less than the
 // interval ago; then it only counts the occurrence.
-func (l *LogLimiter) Warn(msg string, args ...any) {
+func (l *Limiter) Warn(msg string, args ...any) {
 	l.mu.Lock()
 	now := time.Now()
 	if !l.last.IsZero() && now.Sub(l.last) < l.every {
