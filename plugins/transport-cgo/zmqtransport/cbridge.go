@@ -128,15 +128,57 @@ func decodeZ85Key(s string) ([]byte, error) {
 	return out, nil
 }
 
+// wakePipe interrupts a wait in C (pollWake on a socket and the pipe's
+// read end).
+type wakePipe struct {
+	mu sync.RWMutex
+	r  int // read end, polled in C; -1 once closed
+	w  int // write end; -1 once closed
+}
+
+func newWakePipe() (*wakePipe, error) {
+	var fds [2]C.int
+	if C.zp_wake_pipe(&fds[0]) != 0 {
+		return nil, fmt.Errorf("create wake pipe: %w", syscall.EMFILE)
+	}
+	return &wakePipe{r: int(fds[0]), w: int(fds[1])}, nil
+}
+
+// wake interrupts the wait. Safe to call at any time, also after close.
+func (p *wakePipe) wake() {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.w >= 0 {
+		_, _ = syscall.Write(p.w, []byte{1})
+	}
+}
+
+// close closes both ends; nothing may wait on the pipe any more.
+func (p *wakePipe) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.w < 0 {
+		return
+	}
+	_ = syscall.Close(p.w)
+	_ = syscall.Close(p.r)
+	p.w, p.r = -1, -1
+}
+
+// pollWake waits up to timeoutMs (-1 forever) until the libzmq socket
+// behind handle is readable or the pipe is woken.
+func pollWake(handle unsafe.Pointer, p *wakePipe, timeoutMs int) error {
+	if C.zp_poll_wake(handle, C.int(p.r), C.int(timeoutMs)) != 0 {
+		return fmt.Errorf("poll: %w", zmq.Errno(C.zmq_errno()))
+	}
+	return nil
+}
+
 // cSocket is the C state of one socket plus the pipe that wakes a receive
 // waiting in C.
 type cSocket struct {
-	p *C.zp_sock
-
-	wakeMu  sync.RWMutex
-	wakeW   int // write end; -1 once closed
-	wakeR   int
-	wakeSet atomic.Bool
+	p  *C.zp_sock
+	wp *wakePipe
 }
 
 func kindCode(kind string) C.int {
@@ -173,48 +215,37 @@ func cBool(b bool) C.int {
 }
 
 func newCSocket(handle unsafe.Pointer, kind string, o cOptions) (*cSocket, error) {
-	var fds [2]C.int
-	if C.zp_wake_pipe(&fds[0]) != 0 {
-		return nil, fmt.Errorf("create wake pipe: %w", syscall.EMFILE)
+	wp, err := newWakePipe()
+	if err != nil {
+		return nil, err
 	}
 	framing := C.int(C.ZP_FRAMING_RAW)
 	if o.zeekFraming {
 		framing = C.ZP_FRAMING_ZEEK
 	}
-	p := C.zp_sock_new(handle, kindCode(kind), framing, C.int(o.sendTimeoutMs), fds[0])
+	p := C.zp_sock_new(handle, kindCode(kind), framing, C.int(o.sendTimeoutMs), C.int(wp.r))
 	if p == nil {
-		C.close(fds[0])
-		C.close(fds[1])
+		wp.close()
 		return nil, fmt.Errorf("allocate socket state: out of memory")
 	}
 	p.nodrop = cBool(o.nodrop)
 	p.verbose = cBool(o.verbose)
 	p.max_frames = C.size_t(o.maxFrames)
 	p.max_bytes = C.size_t(o.maxBytes)
-	return &cSocket{p: p, wakeR: int(fds[0]), wakeW: int(fds[1])}, nil
+	return &cSocket{p: p, wp: wp}, nil
 }
 
 // wake interrupts a receive waiting in C. Safe to call at any time, also
 // after free.
-func (c *cSocket) wake() {
-	c.wakeMu.RLock()
-	defer c.wakeMu.RUnlock()
-	if c.wakeW >= 0 {
-		_, _ = syscall.Write(c.wakeW, []byte{1})
-	}
-}
+func (c *cSocket) wake() { c.wp.wake() }
 
 // free releases the C state. The socket must be closed and no C call may be
-// running on it.
+// running on it; free is called once.
 func (c *cSocket) free() {
-	c.wakeMu.Lock()
-	defer c.wakeMu.Unlock()
-	if c.wakeW < 0 {
+	if c.p == nil {
 		return
 	}
-	_ = syscall.Close(c.wakeW)
-	_ = syscall.Close(c.wakeR)
-	c.wakeW, c.wakeR = -1, -1
+	c.wp.close()
 	C.zp_sock_free(c.p)
 	c.p = nil
 }

@@ -54,7 +54,10 @@
 // the monitor adds and removes them (the value of its ACCEPTED, CONNECTED
 // and DISCONNECTED events), and subscription messages, which carry their
 // connection's descriptor (ZMQ_SRCFD), fill in each subscriber's
-// subscriptions and Zeek node id. Stats reports an xpub's peers.
+// subscriptions and Zeek node id. Stats reports an xpub's peers. A
+// goroutine handles the monitor events as they come; whatever acts on the
+// table (Quiesce, Stats) first handles every event libzmq has emitted
+// itself, so it never depends on that goroutine having caught up.
 //
 // # Validation and draining
 //

@@ -28,6 +28,11 @@ type Server struct {
 	log       *slog.Logger
 	rawHandle handleFunc
 
+	// monitorHold, set by tests before any Open, holds back every
+	// socket's monitor goroutine until it is closed, to show that nothing
+	// depends on the goroutine having caught up.
+	monitorHold chan struct{}
+
 	mu       sync.Mutex
 	contexts map[int]*zctx // by io_threads
 	sockets  map[string]*sock
@@ -234,7 +239,7 @@ func (s *Server) openSocketLocked(zc *zctx, id, kind string, cfg *config) (*sock
 			return fail(fmt.Errorf("set ZAP domain: %w", err))
 		}
 	}
-	if err := sk.startMonitor(s.nextInproc("monitor")); err != nil {
+	if err := sk.startMonitor(s.nextInproc("monitor"), s.monitorHold); err != nil {
 		return fail(err)
 	}
 	for _, ep := range cfg.Bind {
@@ -445,12 +450,15 @@ func (s *Server) Send(ctx context.Context, handle string, b *message.Batch) (tra
 }
 
 // Stats returns the counters of every open socket and of every link's
-// subscription tap (under the link's id), sorted by id.
+// subscription tap (under the link's id), sorted by id. Connection events
+// and peers are those of every monitor event libzmq had emitted when
+// Stats was called.
 func (s *Server) Stats(ctx context.Context) (*transport.Stats, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := &transport.Stats{Sockets: make([]transport.SocketStats, 0, len(s.sockets)+len(s.links))}
 	for id, sk := range s.sockets {
+		sk.syncMonitor()
 		ss := sk.c.stats(id)
 		ss.Peers = sk.peerStats()
 		st.Sockets = append(st.Sockets, ss)

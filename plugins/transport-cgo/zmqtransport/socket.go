@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
@@ -63,8 +62,8 @@ type sock struct {
 	drainUntil time.Time
 	pending    atomic.Int32
 
-	monitorDone chan struct{} // closed when the monitor goroutine ends
-	zapDomain   string
+	mon       *monitor // nil for a tap
+	zapDomain string
 
 	// The watcher writes the log lines the C side asks for and reviews
 	// stalled peers; it runs from Open until the socket is released.
@@ -76,11 +75,9 @@ type sock struct {
 	departed  []transport.PeerStats // peers that left with losses, newest last
 
 	// closedM guards endsSeen: endpoints whose listener or connection libzmq
-	// reported closed since quiesce asked (EVENT_CLOSED), and closedCh,
-	// closed and replaced on each report; nil until quiesce.
+	// reported closed since quiesce asked (EVENT_CLOSED); nil until quiesce.
 	closedM  sync.Mutex
 	endsSeen map[string]bool
-	closedCh chan struct{}
 }
 
 // maxDeparted bounds the departed peers kept for Stats.
@@ -92,7 +89,6 @@ const watchInterval = 100 * time.Millisecond
 
 // sockLimiters rate-limit the warnings of one socket.
 type sockLimiters struct {
-	connect   map[string]*ratelog.Limiter // by endpoint; monitor goroutine only
 	handshake *ratelog.Limiter
 	auth      *ratelog.Limiter
 	oversize  *ratelog.Limiter
@@ -104,7 +100,6 @@ func newSock(id, kind string, cfg *config, zs *zmq.Socket, zc *zctx, c *cSocket,
 	every := ratelog.DefaultInterval
 	return &sock{id: id, kind: kind, cfg: cfg, zs: zs, zc: zc, c: c, log: log,
 		limits: sockLimiters{
-			connect:   map[string]*ratelog.Limiter{},
 			handshake: ratelog.New(log, every),
 			auth:      ratelog.New(log, every),
 			oversize:  ratelog.New(log, every),
@@ -163,7 +158,7 @@ func (s *sock) recv(ctx context.Context, b *message.Batch, lim transport.Limits)
 		}
 		n, err := s.recvLocked(b, maxMsgs, maxBytes, wait)
 		drained := s.quiesced && n == 0
-		if err == nil && !s.quiesced && s.draining.Load() && (s.c.connections() == 0 || time.Now().After(s.drainUntil)) {
+		if err == nil && !s.quiesced && s.draining.Load() && s.connectionsEnded() {
 			err = s.stopTakingIn(ctx)
 		}
 		s.mu.Unlock()
@@ -274,130 +269,11 @@ func (s *sock) send(ctx context.Context, b *message.Batch) (transport.SendResult
 	}
 }
 
-// startMonitor watches connects and disconnects: it keeps the peer count
-// that tells "no_peer" from "hwm" drops and the peer table (by connection
-// descriptor, the value of the events), counts failed connects and
-// handshakes, and logs.
-func (s *sock) startMonitor(addr string) error {
-	const events = zmq.EVENT_CONNECTED | zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED |
-		zmq.EVENT_CONNECT_RETRIED | zmq.EVENT_CLOSED | zmq.EVENT_HANDSHAKE_SUCCEEDED |
-		zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL |
-		zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_MONITOR_STOPPED
-	if err := s.zs.Monitor(addr, events); err != nil {
-		return fmt.Errorf("monitor: %w", err)
-	}
-	mon, err := s.zc.ctx.NewSocket(zmq.PAIR)
-	if err != nil {
-		return fmt.Errorf("monitor socket: %w", err)
-	}
-	if err := mon.SetRcvhwm(0); err != nil {
-		mon.Close()
-		return fmt.Errorf("monitor socket: %w", err)
-	}
-	if err := mon.Connect(addr); err != nil {
-		mon.Close()
-		return fmt.Errorf("monitor socket: connect %s: %w", addr, err)
-	}
-	s.monitorDone = make(chan struct{})
-	go s.monitor(mon)
-	s.watchStop, s.watchDone = make(chan struct{}), make(chan struct{})
-	go s.watch()
-	return nil
-}
-
-// monitor reads monitor events until libzmq reports the monitor stopped,
-// which it does when the socket is gone.
-func (s *sock) monitor(mon *zmq.Socket) {
-	defer close(s.monitorDone)
-	defer mon.Close()
-	// Endpoints whose connection just ended: their next retry is a
-	// reconnect, not a failed connect.
-	reconnecting := map[string]bool{}
-	// Connections whose handshake has not ended, oldest first. libzmq
-	// reports the end of a handshake without the descriptor, so the
-	// oldest is taken; a connection that goes while still listed failed
-	// its handshake without a reason reported (a peer of an incompatible
-	// socket type). The count is right even when a name is not.
-	var handshaking []int
-	handshakeEnded := func() {
-		if len(handshaking) > 0 {
-			handshaking = handshaking[1:]
-		}
-	}
-	for {
-		ev, addr, value, err := mon.RecvEvent(0)
-		if err != nil {
-			if zmq.AsErrno(err) == zmq.Errno(syscall.EINTR) {
-				continue
-			}
-			s.log.Debug("socket monitor ended", "socket", s.id, "err", err)
-			return
-		}
-		switch ev {
-		case zmq.EVENT_CONNECTED, zmq.EVENT_ACCEPTED:
-			s.c.addPeers(1)
-			s.c.addPeer(value)
-			handshaking = append(handshaking, value)
-			if s.draining.Load() {
-				s.c.endWriting() // a peer that came during the drain
-			}
-			if ev == zmq.EVENT_CONNECTED {
-				delete(reconnecting, addr)
-			}
-			s.log.Debug("peer connected", "socket", s.id, "kind", s.kind, "endpoint", addr, "fd", value)
-		case zmq.EVENT_DISCONNECTED:
-			s.c.addPeers(-1)
-			if i := slices.Index(handshaking, value); i >= 0 {
-				handshaking = slices.Delete(handshaking, i, i+1)
-				s.c.addEvent(evHandshakeFailed)
-				s.limits.handshake.Warn("peer left during the handshake (an incompatible socket type?)",
-					"socket", s.id, "kind", s.kind, "endpoint", addr)
-			}
-			p, known := s.c.removePeer(value)
-			if known && p.Dropped > 0 {
-				s.addDeparted(p)
-			}
-			if slices.Contains(s.cfgConnect(), addr) {
-				reconnecting[addr] = true
-			}
-			s.log.Debug("peer disconnected", "socket", s.id, "kind", s.kind, "endpoint", addr, "peer", p.Address, "node_id", p.NodeID)
-		case zmq.EVENT_CONNECT_RETRIED:
-			if reconnecting[addr] {
-				delete(reconnecting, addr)
-				continue
-			}
-			s.c.addEvent(evConnectFailed)
-			l, ok := s.limits.connect[addr]
-			if !ok {
-				l = ratelog.New(s.log, ratelog.DefaultInterval)
-				s.limits.connect[addr] = l
-			}
-			l.Warn("connect failed; retrying", "socket", s.id, "kind", s.kind, "endpoint", addr,
-				"retry_in_ms", value, "hint", "refused, unreachable or an unresolvable host")
-		case zmq.EVENT_HANDSHAKE_SUCCEEDED:
-			handshakeEnded()
-		case zmq.EVENT_HANDSHAKE_FAILED_AUTH:
-			handshakeEnded()
-			s.c.addEvent(evAuthFailed)
-			if s.zapDomain == "" { // the ZAP handler logs its refusals itself
-				s.limits.auth.Warn("peer refused by authentication", "socket", s.id, "kind", s.kind, "endpoint", addr, "status", value)
-			}
-		case zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
-			handshakeEnded()
-			s.c.addEvent(evHandshakeFailed)
-			s.limits.handshake.Warn("peer handshake failed", "socket", s.id, "kind", s.kind, "endpoint", addr,
-				"event", ev.String(), "value", value)
-		case zmq.EVENT_CLOSED:
-			s.closedM.Lock()
-			if s.endsSeen != nil {
-				s.endsSeen[addr] = true
-				close(s.closedCh)
-				s.closedCh = make(chan struct{})
-			}
-			s.closedM.Unlock()
-		case zmq.EVENT_MONITOR_STOPPED:
-			return
-		}
+// syncMonitor brings the socket's bookkeeping of its connections up to
+// date with every event libzmq has reported (see monitor).
+func (s *sock) syncMonitor() {
+	if s.mon != nil {
+		s.mon.sync()
 	}
 }
 
@@ -504,11 +380,26 @@ func (s *sock) quiesce(ctx context.Context) error {
 		return nil
 	}
 	s.drainUntil = time.Now().Add(quiesceDrainTimeout)
+	// From here on the monitor ends the writing side of every connection
+	// it reports; the sync makes sure that every connection libzmq had
+	// reported before is in the table for endWriting.
 	s.draining.Store(true)
+	s.syncMonitor()
 	if s.c.endWriting() == 0 {
 		return s.stopTakingIn(ctx)
 	}
 	return nil
+}
+
+// connectionsEnded tells a draining socket whether it may stop: every
+// connection libzmq has reported has ended, or the drain has lasted
+// quiesceDrainTimeout. Called with mu held.
+func (s *sock) connectionsEnded() bool {
+	if time.Now().After(s.drainUntil) {
+		return true
+	}
+	s.syncMonitor()
+	return s.c.connections() == 0
 }
 
 // stopTakingIn unbinds every bound endpoint (which ends the connections
@@ -519,7 +410,7 @@ func (s *sock) quiesce(ctx context.Context) error {
 // a read without waiting finds nothing. Called with mu held.
 func (s *sock) stopTakingIn(ctx context.Context) error {
 	s.closedM.Lock()
-	s.endsSeen, s.closedCh = map[string]bool{}, make(chan struct{})
+	s.endsSeen = map[string]bool{}
 	s.closedM.Unlock()
 	var errs []error
 	var unbound []string
@@ -552,14 +443,17 @@ func (s *sock) stopTakingIn(ctx context.Context) error {
 // quiesceCloseWait bounds the wait for libzmq to close unbound listeners.
 const quiesceCloseWait = 5 * time.Second
 
-// waitClosed waits until the monitor has reported every endpoint in eps
-// closed.
+// waitClosed waits until libzmq has reported every endpoint in eps
+// closed, looking at its monitor events every quiescePollMs.
 func (s *sock) waitClosed(ctx context.Context, eps []string) error {
 	timeout := time.NewTimer(quiesceCloseWait)
 	defer timeout.Stop()
+	tick := time.NewTicker(quiescePollMs * time.Millisecond)
+	defer tick.Stop()
 	for {
+		s.syncMonitor()
 		s.closedM.Lock()
-		ch, left := s.closedCh, 0
+		left := 0
 		for _, ep := range eps {
 			if !s.endsSeen[ep] {
 				left++
@@ -570,7 +464,7 @@ func (s *sock) waitClosed(ctx context.Context, eps []string) error {
 			return nil
 		}
 		select {
-		case <-ch:
+		case <-tick.C:
 		case <-ctx.Done():
 			return fmt.Errorf("wait for the listeners to close: %w", ctx.Err())
 		case <-timeout.C:
@@ -598,8 +492,8 @@ func (s *sock) closeSocket() error {
 // release waits until libzmq has let go of the closed socket (the monitor
 // reports that once the linger is over), then frees the C state.
 func (s *sock) release() {
-	if s.monitorDone != nil {
-		<-s.monitorDone
+	if s.mon != nil {
+		<-s.mon.done
 	}
 	if s.watchStop != nil {
 		close(s.watchStop)

@@ -847,25 +847,29 @@ static int zp_sent_stall(zp_sock *s, int reason, const unsigned char *topic, siz
 
 // ---- receive batches ------------------------------------------------------
 
-// zp_wait_readable polls the socket and the wake pipe.
-static int zp_wait_readable(zp_sock *s, int timeout_ms) {
+int zp_poll_wake(void *handle, int wake_fd, int timeout_ms) {
 	zmq_pollitem_t items[2];
 	memset(items, 0, sizeof items);
-	items[0].socket = s->handle;
+	items[0].socket = handle;
 	items[0].events = ZMQ_POLLIN;
 	items[1].socket = NULL;
-	items[1].fd = s->wake_fd;
+	items[1].fd = wake_fd;
 	items[1].events = ZMQ_POLLIN;
-	int n = s->wake_fd >= 0 ? 2 : 1;
+	int n = wake_fd >= 0 ? 2 : 1;
 	int rc = zmq_poll(items, n, timeout_ms);
 	if (rc < 0)
 		return errno == EINTR ? 0 : -1;
 	if (n == 2 && (items[1].revents & ZMQ_POLLIN)) {
 		char buf[64];
-		while (read(s->wake_fd, buf, sizeof buf) > 0) {
+		while (read(wake_fd, buf, sizeof buf) > 0) {
 		}
 	}
 	return 0;
+}
+
+// zp_wait_readable polls the socket and its wake pipe.
+static int zp_wait_readable(zp_sock *s, int timeout_ms) {
+	return zp_poll_wake(s->handle, s->wake_fd, timeout_ms);
 }
 
 int zp_recv_batch(zp_sock *s, int timeout_ms, char *data, size_t data_cap, uint32_t *sizes,

@@ -205,6 +205,11 @@ int zp_peers_end_writing(zp_sock *s);
 // zp_add_event bumps an event counter (from the Go monitor).
 void zp_add_event(zp_sock *s, int ev);
 
+// zp_poll_wake waits up to timeout_ms (-1 forever) until the socket
+// behind handle is readable or wake_fd (the read end of a pipe) is; it
+// empties the pipe. Returns 0, or -1 on error (errno set).
+int zp_poll_wake(void *handle, int wake_fd, int timeout_ms);
+
 // zp_recv_batch waits up to timeout_ms (-1 forever) for a first message when
 // none is ready, then copies whole messages into the caller's buffers until
 // nothing more is ready or a limit is reached. A message that does not fit

@@ -1,0 +1,137 @@
+package zmqtransport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	zmq "github.com/pebbe/zmq4"
+	"github.com/zpipe/zpipe/core/message"
+	"github.com/zpipe/zpipe/core/transport"
+)
+
+// newHeldServer returns a test server whose sockets' monitor goroutines
+// do not run until the test ends: whatever the transport knows of its
+// connections then comes from monitor.sync.
+func newHeldServer(t *testing.T) *Server {
+	t.Helper()
+	s := newTestServer(t)
+	hold := make(chan struct{})
+	s.monitorHold = hold
+	// Registered after newTestServer's cleanup, so it runs first: Close
+	// waits for the monitor goroutines.
+	t.Cleanup(func() { close(hold) })
+	return s
+}
+
+// TestQuiesceMonitorBehind: Quiesce finds the connection libzmq has
+// accepted even when the monitor goroutine has not handled the event yet:
+// the peer sees its connection end, what it sends before it closes is
+// delivered, and the drain ends only after that.
+func TestQuiesceMonitorBehind(t *testing.T) {
+	s := newHeldServer(t)
+	openSocket(t, s, "pull", KindPull, attrs{"bind": []string{"tcp://127.0.0.1:*"}, "framing": "raw"})
+	ep := boundEndpoint(t, s, "pull", 0)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(ep, "tcp://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	wire := zmtpPush([]string{"before"})
+	if _, err := conn.Write(wire[:64]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(conn, make([]byte, 64)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Write(wire[64:]); err != nil {
+		t.Fatal(err)
+	}
+	if got := recvAll(t, s, "pull", 1, transport.Limits{}); string(got[0][0]) != "before" {
+		t.Fatalf("got %s", showFrames(got[0]))
+	}
+
+	if err := s.Quiesce(context.Background(), "pull"); err != nil {
+		t.Fatal(err)
+	}
+	// The peer sees the end of its connection (after the rest of the
+	// handshake), sends what it was sending, and closes.
+	if err := conn.SetReadDeadline(time.Now().Add(waitFor)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, conn); err != nil {
+		t.Fatalf("the peer did not see its connection end: %v", err)
+	}
+	if _, err := conn.Write([]byte("\x00\x05after")); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+
+	var got []string
+	for {
+		var b message.Batch
+		err := s.Recv(testCtx(t), "pull", &b, transport.Limits{})
+		for it := b.Iter(); it.Next(); {
+			got = append(got, string(it.Frame(0)))
+		}
+		if errors.Is(err, transport.ErrDrained) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %q: %v", got, err)
+		}
+	}
+	if len(got) != 1 || got[0] != "after" {
+		t.Fatalf("drained %q, want [after]", got)
+	}
+}
+
+// TestPeerStatsMonitorBehind: an xpub's peers in Stats are those libzmq
+// had reported when Stats was called, also when the monitor goroutine has
+// not handled the events: a subscriber whose departure the xpub has
+// reported (its unsubscription) is no longer listed.
+func TestPeerStatsMonitorBehind(t *testing.T) {
+	s := newHeldServer(t)
+	openSocket(t, s, "xpub", KindXPub, attrs{"bind": []string{"tcp://127.0.0.1:*"}})
+	ep := boundEndpoint(t, s, "xpub", 0)
+	ctx := peerContext(t)
+	subscriber := func(prefix string) *zmq.Socket {
+		return peerSocket(t, ctx, zmq.SUB, func(p *zmq.Socket) error {
+			if err := p.SetSubscribe(prefix); err != nil {
+				return err
+			}
+			return p.Connect(ep)
+		})
+	}
+	a, b := subscriber("a"), subscriber("b")
+	var subs [][]byte
+	for _, m := range recvAll(t, s, "xpub", 2, transport.Limits{}) {
+		subs = append(subs, m[0])
+	}
+	if len(subs) != 2 {
+		t.Fatalf("subscriptions %s", showFrames(subs))
+	}
+	if peers := socketStats(t, s, "xpub").Peers; len(peers) != 2 {
+		t.Fatalf("peers %+v, want both subscribers", peers)
+	}
+	bAddr, err := b.GetLastEndpoint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := recvAll(t, s, "xpub", 1, transport.Limits{}); !bytes.Equal(got[0][0], []byte("\x00a")) {
+		t.Fatalf("got %s, want a's unsubscription", showFrames(got[0]))
+	}
+	if peers := socketStats(t, s, "xpub").Peers; len(peers) != 1 {
+		t.Fatalf("peers %+v after a left, want one (b, connected to %s)", peers, bAddr)
+	}
+}
