@@ -32,7 +32,8 @@
 // read from peers bound messages by max_message_frames and
 // max_message_bytes (the latter per frame by libzmq, ZMQ_MAXMSGSIZE): an
 // oversize message is released frame by frame as it is read, counted as
-// "oversize", and its peer disconnected (shutdown(2) of its connection).
+// "oversize", and its peer disconnected (shutdown(2) of its connection;
+// of a connection the monitor has not reported yet, once it does).
 //
 // Sinks apply send_timeout_ms when the socket refuses a message. A push
 // (no peer, or HWM reached): -1 waits until it is taken, 0 drops at once,

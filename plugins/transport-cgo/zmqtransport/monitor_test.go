@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/transport"
+	"github.com/zpipe/zpipe/internal/syncbuf"
 )
 
 // newHeldServer returns a test server whose sockets' monitor goroutines
@@ -20,7 +22,12 @@ import (
 // connections then comes from monitor.sync.
 func newHeldServer(t *testing.T) *Server {
 	t.Helper()
-	s := newTestServer(t)
+	return holdMonitors(t, newTestServer(t))
+}
+
+// holdMonitors holds back the monitor goroutines of s's sockets until the
+// test ends; s has no socket yet.
+func holdMonitors(t *testing.T, s *Server) *Server {
 	hold := make(chan struct{})
 	s.monitorHold = hold
 	// Registered after newTestServer's cleanup, so it runs first: Close
@@ -134,4 +141,50 @@ func TestPeerStatsMonitorBehind(t *testing.T) {
 	if peers := socketStats(t, s, "xpub").Peers; len(peers) != 1 {
 		t.Fatalf("peers %+v after a left, want one (b, connected to %s)", peers, bAddr)
 	}
+}
+
+// TestOversizeMonitorBehind: the sender of an oversize message read
+// before the monitor reported its connection is disconnected once the
+// monitor does, and named in the warning.
+func TestOversizeMonitorBehind(t *testing.T) {
+	log := &syncbuf.Buffer{}
+	s := New(WithLogger(slog.New(slog.NewTextHandler(log, nil))))
+	t.Cleanup(func() { _ = s.CloseAll(context.Background()) })
+	holdMonitors(t, s)
+	openSocket(t, s, "pull", KindPull, attrs{"bind": []string{"tcp://127.0.0.1:*"}, "framing": "raw", "max_message_frames": 4})
+	ep := boundEndpoint(t, s, "pull", 0)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(ep, "tcp://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	wire := zmtpPush(nil)
+	if _, err := conn.Write(wire[:64]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(conn, make([]byte, 64)); err != nil {
+		t.Fatal(err)
+	}
+	// A message of five frames, over the limit, then one at it.
+	oversize := bytes.Repeat([]byte("\x01\x01o"), 4)
+	oversize = append(oversize, "\x00\x01o"...)
+	if _, err := conn.Write(append(append(wire[64:], oversize...), "\x00\x02ok"...)); err != nil {
+		t.Fatal(err)
+	}
+	if got := recvAll(t, s, "pull", 1, transport.Limits{}); string(got[0][0]) != "ok" {
+		t.Fatalf("got %s", showFrames(got[0]))
+	}
+	st := socketStats(t, s, "pull") // handles the monitor's events
+	if st.Drops[transport.DropOversize] != 1 || st.Events[transport.EventPeerOversize] != 1 {
+		t.Fatalf("stats %+v: want one oversize drop and event", st)
+	}
+	// The connection ends: read the rest of the handshake, then EOF.
+	if err := conn.SetReadDeadline(time.Now().Add(waitFor)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, conn); err != nil {
+		t.Fatalf("the sender of the oversize message is still connected: %v", err)
+	}
+	want := "peer=" + conn.LocalAddr().String()
+	eventually(t, "the warning naming the sender", func() bool { return strings.Contains(log.String(), want) })
 }

@@ -310,6 +310,37 @@ static void zp_peer_unstall(zp_sock *s, zp_peer *p) {
 	__atomic_fetch_sub(&s->nstalled, 1, __ATOMIC_RELAXED);
 }
 
+// zp_kick_later_take removes the waiting kick of fd and returns whether
+// there was one; addr (if not NULL) receives the address it was seen
+// with. mu held.
+static int zp_kick_later_take(zp_sock *s, int fd, char *addr) {
+	for (int i = 0; i < s->nkick_later; i++) {
+		if (s->kick_later[i].fd != fd)
+			continue;
+		if (addr)
+			snprintf(addr, ZP_ADDR_MAX, "%s", s->kick_later[i].addr);
+		memmove(&s->kick_later[i], &s->kick_later[i + 1], sizeof s->kick_later[0] * (size_t)(s->nkick_later - i - 1));
+		s->nkick_later--;
+		return 1;
+	}
+	return 0;
+}
+
+// zp_kick_later remembers the sender of an oversize message that the
+// monitor has not reported yet. mu held.
+static void zp_kick_later(zp_sock *s, int fd, const char *addr) {
+	zp_kick_later_take(s, fd, NULL);
+	if (s->nkick_later == ZP_KICK_LATER_MAX) {
+		memmove(&s->kick_later[0], &s->kick_later[1], sizeof s->kick_later[0] * (ZP_KICK_LATER_MAX - 1));
+		s->nkick_later--;
+	}
+	s->kick_later[s->nkick_later].fd = fd;
+	snprintf(s->kick_later[s->nkick_later].addr, ZP_ADDR_MAX, "%s", addr);
+	s->nkick_later++;
+}
+
+static int zp_kick(zp_peer *p);
+
 void zp_peer_add(zp_sock *s, int fd) {
 	char addr[ZP_ADDR_MAX];
 	if (zp_format_addr(fd, addr, sizeof addr) != 0)
@@ -323,13 +354,20 @@ void zp_peer_add(zp_sock *s, int fd) {
 		p->fd = fd;
 		snprintf(p->addr, sizeof p->addr, "%s", addr);
 	} else if (!p) {
-		zp_peer_insert(s, fd, addr);
+		p = zp_peer_insert(s, fd, addr);
 	}
+	// An oversize message from this connection was read before the
+	// monitor reported it: disconnect it now, if the descriptor is still
+	// the connection it came from.
+	char seen[ZP_ADDR_MAX];
+	if (zp_kick_later_take(s, fd, seen) && p && strcmp(seen, p->addr) == 0)
+		zp_kick(p);
 	pthread_mutex_unlock(&s->mu);
 }
 
 int zp_peer_remove(zp_sock *s, int fd, zp_peer *out) {
 	pthread_mutex_lock(&s->mu);
+	zp_kick_later_take(s, fd, NULL);
 	zp_peer *p = zp_peer_find(s, fd);
 	int found = p != NULL;
 	if (p) {
@@ -445,10 +483,13 @@ static void zp_oversize(zp_sock *s, int fd, size_t frames, size_t bytes) {
 	zp_peer unknown;
 	if (!p) {
 		// Not reported by the monitor yet (or gone): its descriptor is
-		// not known to be this socket's, so it is left alone; its next
-		// oversize message disconnects it.
+		// not known to be this socket's, so nothing is done to it here;
+		// zp_peer_add disconnects it once the monitor reports it.
 		memset(&unknown, 0, sizeof unknown);
-		snprintf(unknown.addr, sizeof unknown.addr, "unknown");
+		if (fd >= 0 && zp_format_addr(fd, unknown.addr, sizeof unknown.addr) == 0)
+			zp_kick_later(s, fd, unknown.addr);
+		else
+			snprintf(unknown.addr, sizeof unknown.addr, "unknown");
 	} else {
 		zp_kick(p);
 	}

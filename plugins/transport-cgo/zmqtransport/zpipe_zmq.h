@@ -61,7 +61,8 @@ enum {
 	ZP_ADDR_MAX = 128,   // a formatted peer address
 	ZP_NODEID_MAX = 128, // a Zeek node id
 	ZP_PEER_SUBS_MAX = 4096,      // subscriptions remembered per peer
-	ZP_PEER_SUBS_BYTES = 1 << 20 // and their bytes
+	ZP_PEER_SUBS_BYTES = 1 << 20, // and their bytes
+	ZP_KICK_LATER_MAX = 16        // oversize senders waiting for the monitor
 };
 
 // zp_prefix is one subscription prefix of a peer.
@@ -148,6 +149,14 @@ typedef struct zp_sock {
 	pthread_mutex_t mu;
 	zp_peer *table;
 	int ntable, table_cap;
+	// kick_later: senders of oversize messages whose connection the
+	// monitor had not reported yet; zp_peer_add disconnects them when it
+	// does. The oldest is forgotten when more are waiting.
+	struct {
+		int fd;
+		char addr[ZP_ADDR_MAX];
+	} kick_later[ZP_KICK_LATER_MAX];
+	int nkick_later;
 	int32_t nstalled; // peers stalled now; read without mu as a hint
 	zp_note notes[ZP_NOTES_MAX];
 	int nnotes;
