@@ -109,7 +109,11 @@ func setUp(m *testing.M) (int, error) {
 	if pluginDir != "" {
 		brokers.zpipeBin, brokers.pluginDir = zpipeBin, pluginDir
 	}
-	return m.Run(), nil
+	code := m.Run()
+	if err := writeFigures(); err != nil {
+		return 0, err
+	}
+	return code, nil
 }
 
 // selectBrokers interprets ZPIPE_E2E_BROKER.
