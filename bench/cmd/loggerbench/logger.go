@@ -51,7 +51,7 @@ func startLogger(ctx context.Context, o options, v variant, dir string) (*logger
 		file: filepath.Join(logDir, "conn.log"),
 		msgs: map[*load]*cMessage{},
 	}
-	bin, pluginDir := o.zpipe, o.pluginDir
+	bin, pluginDir := o.zpipe.Bin, o.zpipe.PluginDir
 	if v.bin != "" {
 		bin, pluginDir = filepath.Join(v.bin, "zpipe"), v.bin
 	}

@@ -40,51 +40,38 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
+
+	"github.com/zpipe/zpipe/bench/internal/benchcli"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-	case err != nil:
-		fmt.Fprintln(os.Stderr, "otlpbench:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchcli.Main("otlpbench", run) }
 
 // otlpQueueSize is the otlp sink's default queue_size, in log records.
 const otlpQueueSize = 10000
 
 // options are otlpbench's settings.
 type options struct {
-	zpipe, pluginDir string
-	batches          int
-	records          int
-	runs             int
-	warmup           int
-	window           int
-	poll             time.Duration
-	timeout          time.Duration
-	fullDecode       bool
+	zpipe      benchcli.Zpipe
+	batches    int
+	records    int
+	runs       int
+	warmup     int
+	window     int
+	poll       time.Duration
+	timeout    time.Duration
+	fullDecode bool
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
-	fs := flag.NewFlagSet("otlpbench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := benchcli.FlagSet("otlpbench", stderr)
 	o := options{}
 	var quick bool
-	fs.StringVar(&o.zpipe, "zpipe", "bin/zpipe", "the zpipe binary")
-	fs.StringVar(&o.pluginDir, "plugin-dir", "bin", "zpipe's plugin directory")
+	o.zpipe.Flags(fs, "bin/zpipe", "the zpipe binary")
 	fs.IntVar(&o.batches, "batches", 1024, "log-write messages per run (1024 × 100 records: a multiple of the otlp sink's batch_size 512)")
 	fs.IntVar(&o.records, "records", 100, "conn records per log-write message")
 	fs.IntVar(&o.runs, "runs", 3, "runs per variant, interleaved; the median is reported")
@@ -94,11 +81,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up after this long")
 	decode := fs.String("collector-decode", "count", "count: the collector walks each request's wire format to count its records; full: it unmarshals every record (more CPU taken from zpipe on this machine)")
 	fs.BoolVar(&quick, "quick", false, "smoke run: few messages, one run")
-	if err := fs.Parse(args); err != nil {
+	if err := benchcli.Parse(fs, args); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if quick {
 		o.batches, o.runs, o.warmup = 64, 1, 8
@@ -110,27 +94,22 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	default:
 		return o, fmt.Errorf("-collector-decode %q: want count or full", *decode)
 	}
+	if err := errors.Join(
+		benchcli.AtLeast("batches", o.batches, 1),
+		benchcli.AtLeast("records", o.records, 1),
+		benchcli.AtLeast("runs", o.runs, 1),
+		benchcli.AtLeast("warmup", o.warmup, 1),
+	); err != nil {
+		return o, err
+	}
 	switch {
-	case o.batches < 1:
-		return o, fmt.Errorf("-batches %d: want at least 1", o.batches)
-	case o.records < 1:
-		return o, fmt.Errorf("-records %d: want at least 1", o.records)
-	case o.runs < 1:
-		return o, fmt.Errorf("-runs %d: want at least 1", o.runs)
-	case o.warmup < 1:
-		return o, fmt.Errorf("-warmup %d: want at least 1 (it also proves the pipeline is ready)", o.warmup)
 	case o.window < 1 || o.window*o.records >= otlpQueueSize:
 		return o, fmt.Errorf("-window %d: want 1 to %d with -records %d, so the otlp sink's queue (%d records) never overflows",
 			o.window, (otlpQueueSize-1)/o.records, o.records, otlpQueueSize)
 	case o.poll <= 0:
 		return o, fmt.Errorf("-poll %v: want a positive duration", o.poll)
 	}
-	for _, f := range []string{o.zpipe, o.pluginDir} {
-		if _, err := os.Stat(f); err != nil {
-			return o, fmt.Errorf("zpipe: %w (run `make build` first?)", err)
-		}
-	}
-	return o, nil
+	return o, benchcli.Built(o.zpipe.Bin, o.zpipe.PluginDir)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {

@@ -141,13 +141,13 @@ func startZpipe(ctx context.Context, o options, v variant, dir, collector string
 		output:     &tailBuffer{max: 64 << 10},
 		exited:     make(chan struct{}),
 	}
-	p.cmd = exec.Command(o.zpipe, "run", "--plugin-dir", o.pluginDir, "--status-interval", "0", file)
+	p.cmd = exec.Command(o.zpipe.Bin, "run", "--plugin-dir", o.zpipe.PluginDir, "--status-interval", "0", file)
 	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
 	// Its own process group, so that plugin subprocesses can be reached if
 	// zpipe does not stop them.
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("%s: start %s: %w", v.name, o.zpipe, err)
+		return nil, fmt.Errorf("%s: start %s: %w", v.name, o.zpipe.Bin, err)
 	}
 	go func() {
 		p.waitErr = p.cmd.Wait()
