@@ -181,7 +181,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 			return err
 		}
 		loggers = append(loggers, l)
-		fmt.Fprintf(stderr, "loggerbench: %s: zpipe pid %d, pull %s\n", v.name, l.proc.pid(), l.pull)
+		fmt.Fprintf(stderr, "loggerbench: %s: zpipe pid %d, pull %s\n", v.name, l.proc.PID(), l.pull)
 	}
 	for _, l := range loggers {
 		for _, n := range o.sizes {

@@ -10,6 +10,7 @@ import (
 
 	zmq "github.com/pebbe/zmq4"
 
+	"github.com/zpipe/zpipe/bench/internal/cputime"
 	"github.com/zpipe/zpipe/core/codec/zeeklog"
 	"github.com/zpipe/zpipe/internal/zeektest"
 )
@@ -136,7 +137,7 @@ func (r runResult) mbPerSecond() float64 { return float64(r.payloadBytes) / r.el
 
 // bench is one variant's zpipe with its load generator (and collector).
 type bench struct {
-	z      *zpipeProc
+	z      *zpipeRun
 	push   *pusher
 	col    *collector // otlp only
 	client *http.Client
@@ -166,7 +167,7 @@ func (b *bench) measure(ctx context.Context, o options, frames [][]byte, batches
 	if err != nil {
 		return runResult{}, err
 	}
-	self0 := selfCPU()
+	self0 := cputime.Self()
 
 	sendCtx, cancelSend := context.WithCancel(ctx)
 	sendDone := make(chan error, 1)
@@ -228,7 +229,7 @@ wait:
 			sendDone = nil
 		case <-fine.C:
 		case <-scrapeTick.C:
-			if err := b.z.alive(); err != nil {
+			if err := b.z.Alive(); err != nil {
 				return runResult{}, err
 			}
 			t0 := time.Now()
@@ -260,14 +261,14 @@ wait:
 			progress, progressAt = h, time.Now()
 		} else if time.Since(progressAt) > noProgress {
 			return runResult{}, fmt.Errorf("stuck: the sink handled %.0f of %.0f in %v, nothing for %v (still sending: %v)\nzpipe output:\n%s",
-				h, target, time.Since(start).Round(time.Millisecond), noProgress, sending, b.z.output)
+				h, target, time.Since(start).Round(time.Millisecond), noProgress, sending, b.z.Output())
 		}
 	}
 	cpu1, err := b.z.cpuTime()
 	if err != nil {
 		return runResult{}, err
 	}
-	self1 := selfCPU()
+	self1 := cputime.Self()
 	if sending {
 		// Every record was handled, so every message was sent.
 		if err := <-sendDone; err != nil {
@@ -314,13 +315,4 @@ func (b *bench) send(ctx context.Context, o options, frames [][]byte, batches in
 		}
 	}
 	return nil
-}
-
-// selfCPU returns this process's user+system CPU time so far.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -141,8 +141,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		var errs []error
 		for _, b := range benches {
 			b.push.close()
-			if err := b.z.stop(); err != nil {
-				errs = append(errs, err)
+			if err := b.z.Stop(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", b.z.v.name, err))
 			}
 		}
 		errs = append(errs, col.stop())
@@ -162,7 +162,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		}
 		push, err := newPusher(z.pull)
 		if err != nil {
-			_ = z.stop()
+			_ = z.Stop()
 			return fmt.Errorf("%s: %w", v.name, err)
 		}
 		b := &bench{z: z, push: push, client: client}
@@ -170,7 +170,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 			b.col = col
 		}
 		benches = append(benches, b)
-		fmt.Fprintf(stderr, "otlpbench: %s: zpipe pid %d, pull %s, metrics %s\n", v.name, z.pid(), z.pull, z.metricsURL)
+		fmt.Fprintf(stderr, "otlpbench: %s: zpipe pid %d, pull %s, metrics %s\n", v.name, z.PID(), z.pull, z.MetricsURL())
 	}
 	for _, b := range benches {
 		if _, err := b.measure(ctx, o, frames, o.warmup); err != nil {
