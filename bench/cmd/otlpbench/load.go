@@ -11,46 +11,11 @@ import (
 	zmq "github.com/pebbe/zmq4"
 
 	"github.com/zpipe/zpipe/bench/internal/cputime"
-	"github.com/zpipe/zpipe/core/codec/zeeklog"
-	"github.com/zpipe/zpipe/internal/zeektest"
 )
-
-// vectorFile is the captured log-write message the load is made from.
-const vectorFile = "zeek-log-conn-7rec.hex"
 
 // noProgress is how long a run may go without the sink handling anything
 // (or the PUSH socket taking a message) before it fails.
 const noProgress = 30 * time.Second
-
-// logWrite returns the frames of a Zeek log-write message holding n conn
-// records (22 fields): frames 0-2 of the captured 7-record batch (topic,
-// sender, format) and a payload re-encoded with its records repeated.
-func logWrite(n int) ([][]byte, error) {
-	frames, err := zeektest.LoadVector(vectorFile)
-	if err != nil {
-		return nil, err
-	}
-	if len(frames) != 4 {
-		return nil, fmt.Errorf("%s: %d frames, want Zeek's 4", vectorFile, len(frames))
-	}
-	lb, err := zeeklog.Decode(frames[3])
-	if err != nil {
-		return nil, fmt.Errorf("%s: decode the log batch: %w", vectorFile, err)
-	}
-	rows := lb.Records
-	if len(rows) == 0 {
-		return nil, fmt.Errorf("%s: no records", vectorFile)
-	}
-	lb.Records = nil
-	for len(lb.Records) < n {
-		lb.Records = append(lb.Records, rows[len(lb.Records)%len(rows)])
-	}
-	payload, err := zeeklog.Append(nil, lb)
-	if err != nil {
-		return nil, fmt.Errorf("%s: encode %d records: %w", vectorFile, n, err)
-	}
-	return [][]byte{frames[0], frames[1], frames[2], payload}, nil
-}
 
 // pusher is the load generator's libzmq PUSH socket, connected to one
 // zpipe's PULL source.

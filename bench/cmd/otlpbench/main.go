@@ -47,6 +47,7 @@ import (
 	"time"
 
 	"github.com/zpipe/zpipe/bench/internal/benchcli"
+	"github.com/zpipe/zpipe/bench/internal/logwrite"
 )
 
 func main() { benchcli.Main("otlpbench", run) }
@@ -120,7 +121,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 
-	frames, err := logWrite(o.records)
+	frames, _, err := logwrite.Conn(o.records)
 	if err != nil {
 		return fmt.Errorf("build the load: %w", err)
 	}
