@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/zpipe/zpipe/bench/internal/benchcli"
+	"github.com/zpipe/zpipe/bench/internal/cload"
 	"github.com/zpipe/zpipe/bench/internal/proxycli"
 	"github.com/zpipe/zpipe/internal/zeektest/brokerproc"
 )
@@ -86,15 +87,15 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, err
 	}
 	var err error
-	if o.sizes, err = benchcli.Ints("sizes", sizes, cMinPayload, cMaxPayload, "payload size in bytes"); err != nil {
+	if o.sizes, err = benchcli.Ints("sizes", sizes, cload.MinPayload, cload.MaxPayload, "payload size in bytes"); err != nil {
 		return o, err
 	}
 	if quick {
 		o.count, o.repeat, o.pings = 2000, 1, 50
 	}
 	switch {
-	case o.publishers < 1 || o.publishers > cMaxPublishers:
-		return o, fmt.Errorf("-publishers %d: want 1 to %d", o.publishers, cMaxPublishers)
+	case o.publishers < 1 || o.publishers > cload.MaxPublishers:
+		return o, fmt.Errorf("-publishers %d: want 1 to %d", o.publishers, cload.MaxPublishers)
 	case o.count < 0 || (o.count == 0 && o.duration <= 0):
 		return o, errors.New("give a positive -count or -duration")
 	}

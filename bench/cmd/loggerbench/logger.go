@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zpipe/zpipe/bench/internal/cload"
 	"github.com/zpipe/zpipe/bench/internal/cputime"
 	"github.com/zpipe/zpipe/bench/internal/zpipeproc"
 	"github.com/zpipe/zpipe/core/codec/zeekascii"
@@ -30,8 +31,8 @@ type logger struct {
 	proc *zpipeproc.Process
 	pull string
 	file string // conn.log
-	push *pusher
-	msgs map[*load]*cMessage
+	push *cload.Pusher
+	msgs map[*load]*cload.Message
 	// logFile receives zpipe's output too (-zpipe-log); nil if not.
 	logFile *os.File
 }
@@ -47,7 +48,7 @@ func startLogger(ctx context.Context, o options, v variant, dir string) (*logger
 		v:    v,
 		pull: "tcp://127.0.0.1:" + strconv.Itoa(ports[0]),
 		file: filepath.Join(logDir, "conn.log"),
-		msgs: map[*load]*cMessage{},
+		msgs: map[*load]*cload.Message{},
 	}
 	cfg := zpipeproc.Config{
 		Bin:       o.zpipe.Bin,
@@ -77,7 +78,7 @@ func startLogger(ctx context.Context, o options, v variant, dir string) (*logger
 		}
 		return nil, fmt.Errorf("%s: %w", v.name, err)
 	}
-	if l.push, err = newPusher(l.pull); err != nil {
+	if l.push, err = cload.NewPusher(l.pull); err != nil {
 		_ = l.proc.Stop()
 		if l.logFile != nil {
 			l.logFile.Close()
@@ -89,9 +90,9 @@ func startLogger(ctx context.Context, o options, v variant, dir string) (*logger
 
 // stop closes the load generator and stops zpipe.
 func (l *logger) stop() error {
-	l.push.close()
+	l.push.Close()
 	for _, m := range l.msgs {
-		m.free()
+		m.Free()
 	}
 	err := l.proc.Stop()
 	if l.logFile != nil {
@@ -135,7 +136,7 @@ func (l *logger) measure(ctx context.Context, ld *load, batches int) (runResult,
 	m := l.msgs[ld]
 	if m == nil {
 		var err error
-		if m, err = newCMessage(ld.frames); err != nil {
+		if m, err = cload.NewMessage(ld.frames); err != nil {
 			return runResult{}, err
 		}
 		l.msgs[ld] = m
@@ -169,7 +170,7 @@ func (l *logger) measure(ctx context.Context, ld *load, batches int) (runResult,
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		sendErr = l.push.send(sendCtx, m, uint64(batches))
+		sendErr = l.push.Send(sendCtx, m, uint64(batches))
 	}()
 
 	tick := time.NewTicker(pollEvery)
