@@ -5,82 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"syscall"
 	"time"
 
-	zmq "github.com/pebbe/zmq4"
-
+	"github.com/zpipe/zpipe/bench/internal/cload"
 	"github.com/zpipe/zpipe/bench/internal/cputime"
 )
 
 // noProgress is how long a run may go without the sink handling anything
-// (or the PUSH socket taking a message) before it fails.
+// (or, for otlp, the collector receiving anything) before it fails.
 const noProgress = 30 * time.Second
-
-// pusher is the load generator's libzmq PUSH socket, connected to one
-// zpipe's PULL source.
-type pusher struct {
-	ctx  *zmq.Context
-	sock *zmq.Socket
-}
-
-// sendPoll is the PUSH socket's send timeout: how often a blocked send
-// looks at the run's context.
-const sendPoll = 100 * time.Millisecond
-
-func newPusher(endpoint string) (*pusher, error) {
-	zctx, err := zmq.NewContext()
-	if err != nil {
-		return nil, fmt.Errorf("push: zmq context: %w", err)
-	}
-	p := &pusher{ctx: zctx}
-	if p.sock, err = zctx.NewSocket(zmq.PUSH); err != nil {
-		p.close()
-		return nil, fmt.Errorf("push: socket: %w", err)
-	}
-	for _, err := range []error{p.sock.SetLinger(0), p.sock.SetSndtimeo(sendPoll)} {
-		if err != nil {
-			p.close()
-			return nil, fmt.Errorf("push: socket options: %w", err)
-		}
-	}
-	if err := p.sock.Connect(endpoint); err != nil {
-		p.close()
-		return nil, fmt.Errorf("push: connect %s: %w", endpoint, err)
-	}
-	return p, nil
-}
-
-// send sends one message, blocking while the PULL side is full (this is
-// the backpressure that paces the load), until ctx ends or nothing is taken
-// for noProgress.
-func (p *pusher) send(ctx context.Context, frames [][]byte) error {
-	start := time.Now()
-	for {
-		// A multipart message is queued whole or not at all: only the first
-		// frame can time out.
-		_, err := p.sock.SendMessage(frames)
-		if err == nil {
-			return nil
-		}
-		if zmq.AsErrno(err) != zmq.Errno(syscall.EAGAIN) {
-			return fmt.Errorf("push: send: %w", err)
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if time.Since(start) > noProgress {
-			return fmt.Errorf("push: no message taken for %v", noProgress)
-		}
-	}
-}
-
-func (p *pusher) close() {
-	if p.sock != nil {
-		_ = p.sock.Close()
-	}
-	_ = p.ctx.Term()
-}
 
 // runResult is one timed run of one variant.
 type runResult struct {
@@ -103,8 +36,9 @@ func (r runResult) mbPerSecond() float64 { return float64(r.payloadBytes) / r.el
 // bench is one variant's zpipe with its load generator (and collector).
 type bench struct {
 	z      *zpipeRun
-	push   *pusher
-	col    *collector // otlp only
+	push   *cload.Pusher
+	msg    *cload.Message // the log-write message every run sends
+	col    *collector     // otlp only
 	client *http.Client
 }
 
@@ -147,7 +81,7 @@ func (b *bench) measure(ctx context.Context, o options, frames [][]byte, batches
 	start := time.Now()
 	go func() {
 		defer close(senderExited)
-		sendDone <- b.send(sendCtx, o, frames, batches, colBase)
+		sendDone <- b.send(sendCtx, o, batches, colBase)
 	}()
 
 	// handled returns how far the sink got, in the unit of its target.
@@ -262,7 +196,7 @@ wait:
 // that find its queue (queue_size 10000 records) full, so backpressure has
 // to come from the load generator. The window is far above what one export
 // request takes (batch_size 512), so the exporter never waits for records.
-func (b *bench) send(ctx context.Context, o options, frames [][]byte, batches int, colBase int64) error {
+func (b *bench) send(ctx context.Context, o options, batches int, colBase int64) error {
 	for i := range batches {
 		if b.z.v.otlp {
 			for int64(i-o.window)*int64(o.records) >= b.col.count()-colBase {
@@ -275,7 +209,7 @@ func (b *bench) send(ctx context.Context, o options, frames [][]byte, batches in
 				}
 			}
 		}
-		if err := b.push.send(ctx, frames); err != nil {
+		if err := b.push.Send(ctx, b.msg, 1); err != nil {
 			return fmt.Errorf("message %d of %d: %w", i+1, batches, err)
 		}
 	}

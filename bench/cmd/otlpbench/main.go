@@ -12,8 +12,9 @@
 //	sink   "file" "logs" { dir = ...  format = "json" }  # baseline 2: decodes every batch
 //	sink   "otlp" "collector" { endpoint = ...  insecure = true }
 //
-// A libzmq PUSH socket sends log-write messages of -records conn records
-// (22 fields; made from the captured zeek-log-conn-7rec.hex) to the PULL
+// A libzmq PUSH socket (Zeek's log_sndhwm of 1000, the send loop in C, as
+// in loggerbench) sends log-write messages of -records conn records (22
+// fields; made from the captured zeek-log-conn-7rec.hex) to the PULL
 // source. A run is timed from the first send until the sink has handled
 // every record: for otlp, until an OTLP/gRPC collector in this process has
 // received them all; for discard and file, until zpipe's counter of the
@@ -47,6 +48,7 @@ import (
 	"time"
 
 	"github.com/zpipe/zpipe/bench/internal/benchcli"
+	"github.com/zpipe/zpipe/bench/internal/cload"
 	"github.com/zpipe/zpipe/bench/internal/logwrite"
 )
 
@@ -125,6 +127,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if err != nil {
 		return fmt.Errorf("build the load: %w", err)
 	}
+	msg, err := cload.NewMessage(frames)
+	if err != nil {
+		return fmt.Errorf("build the load: %w", err)
+	}
+	defer msg.Free()
 	dir, err := os.MkdirTemp("", "otlpbench-")
 	if err != nil {
 		return fmt.Errorf("scratch directory: %w", err)
@@ -141,7 +148,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	defer func() {
 		var errs []error
 		for _, b := range benches {
-			b.push.close()
+			b.push.Close()
 			if err := b.z.Stop(); err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", b.z.v.name, err))
 			}
@@ -161,12 +168,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		if err != nil {
 			return err
 		}
-		push, err := newPusher(z.pull)
+		push, err := cload.NewPusher(z.pull)
 		if err != nil {
 			_ = z.Stop()
 			return fmt.Errorf("%s: %w", v.name, err)
 		}
-		b := &bench{z: z, push: push, client: client}
+		b := &bench{z: z, push: push, msg: msg, client: client}
 		if v.otlp {
 			b.col = col
 		}
