@@ -12,6 +12,7 @@ import (
 
 	"github.com/zpipe/zpipe/bench/internal/cload"
 	"github.com/zpipe/zpipe/bench/internal/cputime"
+	"github.com/zpipe/zpipe/bench/internal/stats"
 	"github.com/zpipe/zpipe/bench/internal/zpipeproc"
 	"github.com/zpipe/zpipe/core/codec/zeekascii"
 	"github.com/zpipe/zpipe/internal/zeektest/brokerproc"
@@ -117,16 +118,9 @@ type runResult struct {
 
 func (r runResult) recordsPerSecond() float64 { return float64(r.records) / r.elapsed.Seconds() }
 
-func (r runResult) cpuMicros() float64 { return perRecordMicros(r.cpu, r.records) }
+func (r runResult) cpuMicros() float64 { return stats.MicrosPer(r.cpu, r.records) }
 
-func (r runResult) loadCPUMicros() float64 { return perRecordMicros(r.loadCPU, r.records) }
-
-func perRecordMicros(d time.Duration, records int) float64 {
-	if records == 0 {
-		return 0
-	}
-	return float64(d) / float64(time.Microsecond) / float64(records)
-}
+func (r runResult) loadCPUMicros() float64 { return stats.MicrosPer(r.loadCPU, r.records) }
 
 // measure empties conn.log, sends batches messages of ld and times them
 // from the first send until conn.log holds all their records, then checks

@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/zpipe/zpipe/bench/internal/benchcli"
+	"github.com/zpipe/zpipe/bench/internal/stats"
 )
 
 func main() { benchcli.Main("loggerbench", run) }
@@ -201,12 +202,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 				}
 				res.add(n, l.v.name, r)
 				fmt.Fprintf(stderr, "loggerbench: run %d, %d records/batch, %s: %s records/s in %v, %.2f µs zpipe CPU/record (%s), %.2f µs load CPU/record\n",
-					rep+1, n, l.v.name, thousands(r.recordsPerSecond()), r.elapsed.Round(time.Millisecond), r.cpuMicros(), r.cpuByProgram(), r.loadCPUMicros())
+					rep+1, n, l.v.name, stats.Thousands(r.recordsPerSecond()), r.elapsed.Round(time.Millisecond), r.cpuMicros(), r.cpuByProgram(), r.loadCPUMicros())
 			}
 		}
 	}
 	fmt.Fprintf(stdout, "loggerbench: conn records (22 fields) in log-write messages over PUSH → zpipe run %s (%s) → conn.log, checked byte for byte; %s records per run, median of %d interleaved run(s)\n\n",
-		o.pipeline, o.format, thousands(float64(o.records)), o.runs)
+		o.pipeline, o.format, stats.Thousands(float64(o.records)), o.runs)
 	return res.write(stdout, o.sizes, o.format, o.baseline)
 }
 

@@ -50,6 +50,7 @@ import (
 	"github.com/zpipe/zpipe/bench/internal/benchcli"
 	"github.com/zpipe/zpipe/bench/internal/cload"
 	"github.com/zpipe/zpipe/bench/internal/logwrite"
+	"github.com/zpipe/zpipe/bench/internal/stats"
 )
 
 func main() { benchcli.Main("otlpbench", run) }
@@ -195,7 +196,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 			}
 			res.add(b.z.v.name, r)
 			fmt.Fprintf(stderr, "otlpbench: run %d %s: %s records/s in %v, %.2f µs zpipe CPU/record, %.2f µs own CPU/record\n",
-				rep+1, b.z.v.name, thousands(r.recordsPerSecond()), r.elapsed.Round(time.Millisecond), cpuMicros(r), benchCPUMicros(r))
+				rep+1, b.z.v.name, stats.Thousands(r.recordsPerSecond()), r.elapsed.Round(time.Millisecond), cpuMicros(r), benchCPUMicros(r))
 		}
 	}
 	fmt.Fprintf(stdout, "otlpbench: %d log-write messages of %d conn records (%d B payload) per run, PULL → hwm (block) → sink, lossless; median of %d run(s)\n\n",
