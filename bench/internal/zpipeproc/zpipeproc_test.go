@@ -3,47 +3,21 @@ package zpipeproc
 import (
 	"bytes"
 	"context"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/zpipe/zpipe/internal/zeektest"
+	"github.com/zpipe/zpipe/bench/internal/benchtest"
 	"github.com/zpipe/zpipe/internal/zeektest/brokerproc"
 )
-
-// zpipeBinaries returns zpipe and its plugin directory: $ZPIPE_BIN and
-// $ZPIPE_PLUGIN_DIR, else bin/ of the module (what `make build` writes),
-// and the module root.
-func zpipeBinaries(t *testing.T) (bin, pluginDir, root string) {
-	t.Helper()
-	root, err := zeektest.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin = os.Getenv("ZPIPE_BIN")
-	if bin == "" {
-		bin = filepath.Join(root, "bin", "zpipe")
-	}
-	pluginDir = os.Getenv("ZPIPE_PLUGIN_DIR")
-	if pluginDir == "" {
-		pluginDir = filepath.Join(root, "bin")
-	}
-	for _, f := range []string{bin, filepath.Join(pluginDir, "zpipe-transport-cgo"), filepath.Join(pluginDir, "zpipe-codec-zeek")} {
-		if _, err := os.Stat(f); err != nil {
-			t.Fatalf("%v: run `make build` first (or set ZPIPE_BIN and ZPIPE_PLUGIN_DIR)", err)
-		}
-	}
-	return bin, pluginDir, root
-}
 
 // TestRun runs the logger pipeline: Start returns with zpipe serving its
 // metrics, CPU time is zpipe's by program, Stop ends it cleanly,
 // and its output reaches Log.
 func TestRun(t *testing.T) {
-	bin, pluginDir, root := zpipeBinaries(t)
+	bin, pluginDir := benchtest.Zpipe(t)
 	ports, err := brokerproc.FreePorts(2)
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +29,7 @@ func TestRun(t *testing.T) {
 	p, err := Start(ctx, Config{
 		Bin:       bin,
 		PluginDir: pluginDir,
-		Pipeline:  filepath.Join(root, "pipelines", "zeek-logger.hcl"),
+		Pipeline:  benchtest.Pipeline(t, "zeek-logger.hcl"),
 		Args: []string{
 			"--var", "listen_log_endpoint=tcp://127.0.0.1:" + strconv.Itoa(ports[0]),
 			"--var", "log_dir=" + t.TempDir(),
@@ -94,7 +68,7 @@ func TestRun(t *testing.T) {
 // TestNotReady: a zpipe that exits at once, or has no metrics endpoint to
 // wait for, is an error of Start.
 func TestNotReady(t *testing.T) {
-	bin, pluginDir, _ := zpipeBinaries(t)
+	bin, pluginDir := benchtest.Zpipe(t)
 	ctx := context.Background()
 	missing := filepath.Join(t.TempDir(), "missing.hcl")
 	_, err := Start(ctx, Config{Bin: bin, PluginDir: pluginDir, Pipeline: missing, Metrics: "127.0.0.1:1"})
