@@ -38,7 +38,7 @@ type logger struct {
 	logFile *os.File
 }
 
-func startLogger(ctx context.Context, o options, v variant, dir string) (*logger, error) {
+func startLogger(ctx context.Context, o options, v variant, dir string) (_ *logger, err error) {
 	ports, err := brokerproc.FreePorts(2)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", v.name, err)
@@ -67,23 +67,22 @@ func startLogger(ctx context.Context, o options, v variant, dir string) (*logger
 		cfg.Bin, cfg.PluginDir = filepath.Join(v.bin, "zpipe"), v.bin
 	}
 	if o.zpipeLog != "" {
-		f, err := os.OpenFile(o.zpipeLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-		if err != nil {
-			return nil, fmt.Errorf("-zpipe-log: %w", err)
+		f, openErr := os.OpenFile(o.zpipeLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if openErr != nil {
+			return nil, fmt.Errorf("-zpipe-log: %w", openErr)
 		}
+		defer func() {
+			if err != nil {
+				f.Close()
+			}
+		}()
 		l.logFile, cfg.Log = f, f
 	}
 	if l.proc, err = zpipeproc.Start(ctx, cfg); err != nil {
-		if l.logFile != nil {
-			l.logFile.Close()
-		}
 		return nil, fmt.Errorf("%s: %w", v.name, err)
 	}
 	if l.push, err = cload.NewPusher(l.pull); err != nil {
 		_ = l.proc.Stop()
-		if l.logFile != nil {
-			l.logFile.Close()
-		}
 		return nil, fmt.Errorf("%s: %w", v.name, err)
 	}
 	return l, nil
