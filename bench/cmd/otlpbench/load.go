@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/zpipe/zpipe/bench/internal/cload"
-	"github.com/zpipe/zpipe/bench/internal/cputime"
+	"github.com/zpipe/zpipe/internal/cputime"
 )
 
 // noProgress is how long a run may go without the sink handling anything

@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/zpipe/zpipe/bench/internal/cputime"
+	"github.com/zpipe/zpipe/internal/cputime"
 )
 
 // Config says how to run zpipe.

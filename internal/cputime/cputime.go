@@ -1,4 +1,4 @@
-// Package cputime measures CPU time for the benchmark commands: that of a
+// Package cputime measures CPU time for the benchmarks and tests: that of a
 // process and every live process below it (zpipe and its plugin
 // subprocesses), by program, and that of the calling process.
 package cputime
