@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/zpipe/zpipe/bench/internal/cload"
-	"github.com/zpipe/zpipe/internal/cputime"
 	"github.com/zpipe/zpipe/bench/internal/stats"
 	"github.com/zpipe/zpipe/bench/internal/zpipeproc"
 	"github.com/zpipe/zpipe/core/codec/zeekascii"
+	"github.com/zpipe/zpipe/internal/cputime"
 	"github.com/zpipe/zpipe/internal/zeektest/brokerproc"
 )
 
