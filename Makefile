@@ -17,7 +17,7 @@ LOGGERBENCHFLAGS ?=
 
 GOFILES := $(shell find . -name '*.go' -not -path './bin/*' 2>/dev/null)
 
-.PHONY: all deps build run test test-short e2e-otel otelcol bench fuzz proto fmt vet lint clean
+.PHONY: all deps build run test test-short e2e-otel otelcol bench stress fuzz proto fmt vet lint clean
 
 all: build
 
@@ -64,6 +64,21 @@ e2e-otel: deps build otelcol
 	ZPIPE_BIN=$(CURDIR)/$(BIN)/zpipe ZPIPE_PLUGIN_DIR=$(CURDIR)/$(BIN) \
 	ZPIPE_OTELCOL=$(CURDIR)/.cache/otelcol/dist/otelcol-zpipe \
 		$(GO) test -count=1 -timeout 10m -tags e2eotel -run '^TestOTel' -v ./test/e2e/
+
+# The overload and fault scenarios of the end-to-end suite at full size,
+# one at a time, on both transports: a stalled subscriber, a 30 s log
+# burst, SIGTERM with a backlog, 21,000 log paths, an 800 MB frame, a
+# flood of 20 million empty frames, 100,000 subscriptions. Prints the table
+# of figures against their targets (also kept in .cache/stress.md). Not
+# part of make test: it takes a few minutes.
+STRESS_TESTS := ^(TestStalledSubscriber|TestLoggerBurstBounded|TestLoggerSIGTERMWritesBacklog|TestLoggerManyPaths|TestOversizeMessages|TestSubscriptionBurst)$$
+stress: deps build
+	@mkdir -p .cache
+	@rm -f .cache/stress.md
+	ZPIPE_STRESS=1 ZPIPE_E2E_BURST=30s ZPIPE_STRESS_REPORT=$(CURDIR)/.cache/stress.md \
+	ZPIPE_E2E_BROKER=zpipe,zpipe-purego ZPIPE_BIN=$(CURDIR)/$(BIN)/zpipe ZPIPE_PLUGIN_DIR=$(CURDIR)/$(BIN) \
+		$(GO) test -count=1 -parallel 1 -timeout 20m -run '$(STRESS_TESTS)' ./test/e2e/; \
+		status=$$?; echo; cat .cache/stress.md 2>/dev/null; exit $$status
 
 test-short: build
 	$(GO) test -count=1 -short ./...

@@ -23,6 +23,12 @@ import (
 // file sink's rate on a loaded machine.
 const DefaultShutdownTimeout = 30 * time.Second
 
+// statsTimeout bounds how long a metrics collection waits for a transport
+// plugin's counters. A plugin that hangs (stopped, swamped) must not hang
+// the metrics endpoint: its sockets keep their last readings and the
+// collection reports the error.
+const statsTimeout = 2 * time.Second
+
 // RunOptions tune Run.
 type RunOptions struct {
 	// ShutdownTimeout bounds the orderly stop after ctx ends (default
@@ -248,7 +254,9 @@ func (e *Engine) registerMetrics(mp metric.MeterProvider, zeekNode string, insta
 		var obs []telemetry.SocketObservation
 		var errs []error
 		for _, g := range groups {
-			st, err := g.client.Stats(ctx)
+			sctx, cancel := context.WithTimeout(ctx, statsTimeout)
+			st, err := g.client.Stats(sctx)
+			cancel()
 			if err != nil {
 				errs = append(errs, err)
 				continue

@@ -152,6 +152,19 @@ func testCurveBroker(t *testing.T, cmd brokerproc.Command, serverPub, clientPub,
 	if event != zmq.EVENT_HANDSHAKE_FAILED_AUTH {
 		t.Fatalf("rogue node's handshake ended with event %v, want HANDSHAKE_FAILED_AUTH", event)
 	}
+	// The broker says so at the default log level, naming the key, and
+	// counts it.
+	eventually(t, "the refusal counted as auth_failed", func() bool {
+		for _, s := range metricSeries(t, b, "zpipe_socket_events_total") {
+			if s.labels["event"] == "auth_failed" && s.labels["component"] == "sink.xpub.subscribers" && s.value >= 1 {
+				return true
+			}
+		}
+		return false
+	})
+	if lines := warnLines(b, roguePub); len(lines) == 0 {
+		t.Errorf("no warning names the refused key %s:\n%s", roguePub, b.Output())
+	}
 
 	// The cluster's node: subscriptions up, events down, through CURVE.
 	xsub := curveClient(zmq.XSUB, ep.XPub, clientPub, clientSec)

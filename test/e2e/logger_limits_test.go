@@ -213,12 +213,19 @@ func TestLoggerManyPaths(t *testing.T) {
 		t.Error("no scrape of /metrics ended during the flood")
 	}
 	const slack = 32 // a scrape's connection, a rotation's directory, the runtime
+	const scenario = "21,000 log paths"
+	recordFigure(t, scenario, brokerproc.Zpipe, "open descriptors at most", fmt.Sprintf("%d (%d before)", maxFDs, base),
+		fmt.Sprintf("≤ %d", base+logfile.DefaultMaxOpenFiles+slack), maxFDs <= base+logfile.DefaultMaxOpenFiles+slack)
+	recordFigure(t, scenario, brokerproc.Zpipe, "/metrics scrapes failed", fmt.Sprintf("%d of %d", len(failures), scrapes), "0", len(failures) == 0 && scrapes > 0)
 	if maxFDs > base+logfile.DefaultMaxOpenFiles+slack {
 		t.Errorf("zpipe held %d descriptors during the flood, %d before: more than the %d log files allowed open", maxFDs, base, logfile.DefaultMaxOpenFiles)
 	}
 	// conn holds one slot, the flood the others.
 	written := logfile.DefaultMaxPaths - 1
-	if got, want := m[sinkKey("zpipe_messages_dropped_total", `error_type="too_many_paths",`)], float64(paths-written); got != want {
+	tooMany := m[sinkKey("zpipe_messages_dropped_total", `error_type="too_many_paths",`)]
+	recordFigure(t, scenario, brokerproc.Zpipe, "batches beyond max_paths counted (too_many_paths)", fmt.Sprintf("%.0f", tooMany),
+		fmt.Sprint(paths-written), tooMany == float64(paths-written))
+	if got, want := tooMany, float64(paths-written); got != want {
 		t.Errorf("too_many_paths drops %v, want %v", got, want)
 	}
 	if got, want := m[sinkKey("zpipe_messages_sent_total", "")], float64(written+conns); got != want {

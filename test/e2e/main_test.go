@@ -109,7 +109,11 @@ func setUp(m *testing.M) (int, error) {
 	if pluginDir != "" {
 		brokers.zpipeBin, brokers.pluginDir = zpipeBin, pluginDir
 	}
-	return m.Run(), nil
+	code := m.Run()
+	if err := writeFigures(); err != nil {
+		return 0, err
+	}
+	return code, nil
 }
 
 // selectBrokers interprets ZPIPE_E2E_BROKER.
@@ -288,5 +292,18 @@ func waitMetric(ctx context.Context, t *testing.T, b *brokerproc.Process, substr
 			return fmt.Errorf("%s metrics matching %q add up to %v, want at least %v: %w", b.Kind(), substr, found, min, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+// eventually polls cond until it holds, failing the test after
+// waitTimeout.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", waitTimeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

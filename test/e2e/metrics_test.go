@@ -3,6 +3,9 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"net/http"
+	"syscall"
 	"testing"
 	"time"
 
@@ -123,4 +126,54 @@ func stableMetrics(t *testing.T, b *brokerproc.Process) map[string]float64 {
 		}
 		prev = cur
 	}
+}
+
+// TestMetricsWithAHungPlugin: a transport plugin that stops answering
+// (SIGSTOP: alive, but never replying) does not take the metrics endpoint
+// down with it: /metrics answers within a few seconds, still showing the
+// broker's counters at their last readings, and everything resumes when
+// the plugin does.
+func TestMetricsWithAHungPlugin(t *testing.T) {
+	forEachZpipe(t, func(t *testing.T, kind brokerproc.Kind) {
+		b := StartBroker(t, kind)
+		before := metrics(t, b)
+		plugin := pluginPID(t, b.PID())
+		if err := syscall.Kill(plugin, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		resumed := false
+		resume := func() {
+			if !resumed {
+				resumed = true
+				if err := syscall.Kill(plugin, syscall.SIGCONT); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+		defer resume()
+		client := &http.Client{Timeout: 10 * time.Second}
+		for i := range 2 {
+			start := time.Now()
+			resp, err := client.Get("http://" + b.Endpoints().Metrics + "/metrics")
+			if err != nil {
+				t.Fatalf("%s: scrape %d with the plugin stopped: %v", kind, i, err)
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("%s: scrape %d with the plugin stopped: %s, %v", kind, i, resp.Status, err)
+			}
+			t.Logf("%s: scrape %d with the plugin stopped took %v", kind, i, time.Since(start).Round(time.Millisecond))
+			for _, name := range zeekCounters {
+				if !bytes.Contains(body, []byte(name)) {
+					t.Errorf("%s: /metrics lost %s while the plugin was stopped", kind, name)
+				}
+			}
+		}
+		resume()
+		after := metrics(t, b)
+		if after["zeek_cluster_zeromq_proxy_backend_messages_received_total"] < before["zeek_cluster_zeromq_proxy_backend_messages_received_total"] {
+			t.Errorf("%s: counters went back after the plugin resumed", kind)
+		}
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/zpipe/zpipe/bench/internal/cload"
 	"github.com/zpipe/zpipe/internal/zeektest"
 	"github.com/zpipe/zpipe/internal/zeektest/brokerproc"
 )
@@ -55,39 +56,25 @@ func (r throughput) cpuPerEvent() time.Duration {
 // XPUB sockets (XPUB_NODROP, blocking sends: lossless) through the broker to
 // one XSUB and times them end to end. The send and receive loops run in C.
 func measureThroughput(ctx context.Context, b *brokerproc.Process, cfg throughputConfig, run int) (throughput, error) {
-	c, err := newCContext(cfg.IOThreads)
+	c, err := cload.NewContext(cfg.IOThreads)
 	if err != nil {
 		return throughput{}, err
 	}
-	var socks []*cSocket
-	defer func() {
-		for _, s := range socks {
-			s.close()
-		}
-		c.term()
-	}()
-	open := func(typ int, endpoint string) (*cSocket, error) {
-		s, err := c.socket(typ, endpoint, noProgress)
-		if err != nil {
-			return nil, err
-		}
-		socks = append(socks, s)
-		return s, nil
-	}
+	defer c.Close()
 	ep := b.Endpoints()
 	topic := fmt.Sprintf("zeek.bench.throughput.%d.", run)
 
-	sub, err := open(cXSUB, ep.XPub)
+	sub, err := openSocket(c, cload.XSUB, ep.XPub)
 	if err != nil {
 		return throughput{}, err
 	}
-	if err := sub.send(append([]byte{1}, topic...)); err != nil {
+	if err := sub.Send(append([]byte{1}, topic...)); err != nil {
 		return throughput{}, fmt.Errorf("subscribe: %w", err)
 	}
-	pubs := make([]*cSocket, cfg.Publishers)
+	pubs := make([]*cload.Socket, cfg.Publishers)
 	ids := make([]string, cfg.Publishers)
 	for i := range pubs {
-		if pubs[i], err = open(cXPUB, ep.XSub); err != nil {
+		if pubs[i], err = openSocket(c, cload.XPUB, ep.XSub); err != nil {
 			return throughput{}, err
 		}
 		if ids[i], err = zeektest.NewNodeID(fmt.Sprintf("bench-%d", i), "", 0); err != nil {
@@ -110,13 +97,13 @@ func measureThroughput(ctx context.Context, b *brokerproc.Process, cfg throughpu
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sent[i], sendErrs[i] = p.publish(topic, ids[i], cfg.Payload, i, uint64(cfg.Count), cfg.Duration)
+			sent[i], sendErrs[i] = p.Publish(topic, ids[i], cfg.Payload, i, uint64(cfg.Count), cfg.Duration)
 			if sendErrs[i] != nil {
 				sendErrs[i] = fmt.Errorf("publisher %d: %w", i, sendErrs[i])
 			}
 		}()
 	}
-	received, lost, recvErr := sub.receive(len(pubs))
+	received, lost, recvErr := sub.Receive(len(pubs))
 	elapsed := time.Since(start)
 	cpu1, cpuErr := b.CPUTime()
 	// Publishers stuck on a broker that stopped forwarding give up after
@@ -135,12 +122,22 @@ func measureThroughput(ctx context.Context, b *brokerproc.Process, cfg throughpu
 	return throughput{Received: received, Lost: lost, Elapsed: elapsed, CPU: cpu1 - cpu0}, nil
 }
 
+// openSocket opens a load-generator socket in c: linger 0, noProgress to
+// send or receive, and lossless (XPUB_NODROP) if it publishes.
+func openSocket(c *cload.Context, typ cload.Type, endpoint string) (*cload.Socket, error) {
+	opts := []cload.Option{cload.Linger(0), cload.SendTimeout(noProgress), cload.ReceiveTimeout(noProgress)}
+	if typ == cload.XPUB {
+		opts = append(opts, cload.XPubNoDrop())
+	}
+	return c.Socket(typ, endpoint, opts...)
+}
+
 // waitSubscribed reads an XPUB until the subscription to topic arrives.
-func waitSubscribed(ctx context.Context, xpub *cSocket, topic string) error {
+func waitSubscribed(ctx context.Context, xpub *cload.Socket, topic string) error {
 	deadline := time.Now().Add(20 * time.Second)
 	want := "\x01" + topic
 	for {
-		msg, err := xpub.recv()
+		msg, err := xpub.Recv()
 		if err == nil && string(msg) == want {
 			return nil
 		}
@@ -157,30 +154,22 @@ func waitSubscribed(ctx context.Context, xpub *cSocket, topic string) error {
 // socket pair publishes to a topic it is itself subscribed to and times each
 // event from send to receipt.
 func measureLatency(ctx context.Context, b *brokerproc.Process, pings int, interval time.Duration, payload int, run int) ([]time.Duration, error) {
-	c, err := newCContext(1)
+	c, err := cload.NewContext(1)
 	if err != nil {
 		return nil, err
 	}
-	var socks []*cSocket
-	defer func() {
-		for _, s := range socks {
-			s.close()
-		}
-		c.term()
-	}()
+	defer c.Close()
 	ep := b.Endpoints()
 	topic := fmt.Sprintf("zeek.bench.ping.%d.", run)
-	sub, err := c.socket(cXSUB, ep.XPub, noProgress)
+	sub, err := openSocket(c, cload.XSUB, ep.XPub)
 	if err != nil {
 		return nil, err
 	}
-	socks = append(socks, sub)
-	pub, err := c.socket(cXPUB, ep.XSub, noProgress)
+	pub, err := openSocket(c, cload.XPUB, ep.XSub)
 	if err != nil {
 		return nil, err
 	}
-	socks = append(socks, pub)
-	if err := sub.send(append([]byte{1}, topic...)); err != nil {
+	if err := sub.Send(append([]byte{1}, topic...)); err != nil {
 		return nil, fmt.Errorf("subscribe: %w", err)
 	}
 	if err := waitSubscribed(ctx, pub, topic); err != nil {
@@ -190,7 +179,7 @@ func measureLatency(ctx context.Context, b *brokerproc.Process, pings int, inter
 	if err != nil {
 		return nil, err
 	}
-	body := make([]byte, max(payload, cMinPayload))
+	body := make([]byte, max(payload, cload.MinPayload))
 	const warmUp = 10
 	rtts := make([]time.Duration, 0, pings)
 	for i := range pings + warmUp {
@@ -199,10 +188,10 @@ func measureLatency(ctx context.Context, b *brokerproc.Process, pings int, inter
 		}
 		binary.BigEndian.PutUint64(body, uint64(i))
 		start := time.Now()
-		if err := pub.sendMessage([]byte(topic), []byte(id), []byte(zeektest.FormatBrokerBinV1), body); err != nil {
+		if err := pub.SendMessage([]byte(topic), []byte(id), []byte(zeektest.FormatBrokerBinV1), body); err != nil {
 			return nil, fmt.Errorf("ping %d: %w", i, err)
 		}
-		msg, err := sub.recvMessage()
+		msg, err := sub.RecvMessage()
 		if err != nil {
 			return nil, fmt.Errorf("ping %d: receive: %w", i, err)
 		}

@@ -26,61 +26,50 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/zpipe/zpipe/bench/internal/benchcli"
+	"github.com/zpipe/zpipe/bench/internal/cload"
 	"github.com/zpipe/zpipe/bench/internal/proxycli"
 	"github.com/zpipe/zpipe/internal/zeektest/brokerproc"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	var err error
 	if len(os.Args) > 1 && os.Args[1] == "zmqproxy" {
-		err = proxycli.Run(ctx, "brokerbench zmqproxy", os.Args[2:], os.Stderr)
-	} else {
-		err = run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		benchcli.Main("brokerbench", func(ctx context.Context, args []string, _, stderr io.Writer) error {
+			return proxycli.Run(ctx, "brokerbench zmqproxy", args[1:], stderr)
+		})
+		return
 	}
-	stop()
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-	case err != nil:
-		fmt.Fprintln(os.Stderr, "brokerbench:", err)
-		os.Exit(1)
-	}
+	benchcli.Main("brokerbench", run)
 }
 
 // options are brokerbench's settings.
 type options struct {
-	zpipe, pluginDir, pipeline string
-	zmqproxy                   string
-	variants                   variants
-	publishers                 int
-	count                      int
-	duration                   time.Duration
-	sizes                      []int
-	repeat                     int
-	pings                      int
-	pingInterval               time.Duration
-	ioThreads                  int
-	timeout                    time.Duration
+	zpipe              benchcli.Zpipe
+	pipeline, zmqproxy string
+	variants           variants
+	publishers         int
+	count              int
+	duration           time.Duration
+	sizes              []int
+	repeat             int
+	pings              int
+	pingInterval       time.Duration
+	ioThreads          int
+	timeout            time.Duration
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
-	fs := flag.NewFlagSet("brokerbench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := benchcli.FlagSet("brokerbench", stderr)
 	o := options{}
 	var sizes string
 	var quick bool
-	fs.StringVar(&o.zpipe, "zpipe", "", "zpipe binary to measure (e.g. bin/zpipe); empty: only the reference")
-	fs.StringVar(&o.pluginDir, "plugin-dir", "bin", "zpipe's plugin directory")
+	o.zpipe.Flags(fs, "", "zpipe binary to measure (e.g. bin/zpipe); empty: only the reference")
 	fs.StringVar(&o.pipeline, "pipeline", "pipelines/zeek-broker.hcl", "the broker pipeline zpipe runs")
 	fs.Var(&o.variants, "zpipe-variant", "another zpipe run to measure, as NAME=ARGS: extra arguments for `zpipe run`, e.g. 'zpipe-core=--var passthrough=false' (repeatable)")
 	fs.StringVar(&o.zmqproxy, "zmqproxy", "", "reference broker binary taking -xsub/-xpub (default: this program's zmqproxy subcommand)")
@@ -94,35 +83,27 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.ioThreads, "client-io-threads", 1, "ZeroMQ I/O threads of the load generator")
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up after this long")
 	fs.BoolVar(&quick, "quick", false, "smoke run: few events, one run each")
-	if err := fs.Parse(args); err != nil {
+	if err := benchcli.Parse(fs, args); err != nil {
 		return o, err
 	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	for _, s := range strings.Split(sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < cMinPayload || n > cMaxPayload {
-			return o, fmt.Errorf("-sizes %q: %q is not a payload size from %d to %d bytes", sizes, s, cMinPayload, cMaxPayload)
-		}
-		o.sizes = append(o.sizes, n)
+	var err error
+	if o.sizes, err = benchcli.Ints("sizes", sizes, cload.MinPayload, cload.MaxPayload, "payload size in bytes"); err != nil {
+		return o, err
 	}
 	if quick {
 		o.count, o.repeat, o.pings = 2000, 1, 50
 	}
 	switch {
-	case o.publishers < 1 || o.publishers > cMaxPublishers:
-		return o, fmt.Errorf("-publishers %d: want 1 to %d", o.publishers, cMaxPublishers)
-	case o.repeat < 1:
-		return o, fmt.Errorf("-repeat %d: want at least 1", o.repeat)
-	case o.pings < 1:
-		return o, fmt.Errorf("-pings %d: want at least 1", o.pings)
+	case o.publishers < 1 || o.publishers > cload.MaxPublishers:
+		return o, fmt.Errorf("-publishers %d: want 1 to %d", o.publishers, cload.MaxPublishers)
 	case o.count < 0 || (o.count == 0 && o.duration <= 0):
 		return o, errors.New("give a positive -count or -duration")
-	case o.ioThreads < 1:
-		return o, fmt.Errorf("-client-io-threads %d: want at least 1", o.ioThreads)
 	}
-	return o, nil
+	return o, errors.Join(
+		benchcli.AtLeast("repeat", o.repeat, 1),
+		benchcli.AtLeast("pings", o.pings, 1),
+		benchcli.AtLeast("client-io-threads", o.ioThreads, 1),
+	)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -142,15 +123,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		refCmd = brokerproc.ZmqProxyCommand(self, "zmqproxy")
 	}
 	cmds := []brokerproc.Command{refCmd}
-	if o.zpipe != "" {
-		for _, f := range []string{o.zpipe, o.pipeline} {
-			if _, err := os.Stat(f); err != nil {
-				return fmt.Errorf("zpipe: %w (run `make build` first?)", err)
-			}
+	if o.zpipe.Bin != "" {
+		if err := benchcli.Built(o.zpipe.Bin, o.pipeline); err != nil {
+			return err
 		}
-		cmds = append(cmds, brokerproc.ZpipeCommand(o.zpipe, o.pluginDir, o.pipeline))
+		cmds = append(cmds, brokerproc.ZpipeCommand(o.zpipe.Bin, o.zpipe.PluginDir, o.pipeline))
 		for _, v := range o.variants {
-			c := brokerproc.ZpipeCommand(o.zpipe, o.pluginDir, o.pipeline, v.args...)
+			c := brokerproc.ZpipeCommand(o.zpipe.Bin, o.zpipe.PluginDir, o.pipeline, v.args...)
 			c.Kind = brokerproc.Kind(v.name)
 			cmds = append(cmds, c)
 		}

@@ -10,23 +10,14 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// buildBrokerbench builds this command into a temporary directory.
-func buildBrokerbench(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "brokerbench")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
+	"github.com/zpipe/zpipe/bench/internal/benchtest"
+)
 
 // TestQuickRun runs the built driver in smoke mode against the reference
 // broker, which it starts as a subprocess of its own.
 func TestQuickRun(t *testing.T) {
-	bin := buildBrokerbench(t)
+	bin := benchtest.Command(t, "brokerbench")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer

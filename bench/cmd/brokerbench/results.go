@@ -55,11 +55,7 @@ func (r *results) rows() []row {
 	throughputRow := func(label, format string, size int, f func(throughput) float64) row {
 		out := row{label: label, format: format, values: map[brokerproc.Kind]float64{}}
 		for _, k := range r.kinds {
-			var v []float64
-			for _, t := range r.tp[k][size] {
-				v = append(v, f(t))
-			}
-			out.values[k] = stats.Median(v)
+			out.values[k] = stats.MedianOf(r.tp[k][size], f)
 		}
 		return out
 	}
@@ -71,9 +67,7 @@ func (r *results) rows() []row {
 		rows = append(rows,
 			throughputRow(name+"  events/s", "%.0f", size, throughput.perSecond),
 			throughputRow(name+"  MB/s (payload)", "%.1f", size, func(t throughput) float64 { return t.mbPerSecond(size) }),
-			throughputRow(name+"  broker CPU µs/event", "%.2f", size, func(t throughput) float64 {
-				return float64(t.cpuPerEvent()) / float64(time.Microsecond)
-			}),
+			throughputRow(name+"  broker CPU µs/event", "%.2f", size, func(t throughput) float64 { return micros(t.cpuPerEvent()) }),
 		)
 		lost := throughputRow(name+"  lost events", "%.0f", size, func(t throughput) float64 { return float64(t.Lost) })
 		for _, v := range lost.values {
@@ -89,16 +83,15 @@ func (r *results) rows() []row {
 	}{{"round trip p50 µs", r.p50}, {"round trip p99 µs", r.p99}} {
 		out := row{label: p.label, format: "%.0f", values: map[brokerproc.Kind]float64{}}
 		for _, k := range r.kinds {
-			var v []float64
-			for _, d := range p.runs[k] {
-				v = append(v, float64(d)/float64(time.Microsecond))
-			}
-			out.values[k] = stats.Median(v)
+			out.values[k] = stats.MedianOf(p.runs[k], micros)
 		}
 		rows = append(rows, out)
 	}
 	return rows
 }
+
+// micros is d in µs.
+func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 // write prints one table: a column per broker, then each broker's ratio to
 // the reference (the first broker, zmq_proxy).

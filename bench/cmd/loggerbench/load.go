@@ -5,22 +5,16 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/zpipe/zpipe/bench/internal/logwrite"
 	"github.com/zpipe/zpipe/core/codec/jsonl"
 	"github.com/zpipe/zpipe/core/codec/zeekascii"
-	"github.com/zpipe/zpipe/core/codec/zeeklog"
 	"github.com/zpipe/zpipe/core/value"
-	"github.com/zpipe/zpipe/internal/zeektest"
 )
-
-// vectorFile is the captured log-write message the load is made from.
-const vectorFile = "zeek-log-conn-7rec.hex"
 
 // load is the message of one batch size and what it must add to conn.log.
 type load struct {
 	records int
-	// frames are the log-write message: frames 0-2 of the captured batch
-	// (topic, sender, format) and a payload re-encoded with its records
-	// repeated.
+	// frames are the log-write message (see logwrite.Conn).
 	frames [][]byte
 	// batch is the payload, decoded.
 	batch *value.LogBatch
@@ -33,34 +27,15 @@ type load struct {
 }
 
 func newLoad(n int, format string) (*load, error) {
-	frames, err := zeektest.LoadVector(vectorFile)
+	frames, lb, err := logwrite.Conn(n)
 	if err != nil {
 		return nil, err
 	}
-	if len(frames) != 4 {
-		return nil, fmt.Errorf("%s: %d frames, want Zeek's 4", vectorFile, len(frames))
-	}
-	lb, err := zeeklog.Decode(frames[3])
-	if err != nil {
-		return nil, fmt.Errorf("%s: decode the log batch: %w", vectorFile, err)
-	}
-	rows := lb.Records
-	if len(rows) == 0 {
-		return nil, fmt.Errorf("%s: no records", vectorFile)
-	}
-	lb.Records = nil
-	for len(lb.Records) < n {
-		lb.Records = append(lb.Records, rows[len(lb.Records)%len(rows)])
-	}
-	payload, err := zeeklog.Append(nil, lb)
-	if err != nil {
-		return nil, fmt.Errorf("%s: encode %d records: %w", vectorFile, n, err)
-	}
-	l := &load{records: n, frames: [][]byte{frames[0], frames[1], frames[2], payload}, batch: lb, json: format == "json"}
+	l := &load{records: n, frames: frames, batch: lb, json: format == "json"}
 	if l.json {
 		l.lines = jsonl.AppendLog(nil, lb, jsonl.LogOptions{})
 	} else if l.lines, err = zeekascii.AppendRecords(nil, lb); err != nil {
-		return nil, fmt.Errorf("%s: render %d records: %w", vectorFile, n, err)
+		return nil, fmt.Errorf("render %d records: %w", n, err)
 	}
 	return l, nil
 }

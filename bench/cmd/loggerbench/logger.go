@@ -4,18 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/prometheus/procfs"
-
+	"github.com/zpipe/zpipe/bench/internal/cload"
+	"github.com/zpipe/zpipe/bench/internal/stats"
+	"github.com/zpipe/zpipe/bench/internal/zpipeproc"
 	"github.com/zpipe/zpipe/core/codec/zeekascii"
+	"github.com/zpipe/zpipe/internal/cputime"
 	"github.com/zpipe/zpipe/internal/zeektest/brokerproc"
 )
 
@@ -30,50 +29,60 @@ const pollEvery = time.Millisecond
 // conn.log.
 type logger struct {
 	v    variant
-	proc *zpipeProc
+	proc *zpipeproc.Process
 	pull string
 	file string // conn.log
-	push *pusher
-	msgs map[*load]*cMessage
+	push *cload.Pusher
+	msgs map[*load]*cload.Message
 	// logFile receives zpipe's output too (-zpipe-log); nil if not.
 	logFile *os.File
 }
 
-func startLogger(ctx context.Context, o options, v variant, dir string) (*logger, error) {
+func startLogger(ctx context.Context, o options, v variant, dir string) (_ *logger, err error) {
 	ports, err := brokerproc.FreePorts(2)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", v.name, err)
 	}
 	logDir := filepath.Join(dir, v.name)
+	metrics := "127.0.0.1:" + strconv.Itoa(ports[1])
 	l := &logger{
 		v:    v,
 		pull: "tcp://127.0.0.1:" + strconv.Itoa(ports[0]),
 		file: filepath.Join(logDir, "conn.log"),
-		msgs: map[*load]*cMessage{},
+		msgs: map[*load]*cload.Message{},
 	}
-	bin, pluginDir := o.zpipe, o.pluginDir
+	cfg := zpipeproc.Config{
+		Bin:       o.zpipe.Bin,
+		PluginDir: o.zpipe.PluginDir,
+		Pipeline:  o.pipeline,
+		Args: append([]string{
+			"--var", "listen_log_endpoint=" + l.pull,
+			"--var", "log_dir=" + logDir,
+			"--var", "log_format=" + o.format,
+			"--var", "metrics_listen=" + metrics,
+		}, v.args...),
+		Metrics: metrics,
+	}
 	if v.bin != "" {
-		bin, pluginDir = filepath.Join(v.bin, "zpipe"), v.bin
+		cfg.Bin, cfg.PluginDir = filepath.Join(v.bin, "zpipe"), v.bin
 	}
-	args := []string{"run", "--plugin-dir", pluginDir, "--status-interval", "0", o.pipeline,
-		"--var", "listen_log_endpoint=" + l.pull,
-		"--var", "log_dir=" + logDir,
-		"--var", "log_format=" + o.format,
-		"--var", "metrics_listen=127.0.0.1:" + strconv.Itoa(ports[1]),
-	}
-	var log io.Writer
 	if o.zpipeLog != "" {
-		f, err := os.OpenFile(o.zpipeLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-		if err != nil {
-			return nil, fmt.Errorf("-zpipe-log: %w", err)
+		f, openErr := os.OpenFile(o.zpipeLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if openErr != nil {
+			return nil, fmt.Errorf("-zpipe-log: %w", openErr)
 		}
-		l.logFile, log = f, f
+		defer func() {
+			if err != nil {
+				f.Close()
+			}
+		}()
+		l.logFile, cfg.Log = f, f
 	}
-	if l.proc, err = startZpipe(bin, append(args, v.args...), log); err != nil {
+	if l.proc, err = zpipeproc.Start(ctx, cfg); err != nil {
 		return nil, fmt.Errorf("%s: %w", v.name, err)
 	}
-	if l.push, err = newPusher(l.pull); err != nil {
-		_ = l.proc.stop()
+	if l.push, err = cload.NewPusher(l.pull); err != nil {
+		_ = l.proc.Stop()
 		return nil, fmt.Errorf("%s: %w", v.name, err)
 	}
 	return l, nil
@@ -81,11 +90,11 @@ func startLogger(ctx context.Context, o options, v variant, dir string) (*logger
 
 // stop closes the load generator and stops zpipe.
 func (l *logger) stop() error {
-	l.push.close()
+	l.push.Close()
 	for _, m := range l.msgs {
-		m.free()
+		m.Free()
 	}
-	err := l.proc.stop()
+	err := l.proc.Stop()
 	if l.logFile != nil {
 		err = errors.Join(err, l.logFile.Close())
 	}
@@ -103,21 +112,14 @@ type runResult struct {
 	// run, cpuBy the same by program, loadCPU this process's (the load
 	// generator and the poller).
 	cpu, loadCPU time.Duration
-	cpuBy        map[string]time.Duration
+	cpuBy        cputime.Programs
 }
 
 func (r runResult) recordsPerSecond() float64 { return float64(r.records) / r.elapsed.Seconds() }
 
-func (r runResult) cpuMicros() float64 { return perRecordMicros(r.cpu, r.records) }
+func (r runResult) cpuMicros() float64 { return stats.MicrosPer(r.cpu, r.records) }
 
-func (r runResult) loadCPUMicros() float64 { return perRecordMicros(r.loadCPU, r.records) }
-
-func perRecordMicros(d time.Duration, records int) float64 {
-	if records == 0 {
-		return 0
-	}
-	return float64(d) / float64(time.Microsecond) / float64(records)
-}
+func (r runResult) loadCPUMicros() float64 { return stats.MicrosPer(r.loadCPU, r.records) }
 
 // measure empties conn.log, sends batches messages of ld and times them
 // from the first send until conn.log holds all their records, then checks
@@ -127,7 +129,7 @@ func (l *logger) measure(ctx context.Context, ld *load, batches int) (runResult,
 	m := l.msgs[ld]
 	if m == nil {
 		var err error
-		if m, err = newCMessage(ld.frames); err != nil {
+		if m, err = cload.NewMessage(ld.frames); err != nil {
 			return runResult{}, err
 		}
 		l.msgs[ld] = m
@@ -144,11 +146,11 @@ func (l *logger) measure(ctx context.Context, ld *load, batches int) (runResult,
 	case err != nil:
 		return runResult{}, fmt.Errorf("empty conn.log: %w", err)
 	}
-	cpu0, err := l.proc.cpuTimes()
+	cpu0, err := l.proc.CPU()
 	if err != nil {
 		return runResult{}, err
 	}
-	self0 := selfCPU()
+	self0 := cputime.Self()
 
 	sendCtx, cancelSend := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -161,7 +163,7 @@ func (l *logger) measure(ctx context.Context, ld *load, batches int) (runResult,
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		sendErr = l.push.send(sendCtx, m, uint64(batches))
+		sendErr = l.push.Send(sendCtx, m, uint64(batches))
 	}()
 
 	tick := time.NewTicker(pollEvery)
@@ -174,7 +176,7 @@ func (l *logger) measure(ctx context.Context, ld *load, batches int) (runResult,
 			return runResult{}, ctx.Err()
 		case <-tick.C:
 		}
-		if err := l.proc.alive(); err != nil {
+		if err := l.proc.Alive(); err != nil {
 			return runResult{}, err
 		}
 		st, err := os.Stat(l.file)
@@ -184,15 +186,15 @@ func (l *logger) measure(ctx context.Context, ld *load, batches int) (runResult,
 		if err == nil && st.Size() > size {
 			size, progressAt = st.Size(), time.Now()
 		} else if time.Since(progressAt) > noProgress {
-			return runResult{}, fmt.Errorf("stuck: conn.log holds %d of %d bytes, no growth for %v\nzpipe output:\n%s", size, want, noProgress, l.proc.output)
+			return runResult{}, fmt.Errorf("stuck: conn.log holds %d of %d bytes, no growth for %v\nzpipe output:\n%s", size, want, noProgress, l.proc.Output())
 		}
 	}
 	elapsed := time.Since(start)
-	cpu1, err := l.proc.cpuTimes()
+	cpu1, err := l.proc.CPU()
 	if err != nil {
 		return runResult{}, err
 	}
-	self1 := selfCPU()
+	self1 := cputime.Self()
 	cancelSend()
 	wg.Wait()
 	if sendErr != nil && !errors.Is(sendErr, context.Canceled) {
@@ -205,148 +207,6 @@ func (l *logger) measure(ctx context.Context, ld *load, batches int) (runResult,
 	if err := ld.check(data, batches, header); err != nil {
 		return runResult{}, err
 	}
-	res := runResult{records: batches * ld.records, elapsed: elapsed, loadCPU: self1 - self0, cpuBy: map[string]time.Duration{}}
-	for name, t := range cpu1 {
-		res.cpuBy[name] = t - cpu0[name]
-		res.cpu += t - cpu0[name]
-	}
-	return res, nil
-}
-
-// selfCPU returns this process's user+system CPU time so far.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// zpipeProc is a running `zpipe run`.
-type zpipeProc struct {
-	cmd     *exec.Cmd
-	output  *tailBuffer
-	exited  chan struct{}
-	waitErr error // set before exited is closed
-}
-
-// startZpipe runs bin with args; its output goes to log too, if not nil.
-func startZpipe(bin string, args []string, log io.Writer) (*zpipeProc, error) {
-	p := &zpipeProc{output: &tailBuffer{max: 64 << 10}, exited: make(chan struct{})}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
-	if log != nil {
-		p.cmd.Stdout = io.MultiWriter(p.output, log)
-		p.cmd.Stderr = p.cmd.Stdout
-	}
-	// Its own process group, so that plugin subprocesses can be reached
-	// if zpipe does not stop them.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", bin, err)
-	}
-	go func() {
-		p.waitErr = p.cmd.Wait()
-		close(p.exited)
-	}()
-	return p, nil
-}
-
-func (p *zpipeProc) pid() int { return p.cmd.Process.Pid }
-
-// cpuTimes returns the user+system CPU time used so far by zpipe and
-// every live process below it (its plugins), summed by program name.
-func (p *zpipeProc) cpuTimes() (map[string]time.Duration, error) {
-	fs, err := procfs.NewDefaultFS()
-	if err != nil {
-		return nil, fmt.Errorf("cpu time: %w", err)
-	}
-	procs, err := fs.AllProcs()
-	if err != nil {
-		return nil, fmt.Errorf("cpu time: %w", err)
-	}
-	stats := map[int]procfs.ProcStat{}
-	names := map[int]string{}
-	children := map[int][]int{}
-	for _, pr := range procs {
-		st, err := pr.Stat()
-		if err != nil {
-			continue // exited meanwhile
-		}
-		stats[st.PID], names[st.PID] = st, st.Comm
-		if args, err := pr.CmdLine(); err == nil && len(args) > 0 {
-			names[st.PID] = filepath.Base(args[0])
-		}
-		children[st.PPID] = append(children[st.PPID], st.PID)
-	}
-	if _, ok := stats[p.pid()]; !ok {
-		return nil, fmt.Errorf("cpu time: zpipe (pid %d) is gone", p.pid())
-	}
-	out := map[string]time.Duration{}
-	for queue := []int{p.pid()}; len(queue) > 0; queue = queue[1:] {
-		pid := queue[0]
-		out[names[pid]] += time.Duration(stats[pid].CPUTime() * float64(time.Second))
-		queue = append(queue, children[pid]...)
-	}
-	return out, nil
-}
-
-// alive returns an error if zpipe has exited.
-func (p *zpipeProc) alive() error {
-	select {
-	case <-p.exited:
-		return fmt.Errorf("zpipe exited: %v\nzpipe output:\n%s", p.waitErr, p.output)
-	default:
-		return nil
-	}
-}
-
-// stopGrace is how long zpipe gets to exit after SIGTERM.
-const stopGrace = 20 * time.Second
-
-// stop sends SIGTERM and waits for zpipe to exit (SIGKILL to its process
-// group after stopGrace). It returns an error unless zpipe exited 0.
-func (p *zpipeProc) stop() error {
-	select {
-	case <-p.exited:
-		return fmt.Errorf("zpipe exited early: %v\nzpipe output:\n%s", p.waitErr, p.output)
-	default:
-	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("terminate zpipe: %w", err)
-	}
-	select {
-	case <-p.exited:
-		if p.waitErr != nil {
-			return fmt.Errorf("zpipe did not exit cleanly on SIGTERM: %w\nzpipe output:\n%s", p.waitErr, p.output)
-		}
-		return nil
-	case <-time.After(stopGrace):
-		_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
-		<-p.exited
-		return fmt.Errorf("zpipe did not exit within %v of SIGTERM; killed\nzpipe output:\n%s", stopGrace, p.output)
-	}
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	if over := len(b.buf) - b.max; over > 0 {
-		b.buf = append(b.buf[:0], b.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (b *tailBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf)
+	by := cpu1.Sub(cpu0)
+	return runResult{records: batches * ld.records, elapsed: elapsed, cpu: by.Total(), cpuBy: by, loadCPU: self1 - self0}, nil
 }

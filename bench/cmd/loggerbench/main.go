@@ -27,42 +27,31 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/zpipe/zpipe/bench/internal/benchcli"
+	"github.com/zpipe/zpipe/bench/internal/stats"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-	case err != nil:
-		fmt.Fprintln(os.Stderr, "loggerbench:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchcli.Main("loggerbench", run) }
 
 // options are loggerbench's settings.
 type options struct {
-	zpipe, pluginDir, pipeline string
-	format                     string
-	sizes                      []int
-	records                    int
-	runs                       int
-	warmup                     int
-	variants                   []variant
-	baseline                   bool // variants[0] is the baseline build
-	zpipeLog                   string
-	timeout                    time.Duration
+	zpipe            benchcli.Zpipe
+	pipeline, format string
+	sizes            []int
+	records          int
+	runs             int
+	warmup           int
+	variants         []variant
+	baseline         bool // variants[0] is the baseline build
+	zpipeLog         string
+	timeout          time.Duration
 }
 
 // variant is one way of running zpipe's logger.
@@ -83,13 +72,11 @@ var knownVariants = []variant{
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
-	fs := flag.NewFlagSet("loggerbench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := benchcli.FlagSet("loggerbench", stderr)
 	o := options{}
 	var sizes, variants string
 	var quick bool
-	fs.StringVar(&o.zpipe, "zpipe", "bin/zpipe", "the zpipe binary")
-	fs.StringVar(&o.pluginDir, "plugin-dir", "bin", "zpipe's plugin directory")
+	o.zpipe.Flags(fs, "bin/zpipe", "the zpipe binary")
 	fs.StringVar(&o.pipeline, "pipeline", "pipelines/zeek-logger.hcl", "the logger pipeline (variables listen_log_endpoint, log_dir, log_format, metrics_listen)")
 	fs.StringVar(&o.format, "format", "tsv", "log_format: tsv or json")
 	fs.StringVar(&sizes, "sizes", "7,100,1000", "records per log-write message, comma-separated")
@@ -101,21 +88,15 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.zpipeLog, "zpipe-log", "", "append the output of every zpipe (and its plugins) to this file")
 	fs.DurationVar(&o.timeout, "timeout", 20*time.Minute, "give up after this long")
 	fs.BoolVar(&quick, "quick", false, "smoke run: few records, one run")
-	if err := fs.Parse(args); err != nil {
+	if err := benchcli.Parse(fs, args); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if quick {
 		o.records, o.runs, o.warmup = 5000, 1, 1000
 	}
-	for _, s := range strings.Split(sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 || n > 100000 {
-			return o, fmt.Errorf("-sizes: %q is not a number of records from 1 to 100000", s)
-		}
-		o.sizes = append(o.sizes, n)
+	var err error
+	if o.sizes, err = benchcli.Ints("sizes", sizes, 1, 100000, "number of records"); err != nil {
+		return o, err
 	}
 	for _, name := range strings.Split(variants, ",") {
 		v, ok := lookupVariant(strings.TrimSpace(name))
@@ -131,22 +112,17 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 			return o, fmt.Errorf("-baseline: %w", err)
 		}
 	}
-	switch {
-	case o.format != "tsv" && o.format != "json":
+	if o.format != "tsv" && o.format != "json" {
 		return o, fmt.Errorf("-format %q: want tsv or json", o.format)
-	case o.records < 1:
-		return o, fmt.Errorf("-records %d: want at least 1", o.records)
-	case o.runs < 1:
-		return o, fmt.Errorf("-runs %d: want at least 1", o.runs)
-	case o.warmup < 1:
-		return o, fmt.Errorf("-warmup %d: want at least 1 (it also proves the logger is ready)", o.warmup)
 	}
-	for _, f := range []string{o.zpipe, o.pluginDir, o.pipeline} {
-		if _, err := os.Stat(f); err != nil {
-			return o, fmt.Errorf("%w (run `make build` first?)", err)
-		}
+	if err := errors.Join(
+		benchcli.AtLeast("records", o.records, 1),
+		benchcli.AtLeast("runs", o.runs, 1),
+		benchcli.AtLeast("warmup", o.warmup, 1),
+	); err != nil {
+		return o, err
 	}
-	return o, nil
+	return o, benchcli.Built(o.zpipe.Bin, o.zpipe.PluginDir, o.pipeline)
 }
 
 func lookupVariant(name string) (variant, bool) {
@@ -206,7 +182,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 			return err
 		}
 		loggers = append(loggers, l)
-		fmt.Fprintf(stderr, "loggerbench: %s: zpipe pid %d, pull %s\n", v.name, l.proc.pid(), l.pull)
+		fmt.Fprintf(stderr, "loggerbench: %s: zpipe pid %d, pull %s\n", v.name, l.proc.PID(), l.pull)
 	}
 	for _, l := range loggers {
 		for _, n := range o.sizes {
@@ -226,12 +202,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 				}
 				res.add(n, l.v.name, r)
 				fmt.Fprintf(stderr, "loggerbench: run %d, %d records/batch, %s: %s records/s in %v, %.2f µs zpipe CPU/record (%s), %.2f µs load CPU/record\n",
-					rep+1, n, l.v.name, thousands(r.recordsPerSecond()), r.elapsed.Round(time.Millisecond), r.cpuMicros(), r.cpuByProgram(), r.loadCPUMicros())
+					rep+1, n, l.v.name, stats.Thousands(r.recordsPerSecond()), r.elapsed.Round(time.Millisecond), r.cpuMicros(), r.cpuByProgram(), r.loadCPUMicros())
 			}
 		}
 	}
 	fmt.Fprintf(stdout, "loggerbench: conn records (22 fields) in log-write messages over PUSH → zpipe run %s (%s) → conn.log, checked byte for byte; %s records per run, median of %d interleaved run(s)\n\n",
-		o.pipeline, o.format, thousands(float64(o.records)), o.runs)
+		o.pipeline, o.format, stats.Thousands(float64(o.records)), o.runs)
 	return res.write(stdout, o.sizes, o.format, o.baseline)
 }
 

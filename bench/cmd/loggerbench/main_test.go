@@ -13,44 +13,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zpipe/zpipe/bench/internal/benchtest"
 	"github.com/zpipe/zpipe/core/codec/zeekascii"
-	"github.com/zpipe/zpipe/internal/zeektest"
 )
-
-// zpipeFiles returns zpipe, its plugin directory ($ZPIPE_BIN and
-// $ZPIPE_PLUGIN_DIR, else bin/ of the module, what `make build` writes) and
-// the logger pipeline.
-func zpipeFiles(t *testing.T) (bin, pluginDir, pipeline string) {
-	t.Helper()
-	root, err := zeektest.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin = os.Getenv("ZPIPE_BIN")
-	if bin == "" {
-		bin = filepath.Join(root, "bin", "zpipe")
-	}
-	pluginDir = os.Getenv("ZPIPE_PLUGIN_DIR")
-	if pluginDir == "" {
-		pluginDir = filepath.Join(root, "bin")
-	}
-	for _, f := range []string{bin, filepath.Join(pluginDir, "zpipe-transport-cgo"), filepath.Join(pluginDir, "zpipe-codec-zeek")} {
-		if _, err := os.Stat(f); err != nil {
-			t.Fatalf("%v: run `make build` first (or set ZPIPE_BIN and ZPIPE_PLUGIN_DIR)", err)
-		}
-	}
-	return bin, pluginDir, filepath.Join(root, "pipelines", "zeek-logger.hcl")
-}
 
 // TestQuickRun runs the built command in smoke mode against the real
 // bin/zpipe, in both formats, and checks the table has a row with a
 // positive rate and CPU time for every batch size and variant.
 func TestQuickRun(t *testing.T) {
-	zpipe, pluginDir, pipeline := zpipeFiles(t)
-	bin := filepath.Join(t.TempDir(), "loggerbench")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	zpipe, pluginDir := benchtest.Zpipe(t)
+	pipeline := benchtest.Pipeline(t, "zeek-logger.hcl")
+	bin := benchtest.Command(t, "loggerbench")
 	for _, format := range []string{"tsv", "json"} {
 		t.Run(format, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

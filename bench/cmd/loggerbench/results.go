@@ -5,7 +5,6 @@ import (
 	"io"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/zpipe/zpipe/bench/internal/stats"
@@ -52,11 +51,7 @@ func (r *results) add(size int, name string, res runResult) {
 }
 
 func (r *results) median(size int, name string, f func(runResult) float64) float64 {
-	var v []float64
-	for _, x := range r.runs[size][name] {
-		v = append(v, f(x))
-	}
-	return stats.Median(v)
+	return stats.MedianOf(r.runs[size][name], f)
 }
 
 // programs returns the programs that used CPU time in r, zpipe first.
@@ -77,7 +72,7 @@ func (r runResult) programs() []string {
 func (r runResult) cpuByProgram() string {
 	var parts []string
 	for _, name := range r.programs() {
-		parts = append(parts, fmt.Sprintf("%s %.2f", name, perRecordMicros(r.cpuBy[name], r.records)))
+		parts = append(parts, fmt.Sprintf("%s %.2f", name, stats.MicrosPer(r.cpuBy[name], r.records)))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -100,10 +95,10 @@ func (r *results) write(w io.Writer, sizes []int, format string, baseline bool) 
 			ratio, zrate, zcpu, met := "-", "-", "-", "-"
 			if quoted && format == "tsv" {
 				ratio = fmt.Sprintf("%.2f×", rate/z.recordsPerSecond)
-				zrate, zcpu = thousands(z.recordsPerSecond), fmt.Sprintf("%.1f", z.cpuMicros)
+				zrate, zcpu = stats.Thousands(z.recordsPerSecond), fmt.Sprintf("%.1f", z.cpuMicros)
 				met = verdict(rate >= targetRate*z.recordsPerSecond, cpu <= targetCPU)
 			}
-			fmt.Fprintf(&b, "| %d | %s | %s | %.2f | %s | %s | %s | %s |\n", size, name, thousands(rate), cpu, ratio, zrate, zcpu, met)
+			fmt.Fprintf(&b, "| %d | %s | %s | %.2f | %s | %s | %s | %s |\n", size, name, stats.Thousands(rate), cpu, ratio, zrate, zcpu, met)
 		}
 	}
 	if baseline {
@@ -138,7 +133,7 @@ func (r *results) write(w io.Writer, sizes []int, format string, baseline bool) 
 			}
 			fmt.Fprintf(&b, "\n  %d/%s:", size, name)
 			for _, prog := range progs {
-				fmt.Fprintf(&b, " %s %.2f", prog, r.median(size, name, func(x runResult) float64 { return perRecordMicros(x.cpuBy[prog], x.records) }))
+				fmt.Fprintf(&b, " %s %.2f", prog, r.median(size, name, func(x runResult) float64 { return stats.MicrosPer(x.cpuBy[prog], x.records) }))
 			}
 		}
 	}
@@ -166,17 +161,4 @@ func verdict(rate, cpu bool) string {
 		return "CPU only"
 	}
 	return "no"
-}
-
-// thousands formats v rounded to an integer with comma separators.
-func thousands(v float64) string {
-	s := strconv.FormatInt(int64(v+0.5), 10)
-	var out []byte
-	for i, c := range []byte(s) {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			out = append(out, ',')
-		}
-		out = append(out, c)
-	}
-	return string(out)
 }

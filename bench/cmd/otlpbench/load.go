@@ -5,116 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"syscall"
 	"time"
 
-	zmq "github.com/pebbe/zmq4"
-
-	"github.com/zpipe/zpipe/core/codec/zeeklog"
-	"github.com/zpipe/zpipe/internal/zeektest"
+	"github.com/zpipe/zpipe/bench/internal/cload"
+	"github.com/zpipe/zpipe/internal/cputime"
 )
 
-// vectorFile is the captured log-write message the load is made from.
-const vectorFile = "zeek-log-conn-7rec.hex"
-
 // noProgress is how long a run may go without the sink handling anything
-// (or the PUSH socket taking a message) before it fails.
+// (or, for otlp, the collector receiving anything) before it fails.
 const noProgress = 30 * time.Second
-
-// logWrite returns the frames of a Zeek log-write message holding n conn
-// records (22 fields): frames 0-2 of the captured 7-record batch (topic,
-// sender, format) and a payload re-encoded with its records repeated.
-func logWrite(n int) ([][]byte, error) {
-	frames, err := zeektest.LoadVector(vectorFile)
-	if err != nil {
-		return nil, err
-	}
-	if len(frames) != 4 {
-		return nil, fmt.Errorf("%s: %d frames, want Zeek's 4", vectorFile, len(frames))
-	}
-	lb, err := zeeklog.Decode(frames[3])
-	if err != nil {
-		return nil, fmt.Errorf("%s: decode the log batch: %w", vectorFile, err)
-	}
-	rows := lb.Records
-	if len(rows) == 0 {
-		return nil, fmt.Errorf("%s: no records", vectorFile)
-	}
-	lb.Records = nil
-	for len(lb.Records) < n {
-		lb.Records = append(lb.Records, rows[len(lb.Records)%len(rows)])
-	}
-	payload, err := zeeklog.Append(nil, lb)
-	if err != nil {
-		return nil, fmt.Errorf("%s: encode %d records: %w", vectorFile, n, err)
-	}
-	return [][]byte{frames[0], frames[1], frames[2], payload}, nil
-}
-
-// pusher is the load generator's libzmq PUSH socket, connected to one
-// zpipe's PULL source.
-type pusher struct {
-	ctx  *zmq.Context
-	sock *zmq.Socket
-}
-
-// sendPoll is the PUSH socket's send timeout: how often a blocked send
-// looks at the run's context.
-const sendPoll = 100 * time.Millisecond
-
-func newPusher(endpoint string) (*pusher, error) {
-	zctx, err := zmq.NewContext()
-	if err != nil {
-		return nil, fmt.Errorf("push: zmq context: %w", err)
-	}
-	p := &pusher{ctx: zctx}
-	if p.sock, err = zctx.NewSocket(zmq.PUSH); err != nil {
-		p.close()
-		return nil, fmt.Errorf("push: socket: %w", err)
-	}
-	for _, err := range []error{p.sock.SetLinger(0), p.sock.SetSndtimeo(sendPoll)} {
-		if err != nil {
-			p.close()
-			return nil, fmt.Errorf("push: socket options: %w", err)
-		}
-	}
-	if err := p.sock.Connect(endpoint); err != nil {
-		p.close()
-		return nil, fmt.Errorf("push: connect %s: %w", endpoint, err)
-	}
-	return p, nil
-}
-
-// send sends one message, blocking while the PULL side is full (this is
-// the backpressure that paces the load), until ctx ends or nothing is taken
-// for noProgress.
-func (p *pusher) send(ctx context.Context, frames [][]byte) error {
-	start := time.Now()
-	for {
-		// A multipart message is queued whole or not at all: only the first
-		// frame can time out.
-		_, err := p.sock.SendMessage(frames)
-		if err == nil {
-			return nil
-		}
-		if zmq.AsErrno(err) != zmq.Errno(syscall.EAGAIN) {
-			return fmt.Errorf("push: send: %w", err)
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if time.Since(start) > noProgress {
-			return fmt.Errorf("push: no message taken for %v", noProgress)
-		}
-	}
-}
-
-func (p *pusher) close() {
-	if p.sock != nil {
-		_ = p.sock.Close()
-	}
-	_ = p.ctx.Term()
-}
 
 // runResult is one timed run of one variant.
 type runResult struct {
@@ -136,9 +35,10 @@ func (r runResult) mbPerSecond() float64 { return float64(r.payloadBytes) / r.el
 
 // bench is one variant's zpipe with its load generator (and collector).
 type bench struct {
-	z      *zpipeProc
-	push   *pusher
-	col    *collector // otlp only
+	z      *zpipeRun
+	push   *cload.Pusher
+	msg    *cload.Message // the log-write message every run sends
+	col    *collector     // otlp only
 	client *http.Client
 }
 
@@ -166,7 +66,7 @@ func (b *bench) measure(ctx context.Context, o options, frames [][]byte, batches
 	if err != nil {
 		return runResult{}, err
 	}
-	self0 := selfCPU()
+	self0 := cputime.Self()
 
 	sendCtx, cancelSend := context.WithCancel(ctx)
 	sendDone := make(chan error, 1)
@@ -181,7 +81,7 @@ func (b *bench) measure(ctx context.Context, o options, frames [][]byte, batches
 	start := time.Now()
 	go func() {
 		defer close(senderExited)
-		sendDone <- b.send(sendCtx, o, frames, batches, colBase)
+		sendDone <- b.send(sendCtx, o, batches, colBase)
 	}()
 
 	// handled returns how far the sink got, in the unit of its target.
@@ -228,7 +128,7 @@ wait:
 			sendDone = nil
 		case <-fine.C:
 		case <-scrapeTick.C:
-			if err := b.z.alive(); err != nil {
+			if err := b.z.Alive(); err != nil {
 				return runResult{}, err
 			}
 			t0 := time.Now()
@@ -260,14 +160,14 @@ wait:
 			progress, progressAt = h, time.Now()
 		} else if time.Since(progressAt) > noProgress {
 			return runResult{}, fmt.Errorf("stuck: the sink handled %.0f of %.0f in %v, nothing for %v (still sending: %v)\nzpipe output:\n%s",
-				h, target, time.Since(start).Round(time.Millisecond), noProgress, sending, b.z.output)
+				h, target, time.Since(start).Round(time.Millisecond), noProgress, sending, b.z.Output())
 		}
 	}
 	cpu1, err := b.z.cpuTime()
 	if err != nil {
 		return runResult{}, err
 	}
-	self1 := selfCPU()
+	self1 := cputime.Self()
 	if sending {
 		// Every record was handled, so every message was sent.
 		if err := <-sendDone; err != nil {
@@ -296,7 +196,7 @@ wait:
 // that find its queue (queue_size 10000 records) full, so backpressure has
 // to come from the load generator. The window is far above what one export
 // request takes (batch_size 512), so the exporter never waits for records.
-func (b *bench) send(ctx context.Context, o options, frames [][]byte, batches int, colBase int64) error {
+func (b *bench) send(ctx context.Context, o options, batches int, colBase int64) error {
 	for i := range batches {
 		if b.z.v.otlp {
 			for int64(i-o.window)*int64(o.records) >= b.col.count()-colBase {
@@ -309,18 +209,9 @@ func (b *bench) send(ctx context.Context, o options, frames [][]byte, batches in
 				}
 			}
 		}
-		if err := b.push.send(ctx, frames); err != nil {
+		if err := b.push.Send(ctx, b.msg, 1); err != nil {
 			return fmt.Errorf("message %d of %d: %w", i+1, batches, err)
 		}
 	}
 	return nil
-}
-
-// selfCPU returns this process's user+system CPU time so far.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -12,8 +12,9 @@
 //	sink   "file" "logs" { dir = ...  format = "json" }  # baseline 2: decodes every batch
 //	sink   "otlp" "collector" { endpoint = ...  insecure = true }
 //
-// A libzmq PUSH socket sends log-write messages of -records conn records
-// (22 fields; made from the captured zeek-log-conn-7rec.hex) to the PULL
+// A libzmq PUSH socket (Zeek's log_sndhwm of 1000, the send loop in C, as
+// in loggerbench) sends log-write messages of -records conn records (22
+// fields; made from the captured zeek-log-conn-7rec.hex) to the PULL
 // source. A run is timed from the first send until the sink has handled
 // every record: for otlp, until an OTLP/gRPC collector in this process has
 // received them all; for discard and file, until zpipe's counter of the
@@ -40,51 +41,41 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
+
+	"github.com/zpipe/zpipe/bench/internal/benchcli"
+	"github.com/zpipe/zpipe/bench/internal/cload"
+	"github.com/zpipe/zpipe/bench/internal/logwrite"
+	"github.com/zpipe/zpipe/bench/internal/stats"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-	case err != nil:
-		fmt.Fprintln(os.Stderr, "otlpbench:", err)
-		os.Exit(1)
-	}
-}
+func main() { benchcli.Main("otlpbench", run) }
 
 // otlpQueueSize is the otlp sink's default queue_size, in log records.
 const otlpQueueSize = 10000
 
 // options are otlpbench's settings.
 type options struct {
-	zpipe, pluginDir string
-	batches          int
-	records          int
-	runs             int
-	warmup           int
-	window           int
-	poll             time.Duration
-	timeout          time.Duration
-	fullDecode       bool
+	zpipe      benchcli.Zpipe
+	batches    int
+	records    int
+	runs       int
+	warmup     int
+	window     int
+	poll       time.Duration
+	timeout    time.Duration
+	fullDecode bool
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
-	fs := flag.NewFlagSet("otlpbench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := benchcli.FlagSet("otlpbench", stderr)
 	o := options{}
 	var quick bool
-	fs.StringVar(&o.zpipe, "zpipe", "bin/zpipe", "the zpipe binary")
-	fs.StringVar(&o.pluginDir, "plugin-dir", "bin", "zpipe's plugin directory")
+	o.zpipe.Flags(fs, "bin/zpipe", "the zpipe binary")
 	fs.IntVar(&o.batches, "batches", 1024, "log-write messages per run (1024 × 100 records: a multiple of the otlp sink's batch_size 512)")
 	fs.IntVar(&o.records, "records", 100, "conn records per log-write message")
 	fs.IntVar(&o.runs, "runs", 3, "runs per variant, interleaved; the median is reported")
@@ -94,11 +85,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.timeout, "timeout", 15*time.Minute, "give up after this long")
 	decode := fs.String("collector-decode", "count", "count: the collector walks each request's wire format to count its records; full: it unmarshals every record (more CPU taken from zpipe on this machine)")
 	fs.BoolVar(&quick, "quick", false, "smoke run: few messages, one run")
-	if err := fs.Parse(args); err != nil {
+	if err := benchcli.Parse(fs, args); err != nil {
 		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	if quick {
 		o.batches, o.runs, o.warmup = 64, 1, 8
@@ -110,27 +98,22 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	default:
 		return o, fmt.Errorf("-collector-decode %q: want count or full", *decode)
 	}
+	if err := errors.Join(
+		benchcli.AtLeast("batches", o.batches, 1),
+		benchcli.AtLeast("records", o.records, 1),
+		benchcli.AtLeast("runs", o.runs, 1),
+		benchcli.AtLeast("warmup", o.warmup, 1),
+	); err != nil {
+		return o, err
+	}
 	switch {
-	case o.batches < 1:
-		return o, fmt.Errorf("-batches %d: want at least 1", o.batches)
-	case o.records < 1:
-		return o, fmt.Errorf("-records %d: want at least 1", o.records)
-	case o.runs < 1:
-		return o, fmt.Errorf("-runs %d: want at least 1", o.runs)
-	case o.warmup < 1:
-		return o, fmt.Errorf("-warmup %d: want at least 1 (it also proves the pipeline is ready)", o.warmup)
 	case o.window < 1 || o.window*o.records >= otlpQueueSize:
 		return o, fmt.Errorf("-window %d: want 1 to %d with -records %d, so the otlp sink's queue (%d records) never overflows",
 			o.window, (otlpQueueSize-1)/o.records, o.records, otlpQueueSize)
 	case o.poll <= 0:
 		return o, fmt.Errorf("-poll %v: want a positive duration", o.poll)
 	}
-	for _, f := range []string{o.zpipe, o.pluginDir} {
-		if _, err := os.Stat(f); err != nil {
-			return o, fmt.Errorf("zpipe: %w (run `make build` first?)", err)
-		}
-	}
-	return o, nil
+	return o, benchcli.Built(o.zpipe.Bin, o.zpipe.PluginDir)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
@@ -141,10 +124,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 
-	frames, err := logWrite(o.records)
+	frames, _, err := logwrite.Conn(o.records)
 	if err != nil {
 		return fmt.Errorf("build the load: %w", err)
 	}
+	msg, err := cload.NewMessage(frames)
+	if err != nil {
+		return fmt.Errorf("build the load: %w", err)
+	}
+	defer msg.Free()
 	dir, err := os.MkdirTemp("", "otlpbench-")
 	if err != nil {
 		return fmt.Errorf("scratch directory: %w", err)
@@ -161,9 +149,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	defer func() {
 		var errs []error
 		for _, b := range benches {
-			b.push.close()
-			if err := b.z.stop(); err != nil {
-				errs = append(errs, err)
+			b.push.Close()
+			if err := b.z.Stop(); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", b.z.v.name, err))
 			}
 		}
 		errs = append(errs, col.stop())
@@ -181,17 +169,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		if err != nil {
 			return err
 		}
-		push, err := newPusher(z.pull)
+		push, err := cload.NewPusher(z.pull)
 		if err != nil {
-			_ = z.stop()
+			_ = z.Stop()
 			return fmt.Errorf("%s: %w", v.name, err)
 		}
-		b := &bench{z: z, push: push, client: client}
+		b := &bench{z: z, push: push, msg: msg, client: client}
 		if v.otlp {
 			b.col = col
 		}
 		benches = append(benches, b)
-		fmt.Fprintf(stderr, "otlpbench: %s: zpipe pid %d, pull %s, metrics %s\n", v.name, z.pid(), z.pull, z.metricsURL)
+		fmt.Fprintf(stderr, "otlpbench: %s: zpipe pid %d, pull %s, metrics %s\n", v.name, z.PID(), z.pull, z.MetricsURL())
 	}
 	for _, b := range benches {
 		if _, err := b.measure(ctx, o, frames, o.warmup); err != nil {
@@ -208,7 +196,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 			}
 			res.add(b.z.v.name, r)
 			fmt.Fprintf(stderr, "otlpbench: run %d %s: %s records/s in %v, %.2f µs zpipe CPU/record, %.2f µs own CPU/record\n",
-				rep+1, b.z.v.name, thousands(r.recordsPerSecond()), r.elapsed.Round(time.Millisecond), cpuMicros(r), benchCPUMicros(r))
+				rep+1, b.z.v.name, stats.Thousands(r.recordsPerSecond()), r.elapsed.Round(time.Millisecond), cpuMicros(r), benchCPUMicros(r))
 		}
 	}
 	fmt.Fprintf(stdout, "otlpbench: %d log-write messages of %d conn records (%d B payload) per run, PULL → hwm (block) → sink, lossless; median of %d run(s)\n\n",

@@ -17,49 +17,14 @@ import (
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/zpipe/zpipe/internal/zeektest"
+	"github.com/zpipe/zpipe/bench/internal/benchtest"
 )
-
-// zpipeBinaries returns zpipe and its plugin directory: $ZPIPE_BIN and
-// $ZPIPE_PLUGIN_DIR, else bin/ of the module (what `make build` writes).
-func zpipeBinaries(t *testing.T) (bin, pluginDir string) {
-	t.Helper()
-	root, err := zeektest.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin = os.Getenv("ZPIPE_BIN")
-	if bin == "" {
-		bin = filepath.Join(root, "bin", "zpipe")
-	}
-	pluginDir = os.Getenv("ZPIPE_PLUGIN_DIR")
-	if pluginDir == "" {
-		pluginDir = filepath.Join(root, "bin")
-	}
-	for _, f := range []string{bin, filepath.Join(pluginDir, "zpipe-transport-cgo"), filepath.Join(pluginDir, "zpipe-codec-zeek")} {
-		if _, err := os.Stat(f); err != nil {
-			t.Fatalf("%v: run `make build` first (or set ZPIPE_BIN and ZPIPE_PLUGIN_DIR)", err)
-		}
-	}
-	return bin, pluginDir
-}
-
-// buildOtlpbench builds this command into a temporary directory.
-func buildOtlpbench(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "otlpbench")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // TestQuickRun runs the built command in smoke mode against the real
 // bin/zpipe and checks the table has every variant with a positive rate.
 func TestQuickRun(t *testing.T) {
-	zpipe, pluginDir := zpipeBinaries(t)
-	bin := buildOtlpbench(t)
+	zpipe, pluginDir := benchtest.Zpipe(t)
+	bin := benchtest.Command(t, "otlpbench")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer

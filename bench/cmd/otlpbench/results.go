@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/zpipe/zpipe/bench/internal/stats"
 )
@@ -28,23 +26,12 @@ func (r *results) add(name string, res runResult) {
 
 // medianOf is the median of f over name's runs.
 func (r *results) medianOf(name string, f func(runResult) float64) float64 {
-	var v []float64
-	for _, x := range r.runs[name] {
-		v = append(v, f(x))
-	}
-	return stats.Median(v)
+	return stats.MedianOf(r.runs[name], f)
 }
 
-func cpuMicros(x runResult) float64 { return perRecordMicros(x.cpu, x.records) }
+func cpuMicros(x runResult) float64 { return stats.MicrosPer(x.cpu, x.records) }
 
-func benchCPUMicros(x runResult) float64 { return perRecordMicros(x.benchCPU, x.records) }
-
-func perRecordMicros(d time.Duration, records int) float64 {
-	if records == 0 {
-		return 0
-	}
-	return float64(d) / float64(time.Microsecond) / float64(records)
-}
+func benchCPUMicros(x runResult) float64 { return stats.MicrosPer(x.benchCPU, x.records) }
 
 // write prints the markdown table: per variant the medians of records/s,
 // payload MB/s and zpipe's CPU µs per record, and its records/s as a ratio
@@ -62,7 +49,7 @@ func (r *results) write(w io.Writer, baselines []string) error {
 	b.WriteString("\n")
 	for _, name := range r.names {
 		rate := r.medianOf(name, runResult.recordsPerSecond)
-		fmt.Fprintf(&b, "| %s | %s | %.1f | %.2f |", name, thousands(rate),
+		fmt.Fprintf(&b, "| %s | %s | %.1f | %.2f |", name, stats.Thousands(rate),
 			r.medianOf(name, runResult.mbPerSecond), r.medianOf(name, cpuMicros))
 		for _, base := range baselines {
 			ratio := "-"
@@ -91,17 +78,4 @@ func (r *results) write(w io.Writer, baselines []string) error {
 	b.WriteString("\n")
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-// thousands formats v rounded to an integer with comma separators.
-func thousands(v float64) string {
-	s := strconv.FormatInt(int64(v+0.5), 10)
-	var out []byte
-	for i, c := range []byte(s) {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			out = append(out, ',')
-		}
-		out = append(out, c)
-	}
-	return string(out)
 }

@@ -3,23 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/zpipe/zpipe/bench/internal/zpipeproc"
 	"github.com/zpipe/zpipe/internal/zeektest/brokerproc"
 )
 
@@ -110,20 +107,16 @@ pipeline "bench" {
 `, v.name, strconv.Quote(metrics), strconv.Quote(pull), v.sink(dir, collector))
 }
 
-// zpipeProc is a running `zpipe run` of one variant's pipeline.
-type zpipeProc struct {
-	v          variant
-	pull       string // tcp://127.0.0.1:PORT of the PULL source
-	metricsURL string
-	cmd        *exec.Cmd
-	output     *tailBuffer
-	exited     chan struct{}
-	waitErr    error // set before exited is closed
+// zpipeRun is zpipe running one variant's pipeline.
+type zpipeRun struct {
+	*zpipeproc.Process
+	v    variant
+	pull string // tcp://127.0.0.1:PORT of the PULL source
 }
 
 // startZpipe writes v's pipeline into dir and runs zpipe on it. It returns
 // once the metrics endpoint answers.
-func startZpipe(ctx context.Context, o options, v variant, dir, collector string) (*zpipeProc, error) {
+func startZpipe(ctx context.Context, o options, v variant, dir, collector string) (*zpipeRun, error) {
 	ports, err := brokerproc.FreePorts(2)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", v.name, err)
@@ -134,100 +127,11 @@ func startZpipe(ctx context.Context, o options, v variant, dir, collector string
 	if err := os.WriteFile(file, []byte(pipelineHCL(v, pull, metrics, dir, collector)), 0o644); err != nil {
 		return nil, fmt.Errorf("%s: write pipeline: %w", v.name, err)
 	}
-	p := &zpipeProc{
-		v:          v,
-		pull:       pull,
-		metricsURL: "http://" + metrics + "/metrics",
-		output:     &tailBuffer{max: 64 << 10},
-		exited:     make(chan struct{}),
+	p, err := zpipeproc.Start(ctx, zpipeproc.Config{Bin: o.zpipe.Bin, PluginDir: o.zpipe.PluginDir, Pipeline: file, Metrics: metrics})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", v.name, err)
 	}
-	p.cmd = exec.Command(o.zpipe, "run", "--plugin-dir", o.pluginDir, "--status-interval", "0", file)
-	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
-	// Its own process group, so that plugin subprocesses can be reached if
-	// zpipe does not stop them.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("%s: start %s: %w", v.name, o.zpipe, err)
-	}
-	go func() {
-		p.waitErr = p.cmd.Wait()
-		close(p.exited)
-	}()
-	if err := p.waitMetrics(ctx, 30*time.Second); err != nil {
-		_ = p.stop()
-		return nil, fmt.Errorf("%s: zpipe (%s) not ready: %w\nzpipe output:\n%s", v.name, strings.Join(p.cmd.Args, " "), err, p.output)
-	}
-	return p, nil
-}
-
-// waitMetrics polls the metrics endpoint until it answers 200.
-func (p *zpipeProc) waitMetrics(ctx context.Context, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	client := http.Client{Timeout: time.Second}
-	for {
-		resp, err := client.Get(p.metricsURL)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("GET %s: %s", p.metricsURL, resp.Status)
-		}
-		select {
-		case <-p.exited:
-			return fmt.Errorf("zpipe exited: %v", p.waitErr)
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no metrics after %v: %w", limit, err)
-		}
-	}
-}
-
-// pid is zpipe's process id.
-func (p *zpipeProc) pid() int { return p.cmd.Process.Pid }
-
-// stopGrace is how long zpipe gets to exit after SIGTERM.
-const stopGrace = 20 * time.Second
-
-// stop sends SIGTERM and waits for zpipe to exit (SIGKILL to its process
-// group after stopGrace). It returns an error unless zpipe exited 0.
-func (p *zpipeProc) stop() error {
-	select {
-	case <-p.exited:
-		if p.waitErr != nil {
-			return fmt.Errorf("%s: zpipe exited early: %w", p.v.name, p.waitErr)
-		}
-		return fmt.Errorf("%s: zpipe exited early", p.v.name)
-	default:
-	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("%s: terminate zpipe: %w", p.v.name, err)
-	}
-	select {
-	case <-p.exited:
-		if p.waitErr != nil {
-			return fmt.Errorf("%s: zpipe did not exit cleanly on SIGTERM: %w\nzpipe output:\n%s", p.v.name, p.waitErr, p.output)
-		}
-		return nil
-	case <-time.After(stopGrace):
-		_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
-		<-p.exited
-		return fmt.Errorf("%s: zpipe did not exit within %v of SIGTERM; killed\nzpipe output:\n%s", p.v.name, stopGrace, p.output)
-	}
-}
-
-// alive returns an error if zpipe has exited.
-func (p *zpipeProc) alive() error {
-	select {
-	case <-p.exited:
-		return fmt.Errorf("zpipe exited: %v\nzpipe output:\n%s", p.waitErr, p.output)
-	default:
-		return nil
-	}
+	return &zpipeRun{Process: p, v: v, pull: pull}, nil
 }
 
 // counters are the values of zpipe's metrics this benchmark reads.
@@ -261,24 +165,24 @@ func (c counters) droppedSince(before counters) string {
 }
 
 // scrape reads zpipe's Prometheus text and picks out its counters.
-func (p *zpipeProc) scrape(client *http.Client) (counters, error) {
+func (p *zpipeRun) scrape(client *http.Client) (counters, error) {
 	c := counters{dropped: map[string]float64{}}
-	resp, err := client.Get(p.metricsURL)
+	resp, err := client.Get(p.MetricsURL())
 	if err != nil {
 		return c, fmt.Errorf("scrape: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return c, fmt.Errorf("scrape %s: %w", p.metricsURL, err)
+		return c, fmt.Errorf("scrape %s: %w", p.MetricsURL(), err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return c, fmt.Errorf("scrape %s: %s", p.metricsURL, resp.Status)
+		return c, fmt.Errorf("scrape %s: %s", p.MetricsURL(), resp.Status)
 	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
 	if err != nil {
-		return c, fmt.Errorf("parse metrics from %s: %w", p.metricsURL, err)
+		return c, fmt.Errorf("parse metrics from %s: %w", p.MetricsURL(), err)
 	}
 	for name, f := range families {
 		if name != p.v.counter && name != "zpipe_messages_dropped_total" {
@@ -309,27 +213,7 @@ func (p *zpipeProc) scrape(client *http.Client) (counters, error) {
 
 // cpuTime returns the user+system CPU time used so far by zpipe and its
 // plugin subprocesses.
-func (p *zpipeProc) cpuTime() (time.Duration, error) { return brokerproc.TreeCPUTime(p.pid()) }
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	if over := len(b.buf) - b.max; over > 0 {
-		b.buf = append(b.buf[:0], b.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (b *tailBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf)
+func (z *zpipeRun) cpuTime() (time.Duration, error) {
+	c, err := z.CPU()
+	return c.Total(), err
 }

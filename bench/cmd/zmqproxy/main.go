@@ -7,24 +7,14 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+	"io"
 
+	"github.com/zpipe/zpipe/bench/internal/benchcli"
 	"github.com/zpipe/zpipe/bench/internal/proxycli"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := proxycli.Run(ctx, "zmqproxy", os.Args[1:], os.Stderr)
-	stop()
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-	case err != nil:
-		fmt.Fprintln(os.Stderr, "zmqproxy:", err)
-		os.Exit(1)
-	}
+	benchcli.Main("zmqproxy", func(ctx context.Context, args []string, _, stderr io.Writer) error {
+		return proxycli.Run(ctx, "zmqproxy", args, stderr)
+	})
 }

@@ -20,6 +20,8 @@ import (
 
 	zmq "github.com/pebbe/zmq4"
 	"github.com/prometheus/procfs"
+
+	"github.com/zpipe/zpipe/internal/cputime"
 )
 
 // Kind names a broker implementation.
@@ -332,44 +334,12 @@ func (p *Process) commandLine() string {
 
 // CPUTime returns the user+system CPU time used so far by the broker and
 // every live process below it (plugin subprocesses).
-func (p *Process) CPUTime() (time.Duration, error) { return TreeCPUTime(p.PID()) }
-
-// TreeCPUTime returns the user+system CPU time used so far by process pid
-// and every live process below it, from /proc.
-func TreeCPUTime(pid int) (time.Duration, error) {
-	fs, err := procfs.NewDefaultFS()
+func (p *Process) CPUTime() (time.Duration, error) {
+	progs, err := cputime.Tree(p.PID())
 	if err != nil {
-		return 0, fmt.Errorf("cpu time: %w", err)
+		return 0, err
 	}
-	procs, err := fs.AllProcs()
-	if err != nil {
-		return 0, fmt.Errorf("cpu time: %w", err)
-	}
-	stats := map[int]procfs.ProcStat{}
-	children := map[int][]int{}
-	for _, pr := range procs {
-		st, err := pr.Stat()
-		if err != nil {
-			continue // exited meanwhile
-		}
-		stats[st.PID] = st
-		children[st.PPID] = append(children[st.PPID], st.PID)
-	}
-	root, ok := stats[pid]
-	if !ok {
-		return 0, fmt.Errorf("cpu time: process %d is gone", pid)
-	}
-	total := 0.0
-	queue := []procfs.ProcStat{root}
-	for len(queue) > 0 {
-		st := queue[0]
-		queue = queue[1:]
-		total += st.CPUTime()
-		for _, c := range children[st.PID] {
-			queue = append(queue, stats[c])
-		}
-	}
-	return time.Duration(total * float64(time.Second)), nil
+	return progs.Total(), nil
 }
 
 // stopGrace is how long a broker gets to exit after SIGTERM.

@@ -63,11 +63,11 @@ static int send_event(void *s, const char *topic, int topic_len, const char *id,
 	return 0;
 }
 
-int bb_publish(void *xpub, const char *topic, int topic_len, const char *id, int id_len,
-               int payload_len, uint32_t index, uint64_t count, int64_t duration_ns,
-               uint64_t *sent) {
-	unsigned char payload[65536];
-	if (payload_len < BB_MIN_PAYLOAD || payload_len > (int)sizeof payload) {
+int cload_publish(void *xpub, const char *topic, int topic_len, const char *id, int id_len,
+                  int payload_len, uint32_t index, uint64_t count, int64_t duration_ns,
+                  uint64_t *sent) {
+	unsigned char payload[CLOAD_MAX_PAYLOAD];
+	if (payload_len < CLOAD_MIN_PAYLOAD || payload_len > (int)sizeof payload) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -89,14 +89,14 @@ int bb_publish(void *xpub, const char *topic, int topic_len, const char *id, int
 	return send_event(xpub, topic, topic_len, id, id_len, payload, payload_len);
 }
 
-int bb_receive(void *xsub, int publishers, uint64_t *received, uint64_t *lost) {
-	uint64_t next[BB_MAX_PUBLISHERS] = {0};
+int cload_receive(void *xsub, int publishers, uint64_t *received, uint64_t *lost) {
+	uint64_t next[CLOAD_MAX_PUBLISHERS] = {0};
 	int ended = 0, rc = 0;
 	zmq_msg_t frame;
 	zmq_msg_init(&frame);
 	*received = 0;
 	*lost = 0;
-	if (publishers < 1 || publishers > BB_MAX_PUBLISHERS) {
+	if (publishers < 1 || publishers > CLOAD_MAX_PUBLISHERS) {
 		errno = EINVAL;
 		rc = -1;
 	}
@@ -111,7 +111,7 @@ int bb_receive(void *xsub, int publishers, uint64_t *received, uint64_t *lost) {
 			frames++;
 			more = zmq_msg_more(&frame);
 		}
-		if (frames != 4 || zmq_msg_size(&frame) < BB_MIN_PAYLOAD) {
+		if (frames != 4 || zmq_msg_size(&frame) < CLOAD_MIN_PAYLOAD) {
 			rc = -2;
 			break;
 		}
@@ -139,4 +139,19 @@ int bb_receive(void *xsub, int publishers, uint64_t *received, uint64_t *lost) {
 out:
 	zmq_msg_close(&frame);
 	return rc;
+}
+
+int cload_push(void *push, const void *const frames[4], const size_t lens[4], uint64_t count,
+               uint64_t *sent) {
+	*sent = 0;
+	for (uint64_t i = 0; i < count; i++) {
+		// A multipart message is queued whole or not at all: only the
+		// first frame can time out.
+		if (send_frame(push, frames[0], lens[0], ZMQ_SNDMORE) < 0) return -1;
+		for (int f = 1; f < 4; f++) {
+			if (send_frame(push, frames[f], lens[f], f < 3 ? ZMQ_SNDMORE : 0) < 0) return -1;
+		}
+		(*sent)++;
+	}
+	return 0;
 }
