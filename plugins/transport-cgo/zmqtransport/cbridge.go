@@ -347,15 +347,20 @@ func (c *cSocket) peerFDs() []int {
 	return fds
 }
 
-// endWriting shuts down the sending side of every connection and returns
-// how many there are.
+// endWriting shuts down the sending side of every connection, marks them
+// as connections a drain waits for and returns how many there are.
 func (c *cSocket) endWriting() int {
 	return int(C.zp_peers_end_writing(c.p))
 }
 
-// connections returns the number of connections in the peer table.
-func (c *cSocket) connections() int {
-	return int(C.zp_peers_copy(c.p, nil, 0))
+// endWritingPeer does what endWriting does for connection fd alone.
+func (c *cSocket) endWritingPeer(fd int) {
+	C.zp_peer_end_writing(c.p, C.int(fd))
+}
+
+// draining returns the number of connections a drain waits for.
+func (c *cSocket) draining() int {
+	return int(C.zp_peers_draining(c.p))
 }
 
 // note is a log line the C side asked for.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -182,11 +183,21 @@ func recvEvent(t *testing.T, mon *zmq.Socket) (zmq.Event, string, int, error) {
 	}
 }
 
-// TestZAPReplies checks the ZAP handler's answers against Zeek's (spec §2.5).
+// TestZAPReplies checks the ZAP handler's answers against Zeek's (spec §2.5)
+// for an allow-list, and those of sources, which refuse everyone for now
+// while they drain.
 func TestZAPReplies(t *testing.T) {
 	key := []byte("0123456789abcdef0123456789abcdef")
 	log := New().log
-	z := &zapHandler{log: log, refused: ratelog.New(log, time.Second), allowed: map[string][][]byte{"d": {key}}}
+	var draining, drainingList, open atomic.Bool
+	draining.Store(true)
+	drainingList.Store(true)
+	z := &zapHandler{log: log, refused: ratelog.New(log, time.Second), domains: map[string]zapDomain{
+		"d":             {allowed: [][]byte{key}},
+		"source":        {draining: &open},
+		"draining":      {draining: &draining},
+		"draining-list": {allowed: [][]byte{key}, draining: &drainingList},
+	}}
 	req := func(domain, mechanism string, cred []byte) [][]byte {
 		return [][]byte{[]byte("1.0"), []byte("7"), []byte(domain), []byte("127.0.0.1"), {}, []byte(mechanism), cred}
 	}
@@ -208,6 +219,9 @@ func TestZAPReplies(t *testing.T) {
 		{[][]byte{[]byte("1.0")}, "1.0||400|Invalid ZAP request||"},
 		{append([][]byte{[]byte("2.0")}, req("d", "CURVE", key)[1:]...), "1.0|7|400|Invalid ZAP request||"},
 		{req("other", "CURVE", key), "1.0|7|200|OK||"},
+		{req("source", "NULL", nil), "1.0|7|200|OK||"},
+		{req("draining", "NULL", nil), "1.0|7|300|Draining||"},
+		{req("draining-list", "CURVE", key), "1.0|7|300|Draining||"},
 	} {
 		if got := reply(z.answer(c.req)); got != c.want {
 			t.Errorf("answer to %q: %q, want %q", c.req, got, c.want)

@@ -168,26 +168,36 @@ func (m *monitor) handle(ev zmq.Event, addr string, value int) {
 			m.handshaking = m.handshaking[1:]
 		}
 	}
+	// While a source drains, the handshakes it ends (the writing side of
+	// each connection is shut down) or refuses (new peers) are not peers'
+	// failures.
+	draining := s.draining.Load()
 	switch ev {
 	case zmq.EVENT_CONNECTED, zmq.EVENT_ACCEPTED:
 		// The table first: a caller that sees the count sees the peer.
 		s.c.addPeer(value)
 		s.c.addPeers(1)
 		m.handshaking = append(m.handshaking, value)
-		if s.draining.Load() {
-			s.c.endWriting() // a peer that came during the drain
-		}
 		if ev == zmq.EVENT_CONNECTED {
 			delete(m.reconnecting, addr)
+			if draining {
+				// A reconnection during the drain: its peer may send
+				// before it sees the end, so the drain waits for it. (A
+				// peer accepted now is refused by the ZAP handler before
+				// it can send anything.)
+				s.c.endWritingPeer(value)
+			}
 		}
 		s.log.Debug("peer connected", "socket", s.id, "kind", s.kind, "endpoint", addr, "fd", value)
 	case zmq.EVENT_DISCONNECTED:
 		s.c.addPeers(-1)
 		if i := slices.Index(m.handshaking, value); i >= 0 {
 			m.handshaking = slices.Delete(m.handshaking, i, i+1)
-			s.c.addEvent(evHandshakeFailed)
-			s.limits.handshake.Warn("peer left during the handshake (an incompatible socket type?)",
-				"socket", s.id, "kind", s.kind, "endpoint", addr)
+			if !draining {
+				s.c.addEvent(evHandshakeFailed)
+				s.limits.handshake.Warn("peer handshake failed: the peer left during it (an incompatible socket type?)",
+					"socket", s.id, "kind", s.kind, "endpoint", addr)
+			}
 		}
 		p, known := s.c.removePeer(value)
 		if known && p.Dropped > 0 {
@@ -214,12 +224,18 @@ func (m *monitor) handle(ev zmq.Event, addr string, value int) {
 		handshakeEnded()
 	case zmq.EVENT_HANDSHAKE_FAILED_AUTH:
 		handshakeEnded()
+		if draining {
+			return
+		}
 		s.c.addEvent(evAuthFailed)
-		if s.zapDomain == "" { // the ZAP handler logs its refusals itself
+		if !s.allowList { // the ZAP handler logs its refusals itself
 			s.limits.auth.Warn("peer refused by authentication", "socket", s.id, "kind", s.kind, "endpoint", addr, "status", value)
 		}
 	case zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
 		handshakeEnded()
+		if draining {
+			return
+		}
 		s.c.addEvent(evHandshakeFailed)
 		s.limits.handshake.Warn("peer handshake failed", "socket", s.id, "kind", s.kind, "endpoint", addr,
 			"event", ev.String(), "value", value)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -44,19 +43,8 @@ func TestQuiesceMonitorBehind(t *testing.T) {
 	s := newHeldServer(t)
 	openSocket(t, s, "pull", KindPull, attrs{"bind": []string{"tcp://127.0.0.1:*"}, "framing": "raw"})
 	ep := boundEndpoint(t, s, "pull", 0)
-	conn, err := net.Dial("tcp", strings.TrimPrefix(ep, "tcp://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	wire := zmtpPush([]string{"before"})
-	if _, err := conn.Write(wire[:64]); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(conn, make([]byte, 64)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Write(wire[64:]); err != nil {
+	conn, _ := zmtpConnect(t, ep)
+	if _, err := conn.Write(zmtpMessages("before")); err != nil {
 		t.Fatal(err)
 	}
 	if got := recvAll(t, s, "pull", 1, transport.Limits{}); string(got[0][0]) != "before" {
@@ -66,18 +54,18 @@ func TestQuiesceMonitorBehind(t *testing.T) {
 	if err := s.Quiesce(context.Background(), "pull"); err != nil {
 		t.Fatal(err)
 	}
-	// The peer sees the end of its connection (after the rest of the
-	// handshake), sends what it was sending, and closes.
+	// The peer sees the end of its connection, sends what it was sending,
+	// and closes.
 	if err := conn.SetReadDeadline(time.Now().Add(waitFor)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := io.Copy(io.Discard, conn); err != nil {
 		t.Fatalf("the peer did not see its connection end: %v", err)
 	}
-	if _, err := conn.Write([]byte("\x00\x05after")); err != nil {
+	if _, err := conn.Write(zmtpMessages("after")); err != nil {
 		t.Fatal(err)
 	}
-	if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+	if err := conn.CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
 
@@ -153,22 +141,11 @@ func TestOversizeMonitorBehind(t *testing.T) {
 	holdMonitors(t, s)
 	openSocket(t, s, "pull", KindPull, attrs{"bind": []string{"tcp://127.0.0.1:*"}, "framing": "raw", "max_message_frames": 4})
 	ep := boundEndpoint(t, s, "pull", 0)
-	conn, err := net.Dial("tcp", strings.TrimPrefix(ep, "tcp://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	wire := zmtpPush(nil)
-	if _, err := conn.Write(wire[:64]); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(conn, make([]byte, 64)); err != nil {
-		t.Fatal(err)
-	}
-	// A message of five frames, over the limit, then one at it.
+	conn, _ := zmtpConnect(t, ep)
+	// A message of five frames, over the limit, then one within it.
 	oversize := bytes.Repeat([]byte("\x01\x01o"), 4)
-	oversize = append(oversize, "\x00\x01o"...)
-	if _, err := conn.Write(append(append(wire[64:], oversize...), "\x00\x02ok"...)); err != nil {
+	oversize = append(oversize, zmtpMessages("o")...)
+	if _, err := conn.Write(append(oversize, zmtpMessages("ok")...)); err != nil {
 		t.Fatal(err)
 	}
 	if got := recvAll(t, s, "pull", 1, transport.Limits{}); string(got[0][0]) != "ok" {
@@ -178,7 +155,7 @@ func TestOversizeMonitorBehind(t *testing.T) {
 	if st.Drops[transport.DropOversize] != 1 || st.Events[transport.EventPeerOversize] != 1 {
 		t.Fatalf("stats %+v: want one oversize drop and event", st)
 	}
-	// The connection ends: read the rest of the handshake, then EOF.
+	// The connection ends.
 	if err := conn.SetReadDeadline(time.Now().Add(waitFor)); err != nil {
 		t.Fatal(err)
 	}

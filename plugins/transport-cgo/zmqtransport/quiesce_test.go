@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	zmq "github.com/pebbe/zmq4"
 	"github.com/zpipe/zpipe/core/message"
@@ -18,16 +19,75 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// zmtpPush returns the bytes a ZMTP 3.0 PUSH peer with the NULL mechanism
-// sends: greeting, READY, then one single-frame message per payload.
-func zmtpPush(payloads []string) []byte {
-	b := make([]byte, 64)
-	b[0], b[8], b[9], b[10], b[11] = 0xff, 1, 0x7f, 3, 1
-	copy(b[12:], "NULL")
-	body := append([]byte("\x05READY\x0bSocket-Type"), binary.BigEndian.AppendUint32(nil, 4)...)
-	body = append(body, "PUSH"...)
-	b = append(b, 0x04, byte(len(body)))
-	b = append(b, body...)
+// zmtpConnect connects to ep as a ZMTP 3.0 PUSH peer with the NULL
+// mechanism and completes the handshake: greeting, READY, and the
+// socket's READY, after which a peer may send messages. It returns the
+// connection and the bytes it wrote.
+func zmtpConnect(t *testing.T, ep string) (*net.TCPConn, uint64) {
+	t.Helper()
+	conn, written := zmtpGreet(t, ep)
+	if err := conn.SetReadDeadline(time.Now().Add(waitFor)); err != nil {
+		t.Fatal(err)
+	}
+	if err := zmtpReadReady(conn); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.SetReadDeadline(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	return conn, written
+}
+
+// zmtpGreet connects to ep as a ZMTP 3.0 PUSH peer with the NULL
+// mechanism, exchanges greetings and sends its READY. It returns the
+// connection and the bytes it wrote.
+func zmtpGreet(t *testing.T, ep string) (*net.TCPConn, uint64) {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(ep, "tcp://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := c.(*net.TCPConn)
+	t.Cleanup(func() { conn.Close() })
+	greeting := make([]byte, 64)
+	greeting[0], greeting[8], greeting[9], greeting[10], greeting[11] = 0xff, 1, 0x7f, 3, 0
+	copy(greeting[12:], "NULL")
+	if _, err := conn.Write(greeting); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.SetReadDeadline(time.Now().Add(waitFor)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(conn, make([]byte, 64)); err != nil {
+		t.Fatalf("the socket's greeting: %v", err)
+	}
+	if err := conn.SetReadDeadline(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	ready := append([]byte("\x05READY\x0bSocket-Type"), binary.BigEndian.AppendUint32(nil, 4)...)
+	ready = append(ready, "PUSH"...)
+	if _, err := conn.Write(append([]byte{0x04, byte(len(ready))}, ready...)); err != nil {
+		t.Fatal(err)
+	}
+	return conn, uint64(len(greeting) + 2 + len(ready))
+}
+
+// zmtpReadReady reads the socket's READY command.
+func zmtpReadReady(conn net.Conn) error {
+	head := make([]byte, 2)
+	if _, err := io.ReadFull(conn, head); err != nil {
+		return fmt.Errorf("the socket's READY: %w", err)
+	}
+	body := make([]byte, head[1])
+	if _, err := io.ReadFull(conn, body); err != nil || head[0] != 0x04 || !bytes.HasPrefix(body, []byte("\x05READY")) {
+		return fmt.Errorf("the socket's READY: %x %q, %v", head, body, err)
+	}
+	return nil
+}
+
+// zmtpMessages encodes single-frame messages as a ZMTP peer sends them.
+func zmtpMessages(payloads ...string) []byte {
+	var b []byte
 	for _, p := range payloads {
 		b = append(b, 0x00, byte(len(p)))
 		b = append(b, p...)
@@ -47,21 +107,9 @@ func TestQuiesce(t *testing.T) {
 	for i := range payloads {
 		payloads[i] = fmt.Sprintf("message %06d", i)
 	}
-	wire := zmtpPush(payloads)
-	conn, err := net.Dial("tcp", strings.TrimPrefix(ep, "tcp://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	// The greeting first: libzmq reads what follows it only once it has
-	// answered.
-	if _, err := conn.Write(wire[:64]); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(conn, make([]byte, 64)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Write(wire[64:]); err != nil {
+	conn, handshake := zmtpConnect(t, ep)
+	wire := zmtpMessages(payloads...)
+	if _, err := conn.Write(wire); err != nil {
 		t.Fatal(err)
 	}
 	// Wait until libzmq has read every byte off the connection: then all
@@ -77,7 +125,7 @@ func TestQuiesce(t *testing.T) {
 			return false
 		}
 		unread, err := unix.IoctlGetInt(fds[0], unix.SIOCINQ)
-		return err == nil && info.Bytes_received == uint64(len(wire)) && unread == 0
+		return err == nil && info.Bytes_received == handshake+uint64(len(wire)) && unread == 0
 	})
 	if err := s.Quiesce(context.Background(), "pull"); err != nil {
 		t.Fatal(err)
@@ -172,5 +220,77 @@ func TestQuiesceConnected(t *testing.T) {
 	}
 	if err := s.Quiesce(context.Background(), "nope"); err == nil {
 		t.Error("quiesce of an unknown socket succeeded")
+	}
+}
+
+// TestQuiesceRefusesNewPeers: a peer that connects while a socket drains
+// is refused before its handshake completes, so it sends nothing there
+// (it tries again later, as after any lost connection); the drain waits
+// only for the connections it found. Whether the monitor goroutine has
+// caught up does not matter.
+func TestQuiesceRefusesNewPeers(t *testing.T) {
+	s := newHeldServer(t)
+	openSocket(t, s, "pull", KindPull, attrs{"bind": []string{"tcp://127.0.0.1:*"}, "framing": "raw"})
+	ep := boundEndpoint(t, s, "pull", 0)
+	old, _ := zmtpConnect(t, ep)
+	if _, err := old.Write(zmtpMessages("before")); err != nil {
+		t.Fatal(err)
+	}
+	if got := recvAll(t, s, "pull", 1, transport.Limits{}); string(got[0][0]) != "before" {
+		t.Fatalf("got %s", showFrames(got[0]))
+	}
+	if err := s.Quiesce(context.Background(), "pull"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A new peer: if the socket completed the handshake, the peer would
+	// send a message.
+	late, _ := zmtpGreet(t, ep)
+	admitted := make(chan error, 1)
+	go func() {
+		if err := late.SetReadDeadline(time.Now().Add(waitFor)); err != nil {
+			admitted <- err
+			return
+		}
+		if err := zmtpReadReady(late); err != nil {
+			admitted <- err
+			return
+		}
+		if _, err := late.Write(zmtpMessages("late")); err != nil {
+			admitted <- err
+			return
+		}
+		admitted <- nil
+	}()
+
+	// The old peer ends its connection.
+	if err := old.SetReadDeadline(time.Now().Add(waitFor)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, old); err != nil {
+		t.Fatalf("the peer did not see its connection end: %v", err)
+	}
+	if err := old.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for {
+		var b message.Batch
+		err := s.Recv(testCtx(t), "pull", &b, transport.Limits{})
+		for it := b.Iter(); it.Next(); {
+			got = append(got, string(it.Frame(0)))
+		}
+		if errors.Is(err, transport.ErrDrained) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %q: %v", got, err)
+		}
+	}
+	if len(got) != 0 {
+		t.Fatalf("drained %q from a peer that came during the drain", got)
+	}
+	if err := <-admitted; err == nil {
+		t.Fatal("the peer that came during the drain completed its handshake")
 	}
 }

@@ -76,7 +76,7 @@ type zctx struct {
 	ctx       *zmq.Context
 	ioThreads int
 	refs      int
-	zap       *zapHandler // started by the first socket with a CURVE allow-list
+	zap       *zapHandler // started by the first source or CURVE server with an allow-list
 }
 
 // Describe reports the transport's capabilities and socket kinds.
@@ -225,7 +225,11 @@ func (s *Server) openSocketLocked(zc *zctx, id, kind string, cfg *config) (*sock
 		_ = sk.close()
 		return nil, err
 	}
-	if cfg.CurveServer && len(cfg.curveAllowedRawKeys) > 0 {
+	// A source refuses new peers while it drains, and a CURVE server with
+	// an allow-list admits only those clients: both through the context's
+	// ZAP handler, under a domain of the socket's own.
+	sk.allowList = cfg.CurveServer && len(cfg.curveAllowedRawKeys) > 0
+	if sk.allowList || kind == KindXSub || kind == KindPull {
 		if zc.zap == nil {
 			z, err := startZAP(zc.ctx, s.nextInproc("zap-control"), s.log)
 			if err != nil {
@@ -234,7 +238,11 @@ func (s *Server) openSocketLocked(zc *zctx, id, kind string, cfg *config) (*sock
 			zc.zap = z
 		}
 		sk.zapDomain = "zpipe:" + id
-		zc.zap.add(sk.zapDomain, cfg.curveAllowedRawKeys)
+		d := zapDomain{draining: &sk.draining}
+		if sk.allowList {
+			d.allowed = cfg.curveAllowedRawKeys
+		}
+		zc.zap.add(sk.zapDomain, d)
 		if err := zs.SetZapDomain(sk.zapDomain); err != nil {
 			return fail(fmt.Errorf("set ZAP domain: %w", err))
 		}

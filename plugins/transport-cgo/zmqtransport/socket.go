@@ -63,7 +63,8 @@ type sock struct {
 	pending    atomic.Int32
 
 	mon       *monitor // nil for a tap
-	zapDomain string
+	zapDomain string   // the socket's ZAP domain, if it has one
+	allowList bool     // a CURVE server admitting only curve_allowed_clients
 
 	// The watcher writes the log lines the C side asks for and reviews
 	// stalled peers; it runs from Open until the socket is released.
@@ -380,9 +381,12 @@ func (s *sock) quiesce(ctx context.Context) error {
 		return nil
 	}
 	s.drainUntil = time.Now().Add(quiesceDrainTimeout)
-	// From here on the monitor ends the writing side of every connection
-	// it reports; the sync makes sure that every connection libzmq had
-	// reported before is in the table for endWriting.
+	// From here on the ZAP handler refuses every new peer's handshake, so
+	// nothing arrives on a connection accepted later. Every connection
+	// that can still carry data was accepted (or connected) before: the
+	// sync puts it in the table, and endWriting marks it as one the drain
+	// waits for. A reconnection of a connect endpoint is marked when the
+	// monitor reports it.
 	s.draining.Store(true)
 	s.syncMonitor()
 	if s.c.endWriting() == 0 {
@@ -392,14 +396,14 @@ func (s *sock) quiesce(ctx context.Context) error {
 }
 
 // connectionsEnded tells a draining socket whether it may stop: every
-// connection libzmq has reported has ended, or the drain has lasted
+// connection the drain waits for has ended, or the drain has lasted
 // quiesceDrainTimeout. Called with mu held.
 func (s *sock) connectionsEnded() bool {
 	if time.Now().After(s.drainUntil) {
 		return true
 	}
 	s.syncMonitor()
-	return s.c.connections() == 0
+	return s.c.draining() == 0
 }
 
 // stopTakingIn unbinds every bound endpoint (which ends the connections

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	zmq "github.com/pebbe/zmq4"
@@ -16,26 +17,45 @@ import (
 // (ZeroMQ RFC 27).
 const zapEndpoint = "inproc://zeromq.zap.01"
 
-// zapHandler answers ZAP requests for the CURVE servers of one context.
-// Each server socket with an allow-list gets its own ZAP domain; requests
-// for a registered domain are approved only for the CURVE mechanism and a
-// listed client key, with the replies Zeek's handler gives. Requests for
-// other domains (CURVE servers without an allow-list in the same context)
-// are approved, as they would be without a handler.
+// zapTryLater is the ZAP status of a temporary refusal, and the value of
+// the EVENT_HANDSHAKE_FAILED_AUTH it causes.
+const (
+	zapTryLater      = "300"
+	zapTryLaterEvent = 300
+)
+
+// zapHandler answers ZAP requests for the sockets of one context that
+// have a ZAP domain: the sources (xsub, pull), which refuse new peers
+// while they drain, and CURVE servers with an allow-list. Requests for a
+// draining socket are refused for now (status 300: libzmq ends the
+// handshake without telling the peer that it failed, so the peer tries
+// again later, as after any lost connection); requests for an allow-list
+// are approved only for the CURVE mechanism and a listed client key, with
+// the replies Zeek's handler gives. Everything else is approved, as it
+// would be without a handler.
 type zapHandler struct {
 	log     *slog.Logger
 	refused *ratelog.Limiter // refusals: WARN, rate-limited
 
 	mu      sync.Mutex
-	allowed map[string][][]byte // ZAP domain → raw 32-byte client keys
+	domains map[string]zapDomain
 
 	rep, ctrlIn, ctrlOut *zmq.Socket
 	done                 chan struct{}
 }
 
+// zapDomain is what the handler knows of one socket's ZAP domain.
+type zapDomain struct {
+	// allowed are the raw 32-byte CURVE client keys admitted; nil admits
+	// every client.
+	allowed [][]byte
+	// draining, while set, refuses every handshake for now.
+	draining *atomic.Bool
+}
+
 func startZAP(ctx *zmq.Context, controlAddr string, log *slog.Logger) (*zapHandler, error) {
 	z := &zapHandler{log: log, refused: ratelog.New(log, ratelog.DefaultInterval),
-		allowed: map[string][][]byte{}, done: make(chan struct{})}
+		domains: map[string]zapDomain{}, done: make(chan struct{})}
 	var err error
 	cleanup := func() {
 		for _, s := range []*zmq.Socket{z.rep, z.ctrlIn, z.ctrlOut} {
@@ -77,16 +97,16 @@ func startZAP(ctx *zmq.Context, controlAddr string, log *slog.Logger) (*zapHandl
 	return z, nil
 }
 
-func (z *zapHandler) add(domain string, keys [][]byte) {
+func (z *zapHandler) add(domain string, d zapDomain) {
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	z.allowed[domain] = keys
+	z.domains[domain] = d
 }
 
 func (z *zapHandler) remove(domain string) {
 	z.mu.Lock()
 	defer z.mu.Unlock()
-	delete(z.allowed, domain)
+	delete(z.domains, domain)
 }
 
 // stop ends the handler goroutine and closes its sockets.
@@ -139,18 +159,27 @@ func (z *zapHandler) answer(req [][]byte) [][]byte {
 		id = req[1]
 	}
 	deny := [][]byte{[]byte("1.0"), id, []byte("400"), []byte("Invalid ZAP request"), {}, {}}
-	if len(req) < 7 || string(req[0]) != "1.0" {
+	// Version, request id, domain, address, identity, mechanism, then the
+	// mechanism's credentials: none for NULL, the client key for CURVE.
+	if len(req) < 6 || string(req[0]) != "1.0" {
 		return deny
 	}
-	domain, address, mechanism, key := string(req[2]), string(req[3]), string(req[5]), req[6]
+	domain, address, mechanism := string(req[2]), string(req[3]), string(req[5])
+	var key []byte
+	if len(req) > 6 {
+		key = req[6]
+	}
 	z.mu.Lock()
-	keys, restricted := z.allowed[domain]
+	d := z.domains[domain]
 	z.mu.Unlock()
-	if !restricted {
+	if d.draining != nil && d.draining.Load() {
+		return [][]byte{[]byte("1.0"), id, []byte(zapTryLater), []byte("Draining"), {}, {}}
+	}
+	if d.allowed == nil {
 		return [][]byte{[]byte("1.0"), id, []byte("200"), []byte("OK"), {}, {}}
 	}
 	if mechanism == "CURVE" {
-		for _, k := range keys {
+		for _, k := range d.allowed {
 			if bytes.Equal(k, key) {
 				z.log.Debug("ZAP: client approved", "domain", domain, "peer", address)
 				return [][]byte{[]byte("1.0"), id, []byte("200"), []byte("OK"), []byte("0"), {}}

@@ -465,12 +465,36 @@ static int zp_kick(zp_peer *p) {
 	return shutdown(p->fd, SHUT_RDWR);
 }
 
+// zp_end_writing shuts down the sending side of p's connection and marks
+// it as one a drain waits for. mu held.
+static void zp_end_writing(zp_peer *p) {
+	p->drain = 1;
+	if (zp_same_peer(p))
+		shutdown(p->fd, SHUT_WR);
+}
+
 int zp_peers_end_writing(zp_sock *s) {
 	pthread_mutex_lock(&s->mu);
 	for (int i = 0; i < s->ntable; i++)
-		if (zp_same_peer(&s->table[i]))
-			shutdown(s->table[i].fd, SHUT_WR);
+		zp_end_writing(&s->table[i]);
 	int n = s->ntable;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+void zp_peer_end_writing(zp_sock *s, int fd) {
+	pthread_mutex_lock(&s->mu);
+	zp_peer *p = zp_peer_find(s, fd);
+	if (p)
+		zp_end_writing(p);
+	pthread_mutex_unlock(&s->mu);
+}
+
+int zp_peers_draining(zp_sock *s) {
+	pthread_mutex_lock(&s->mu);
+	int n = 0;
+	for (int i = 0; i < s->ntable; i++)
+		n += s->table[i].drain;
 	pthread_mutex_unlock(&s->mu);
 	return n;
 }

@@ -88,6 +88,7 @@ typedef struct zp_peer {
 	int state; // ZP_FD_* while looking for stalled peers
 	uint64_t stalls, dropped;
 	int kicked; // disconnected for a stall; the monitor removes it
+	int drain;  // its writing side was shut down by a drain, which waits for its end
 } zp_peer;
 
 // zp_note is a log line the C side asks Go to write about a peer.
@@ -208,9 +209,13 @@ int zp_notes_take(zp_sock *s, zp_note *out, int max, uint64_t *lost);
 void zp_peers_review(zp_sock *s, int64_t disconnect_ms);
 // zp_peers_end_writing shuts down the sending side of every connection
 // (shutdown(2) SHUT_WR): each peer sees its connection end and closes it
-// once it has sent what it was sending, while libzmq reads on. Returns the
-// number of connections.
+// once it has sent what it was sending, while libzmq reads on. The
+// connections are marked as ones a drain waits for. Returns their number.
 int zp_peers_end_writing(zp_sock *s);
+// zp_peer_end_writing does the same for connection fd alone.
+void zp_peer_end_writing(zp_sock *s, int fd);
+// zp_peers_draining returns the number of connections a drain waits for.
+int zp_peers_draining(zp_sock *s);
 // zp_add_event bumps an event counter (from the Go monitor).
 void zp_add_event(zp_sock *s, int ev);
 
