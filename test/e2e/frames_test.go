@@ -18,7 +18,9 @@ import (
 // while a third publishes numbered events to a subscriber. Both offenders
 // are disconnected, each message is counted (oversize) and the event too
 // (peer_oversize), and every event of the good publisher arrives, in
-// order.
+// order. With cgo, libzmq refuses the huge frame itself (ZMQ_MAXMSGSIZE)
+// and reports only a disconnect, so only the flood is counted there
+// (README, "Limits on what peers send").
 func TestOversizeMessages(t *testing.T) {
 	const (
 		topic = "zeek.test.frames"
@@ -71,10 +73,14 @@ func TestOversizeMessages(t *testing.T) {
 			}
 		}
 		// Counted as drops and as events.
-		if err := waitSeries(ctx, t, b, "zpipe_messages_dropped_total", "error_type", "oversize", 2); err != nil {
+		counted := 2.0
+		if kind == brokerproc.Zpipe {
+			counted = 1
+		}
+		if err := waitSeries(ctx, t, b, "zpipe_messages_dropped_total", "error_type", "oversize", counted); err != nil {
 			t.Fatal(err)
 		}
-		if err := waitSeries(ctx, t, b, "zpipe_socket_events_total", "event", "peer_oversize", 2); err != nil {
+		if err := waitSeries(ctx, t, b, "zpipe_socket_events_total", "event", "peer_oversize", counted); err != nil {
 			t.Fatal(err)
 		}
 		// The good publisher's events all arrive, in order.
