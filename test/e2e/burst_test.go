@@ -232,6 +232,9 @@ func TestLoggerBurstBounded(t *testing.T) {
 		}
 		t.Logf("%v burst of %d-byte batches: %d sent, onloop held at most %.1f MiB, zpipe and plugins at most %.1f MiB resident (%s)",
 			d, size, sent, f.heldBytes/(1<<20), float64(f.rss)/(1<<20), strings.Join(peak, ", "))
+		scenario := fmt.Sprintf("log burst (%v of %d-record batches)", d, 1001)
+		recordFigure(t, scenario, kind, "zpipe and plugins, peak RSS", mib(f.rss), fmt.Sprintf("≤ %s", mib(rssLimit)), f.rss <= rssLimit)
+		recordFigure(t, scenario, kind, "onloop queue, peak bytes", mib(int64(f.heldBytes)), fmt.Sprintf("≤ %s", mib(onloopDefaultMaxBytes)), f.heldBytes <= onloopDefaultMaxBytes)
 		if f.heldBytes > onloopDefaultMaxBytes {
 			t.Errorf("the onloop stage held %.1f MiB, above its budget of %d MiB", f.heldBytes/(1<<20), onloopDefaultMaxBytes>>20)
 		}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -26,8 +27,10 @@ func TestOversizeMessages(t *testing.T) {
 		topic = "zeek.test.frames"
 		count = 20000
 	)
-	huge := [][]byte{[]byte(topic), []byte("huge"), []byte(zeektest.FormatBrokerBinV1), bytes.Repeat([]byte{'h'}, 70<<20)}
-	flood := append([][]byte{[]byte(topic)}, slices.Repeat([][]byte{{}}, 200000)...)
+	// make stress sends the sizes that used to take gigabytes.
+	hugeBytes, floodFrames := stressSize(70<<20, 800<<20), stressSize(200000, 20000000)
+	huge := [][]byte{[]byte(topic), []byte("huge"), []byte(zeektest.FormatBrokerBinV1), bytes.Repeat([]byte{'h'}, hugeBytes)}
+	flood := append([][]byte{[]byte(topic)}, slices.Repeat([][]byte{{}}, floodFrames)...)
 	forEachZpipe(t, func(t *testing.T, kind brokerproc.Kind) {
 		b := StartBroker(t, kind)
 		ctx := waitCtx(t, 90*time.Second)
@@ -44,6 +47,11 @@ func TestOversizeMessages(t *testing.T) {
 			pubs = append(pubs, n)
 		}
 		good, big, many := pubs[0], pubs[1], pubs[2]
+		rss := watchRSS(t, b.PID())
+		cpuBefore, err := b.CPUTime()
+		if err != nil {
+			t.Fatal(err)
+		}
 
 		for i := range count {
 			if i == count/4 {
@@ -91,6 +99,15 @@ func TestOversizeMessages(t *testing.T) {
 				t.Fatalf("%s: event %d arrived as %d", kind, i, seq)
 			}
 		}
+		peak := rss.Peak()
+		cpu, err := b.CPUTime()
+		if err != nil {
+			t.Fatal(err)
+		}
+		scenario := fmt.Sprintf("a %s frame and a message of %d empty frames", mib(int64(hugeBytes)), floodFrames)
+		recordFigure(t, scenario, kind, "zpipe and plugins, peak RSS", mib(peak), "≤ 1024 MiB", peak <= 1<<30)
+		recordFigure(t, scenario, kind, "broker CPU for the whole run", (cpu - cpuBefore).Round(time.Millisecond).String(), "–", true)
+		recordFigure(t, scenario, kind, "a good publisher's events delivered, in order", fmt.Sprintf("%d of %d", got, count), "all", got == count)
 		if got != count {
 			t.Fatalf("%s: the subscriber got %d of %d events", kind, got, count)
 		}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,6 +106,11 @@ func TestLoggerSIGTERMWritesBacklog(t *testing.T) {
 			"the stop wrote %d batches (%.1f MB) in %v (%.0f records/s), exit status %d",
 			sent, at.source, at.core, at.written, rows/1001, rows, drained, float64(drained*len(frames[3]))/1e6, took.Round(time.Millisecond),
 			float64(drained*1001)/took.Seconds(), status)
+		scenario := fmt.Sprintf("SIGTERM after a %v log burst", d)
+		recordFigure(t, scenario, kind, "records received / written", fmt.Sprintf("%d / %d", received*1001, rows),
+			"all received written", rows%1001 == 0 && rows >= received*1001)
+		recordFigure(t, scenario, kind, "stop: time, rate, exit status", fmt.Sprintf("%v, %.0f records/s, %d", took.Round(time.Millisecond),
+			float64(drained*1001)/took.Seconds(), status), "exit 0 within 30 s, files closed", status == 0 && closed)
 		if status != 0 {
 			t.Errorf("exit status %d after SIGTERM, want 0", status)
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/zpipe/zpipe/internal/zeektest/brokerproc"
 )
@@ -121,4 +122,51 @@ func percent(part, whole float64) string {
 		return "–"
 	}
 	return fmt.Sprintf("%.2f %%", 100*part/whole)
+}
+
+// rssWatch samples the resident memory of a process and its children
+// (zpipe and its plugins) every 50 ms until stopped.
+type rssWatch struct {
+	stop chan struct{}
+	done chan int64 // the highest sum seen, once stopped
+	peak int64
+}
+
+// watchRSS starts sampling pid's process tree; Peak stops it. A test
+// that does not call Peak has it stopped when it ends.
+func watchRSS(t *testing.T, pid int) *rssWatch {
+	w := &rssWatch{stop: make(chan struct{}), done: make(chan int64, 1)}
+	go func() {
+		var peak int64
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if procs, err := processTreeRSS(pid); err == nil {
+				var sum int64
+				for _, p := range procs {
+					sum += p.bytes
+				}
+				peak = max(peak, sum)
+			}
+			select {
+			case <-w.stop:
+				w.done <- peak
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	t.Cleanup(func() { w.Peak() })
+	return w
+}
+
+// Peak stops the sampling and returns the highest reading, in bytes.
+func (w *rssWatch) Peak() int64 {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+		w.peak = <-w.done
+	}
+	return w.peak
 }
