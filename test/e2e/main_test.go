@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -227,13 +228,25 @@ func startNode(t *testing.T, b *brokerproc.Process, cfg zeektest.Config) *zeekte
 	return n
 }
 
-// metrics scrapes the broker's Prometheus endpoint; brokers without one
-// return nil.
+// metrics scrapes the broker's Prometheus endpoint and sums the series of
+// each metric; brokers without one return nil.
 func metrics(t *testing.T, b *brokerproc.Process) map[string]float64 {
 	t.Helper()
 	if b.Endpoints().Metrics == "" {
 		return nil
 	}
+	out := map[string]float64{}
+	for name, f := range scrapeFamilies(t, b) {
+		for _, m := range f.GetMetric() {
+			out[name] += metricValue(m)
+		}
+	}
+	return out
+}
+
+// scrapeFamilies scrapes the broker's Prometheus endpoint.
+func scrapeFamilies(t *testing.T, b *brokerproc.Process) map[string]*dto.MetricFamily {
+	t.Helper()
 	resp, err := http.Get("http://" + b.Endpoints().Metrics + "/metrics")
 	if err != nil {
 		t.Fatalf("scrape %s metrics: %v", b.Kind(), err)
@@ -248,18 +261,18 @@ func metrics(t *testing.T, b *brokerproc.Process) map[string]float64 {
 	if err != nil {
 		t.Fatalf("parse %s metrics: %v", b.Kind(), err)
 	}
-	out := map[string]float64{}
-	for name, f := range families {
-		for _, m := range f.GetMetric() {
-			switch {
-			case m.GetCounter() != nil:
-				out[name] += m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				out[name] += m.GetGauge().GetValue()
-			}
-		}
+	return families
+}
+
+// metricValue is the value of a counter or gauge series.
+func metricValue(m *dto.Metric) float64 {
+	switch {
+	case m.GetCounter() != nil:
+		return m.GetCounter().GetValue()
+	case m.GetGauge() != nil:
+		return m.GetGauge().GetValue()
 	}
-	return out
+	return 0
 }
 
 // metricsMatching returns the metrics whose name contains substr, for the

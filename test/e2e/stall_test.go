@@ -2,14 +2,9 @@ package e2e
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/zpipe/zpipe/internal/zeektest"
 	"github.com/zpipe/zpipe/internal/zeektest/brokerproc"
@@ -25,31 +20,11 @@ type series struct {
 // the metric called name.
 func metricSeries(t *testing.T, b *brokerproc.Process, name string) []series {
 	t.Helper()
-	resp, err := http.Get("http://" + b.Endpoints().Metrics + "/metrics")
-	if err != nil {
-		t.Fatalf("scrape %s metrics: %v", b.Kind(), err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("scrape %s metrics: status %s, %v", b.Kind(), resp.Status, err)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(strings.NewReader(string(body)))
-	if err != nil {
-		t.Fatalf("parse %s metrics: %v", b.Kind(), err)
-	}
 	var out []series
-	for _, m := range families[name].GetMetric() {
-		s := series{labels: map[string]string{}}
+	for _, m := range scrapeFamilies(t, b)[name].GetMetric() {
+		s := series{labels: map[string]string{}, value: metricValue(m)}
 		for _, l := range m.GetLabel() {
 			s.labels[l.GetName()] = l.GetValue()
-		}
-		switch {
-		case m.GetCounter() != nil:
-			s.value = m.GetCounter().GetValue()
-		case m.GetGauge() != nil:
-			s.value = m.GetGauge().GetValue()
 		}
 		out = append(out, s)
 	}
