@@ -3,7 +3,6 @@ package zmqtransport
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
-	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/transport"
 	"github.com/zpipe/zpipe/internal/syncbuf"
 )
@@ -69,20 +67,7 @@ func TestQuiesceMonitorBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var got []string
-	for {
-		var b message.Batch
-		err := s.Recv(testCtx(t), "pull", &b, transport.Limits{})
-		for it := b.Iter(); it.Next(); {
-			got = append(got, string(it.Frame(0)))
-		}
-		if errors.Is(err, transport.ErrDrained) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("after %q: %v", got, err)
-		}
-	}
+	got := recvUntilDrained(t, s, "pull", transport.Limits{}, 0)
 	if len(got) != 1 || got[0] != "after" {
 		t.Fatalf("drained %q, want [after]", got)
 	}

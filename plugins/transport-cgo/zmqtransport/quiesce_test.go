@@ -136,20 +136,7 @@ func TestQuiesce(t *testing.T) {
 		_, _ = io.Copy(io.Discard, conn)
 		conn.Close()
 	}()
-	var got []string
-	for {
-		var b message.Batch
-		err := s.Recv(testCtx(t), "pull", &b, transport.Limits{MaxMessages: 100})
-		if errors.Is(err, transport.ErrDrained) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("after %d messages: %v", len(got), err)
-		}
-		for it := b.Iter(); it.Next(); {
-			got = append(got, string(it.Frame(0)))
-		}
-	}
+	got := recvUntilDrained(t, s, "pull", transport.Limits{MaxMessages: 100}, 0)
 	if len(got) != n {
 		t.Fatalf("drained %d of %d messages", len(got), n)
 	}
@@ -273,24 +260,31 @@ func TestQuiesceRefusesNewPeers(t *testing.T) {
 	if err := old.CloseWrite(); err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for {
-		var b message.Batch
-		err := s.Recv(testCtx(t), "pull", &b, transport.Limits{})
-		for it := b.Iter(); it.Next(); {
-			got = append(got, string(it.Frame(0)))
-		}
-		if errors.Is(err, transport.ErrDrained) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("after %q: %v", got, err)
-		}
-	}
+	got := recvUntilDrained(t, s, "pull", transport.Limits{}, 0)
 	if len(got) != 0 {
 		t.Fatalf("drained %q from a peer that came during the drain", got)
 	}
 	if err := <-admitted; err == nil {
 		t.Fatal("the peer that came during the drain completed its handshake")
+	}
+}
+
+// recvUntilDrained receives from socket id until it reports ErrDrained and
+// returns frame i of every message it delivered.
+func recvUntilDrained(t *testing.T, s *Server, id string, lim transport.Limits, i int) []string {
+	t.Helper()
+	var got []string
+	for {
+		var b message.Batch
+		err := s.Recv(testCtx(t), id, &b, lim)
+		for it := b.Iter(); it.Next(); {
+			got = append(got, string(it.Frame(i)))
+		}
+		if errors.Is(err, transport.ErrDrained) {
+			return got
+		}
+		if err != nil {
+			t.Fatalf("after %d messages: %v", len(got), err)
+		}
 	}
 }

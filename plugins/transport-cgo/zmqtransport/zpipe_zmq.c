@@ -6,6 +6,9 @@
 #include <netinet/in.h>
 #include <linux/sockios.h>
 #include <linux/tcp.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +113,16 @@ static int zp_is_subscription(zp_frames *fr);
 static void zp_oversize(zp_sock *s, int fd, size_t frames, size_t bytes);
 static void zp_note_subscription(zp_sock *s, zp_frames *fr);
 
+// zp_release_memory hands the heap memory freed by an oversize message
+// back to the system: libzmq held all of its frames (millions of small
+// allocations in its pipe), and glibc keeps freed small allocations in
+// its arenas otherwise.
+static void zp_release_memory(void) {
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
 // ZP_DISCARD_CHUNK bounds the frames of an oversize message discarded in
 // one call, so a link serves its other sockets in between.
 #define ZP_DISCARD_CHUNK 65536
@@ -129,6 +142,8 @@ static int zp_discard(zp_sock *s) {
 			return -1;
 		}
 		s->discarding = zmq_msg_more(&m);
+		if (!s->discarding)
+			zp_release_memory();
 	}
 	zmq_msg_close(&m);
 	return ZP_OVERSIZE_READ;
