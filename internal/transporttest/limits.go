@@ -139,10 +139,27 @@ func testOversize(t *testing.T, x *suite) {
 					t.Fatalf("good peer's message %d arrived as %d", i, seq)
 				}
 			}
-			// The offenders are gone. (A transport may enforce the limits
-			// only as it reads the socket, as libzmq assembles a message
-			// before it can be read: hence the wait after reading.)
-			x.waitPeers(t, s, "src", 1)
+			// The offenders are gone. A transport may enforce the limits
+			// only as it reads the socket (libzmq assembles a message
+			// before it can be read), and the last oversize message may
+			// arrive after everything else: so a pull source is read on
+			// while the test waits, and must yield nothing.
+			Eventually(t, fmt.Sprintf("the offenders to leave %q (%s)", "src", x.h.Name), func() bool {
+				if got, err := x.h.Peers(s, "src"); err != nil {
+					t.Fatalf("peers of %q: %v", "src", err)
+				} else if got == 1 {
+					return true
+				}
+				if subscriber == nil {
+					rctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+					defer cancel()
+					var b message.Batch
+					if err := s.Recv(rctx, recvFrom, &b, transport.Limits{}); err == nil {
+						t.Fatalf("more messages: %s", fmt.Sprint(BatchMessages(&b)))
+					}
+				}
+				return false
+			})
 			st := SocketStats(t, s, "src")
 			if st.Drops[DropOversize] != 2 || st.Events[transport.EventPeerOversize] != 2 {
 				t.Fatalf("source stats %+v: want 2 oversize drops and 2 peer_oversize events", st)
