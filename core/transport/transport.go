@@ -9,6 +9,8 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/schema"
@@ -239,6 +241,19 @@ type Problem struct {
 	Attribute string
 	Index     int
 	Message   string
+}
+
+// Problems collects the problems found in one socket's configuration.
+type Problems []Problem
+
+// Addf records a problem of attribute (at element index of a list, or -1).
+func (ps *Problems) Addf(attribute string, index int, format string, args ...any) {
+	*ps = append(*ps, Problem{Attribute: attribute, Index: index, Message: fmt.Sprintf(format, args...)})
+}
+
+// Has reports whether attribute has a problem.
+func (ps Problems) Has(attribute string) bool {
+	return slices.ContainsFunc(ps, func(p Problem) bool { return p.Attribute == attribute })
 }
 
 // Validator is implemented by transports that check a socket's

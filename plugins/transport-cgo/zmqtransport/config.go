@@ -419,21 +419,16 @@ func (c *config) checkCurve(available bool) []transport.Problem {
 type decoder struct {
 	body     map[string]any
 	schema   *schema.Schema
-	problems []transport.Problem
+	problems transport.Problems
 }
 
 func (d *decoder) problem(name string, index int, format string, args ...any) {
-	d.problems = append(d.problems, transport.Problem{Attribute: name, Index: index, Message: fmt.Sprintf(format, args...)})
+	d.problems.Addf(name, index, format, args...)
 }
 
 // failed reports whether attribute name has a problem.
 func (d *decoder) failed(name string) bool {
-	for _, p := range d.problems {
-		if p.Attribute == name {
-			return true
-		}
-	}
-	return false
+	return d.problems.Has(name)
 }
 
 func (d *decoder) value(name string) any {

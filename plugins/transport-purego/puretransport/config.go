@@ -363,7 +363,7 @@ func (c *config) options(kind string) puresock.Options {
 type decoder struct {
 	body     map[string]any
 	schema   *schema.Schema
-	problems []transport.Problem
+	problems transport.Problems
 }
 
 func (d *decoder) value(name string) any {
@@ -377,17 +377,12 @@ func (d *decoder) value(name string) any {
 // problem records a problem of attribute name (element index of a list,
 // or -1).
 func (d *decoder) problem(name string, index int, format string, args ...any) {
-	d.problems = append(d.problems, transport.Problem{Attribute: name, Index: index, Message: fmt.Sprintf(format, args...)})
+	d.problems.Addf(name, index, format, args...)
 }
 
 // failed reports whether attribute name has a problem already.
 func (d *decoder) failed(name string) bool {
-	for _, p := range d.problems {
-		if p.Attribute == name {
-			return true
-		}
-	}
-	return false
+	return d.problems.Has(name)
 }
 
 func (d *decoder) fail(name string, index int, v any, format string, args ...any) {
