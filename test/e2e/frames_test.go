@@ -3,8 +3,10 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
-	"slices"
+	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +17,8 @@ import (
 
 // TestOversizeMessages: pipelines/zeek-broker.hcl with its defaults
 // (max_message_bytes 64 MiB, max_message_frames 1024). One publisher
-// sends a frame of 70 MiB, another a message of 200,000 empty frames,
+// (a raw ZMTP peer) announces a frame of 70 MiB, another sends a message
+// of 200,000 empty frames,
 // while a third keeps publishing numbered events to a subscriber. Both
 // offenders are disconnected, each message is counted (oversize) and the
 // event too (peer_oversize), and every event of the good publisher
@@ -33,8 +36,6 @@ func TestOversizeMessages(t *testing.T) {
 		round = 20
 	)
 	hugeBytes, floodFrames := stressSize(70<<20, 800<<20), stressSize(200000, 20000000)
-	huge := [][]byte{[]byte(topic), []byte("huge"), []byte(zeektest.FormatBrokerBinV1), bytes.Repeat([]byte{'h'}, hugeBytes)}
-	flood := append([][]byte{[]byte(topic)}, slices.Repeat([][]byte{{}}, floodFrames)...)
 	forEachZpipe(t, func(t *testing.T, kind brokerproc.Kind) {
 		b := StartBroker(t, kind)
 		ctx := waitCtx(t, stressSize(90*time.Second, 5*time.Minute))
@@ -42,39 +43,41 @@ func TestOversizeMessages(t *testing.T) {
 		if err := sub.Ready(ctx); err != nil {
 			t.Fatal(err)
 		}
-		var pubs []*zeektest.Node
-		for _, name := range []string{"worker-1", "worker-2", "worker-3"} {
-			n := startNode(t, b, zeektest.Config{Name: name, NoStartupSubscriptions: true, NoHello: true, XPubSndHWM: zeektest.Unlimited})
-			if err := n.WaitSubscriptionSeen(ctx, topic); err != nil {
-				t.Fatal(err)
-			}
-			pubs = append(pubs, n)
+		good := startNode(t, b, zeektest.Config{Name: "worker-1", NoStartupSubscriptions: true, NoHello: true, XPubSndHWM: zeektest.Unlimited})
+		if err := good.WaitSubscriptionSeen(ctx, topic); err != nil {
+			t.Fatal(err)
 		}
-		good, big, many := pubs[0], pubs[1], pubs[2]
+		big, many := dialRawPublisher(t, b.Endpoints().XSub), dialRawPublisher(t, b.Endpoints().XSub)
 		rss := watchRSS(t, b.PID())
 		cpuBefore, err := b.CPUTime()
 		if err != nil {
 			t.Fatal(err)
 		}
 
-		// The offenders send from their own nodes while the good
-		// publisher goes on.
-		if err := big.PublishRaw(huge...); err != nil {
-			t.Fatal(err)
-		}
-		if err := many.PublishRaw(flood...); err != nil {
-			t.Fatal(err)
-		}
-		disconnected := func(n *zeektest.Node) bool {
-			return slices.ContainsFunc(n.SocketEvents(), func(e string) bool { return strings.HasPrefix(e, "xpub EVENT_DISCONNECTED") })
+		// The offenders send straight from the test, so that what is
+		// measured is the broker's work: an 800 MiB frame is announced and
+		// sent until the broker ends the connection; the flood is 2 bytes
+		// a frame.
+		go big.send(append(zmtpFrame(true, []byte(topic)), zmtpLongHeader(false, uint64(hugeBytes))...), hugeBytes)
+		flood := zmtpFrame(true, []byte(topic))
+		flood = append(flood, bytes.Repeat([]byte{0x01, 0x00}, floodFrames-1)...)
+		flood = append(flood, 0x00, 0x00)
+		go many.send(flood, 0)
+		disconnected := func(p *rawPeer) bool {
+			select {
+			case <-p.gone:
+				return true
+			default:
+				return false
+			}
 		}
 		disconnectBy := time.Now().Add(stressSize(waitTimeout, 3*time.Minute))
 		sent := 0
 		for sent < count || !disconnected(big) || !disconnected(many) {
 			if time.Now().After(disconnectBy) {
-				for _, n := range []*zeektest.Node{big, many} {
-					if !disconnected(n) {
-						t.Fatalf("%s: %s was not disconnected; socket events %q", kind, n.Name(), n.SocketEvents())
+				for name, p := range map[string]*rawPeer{"the huge frame's sender": big, "the flood's sender": many} {
+					if !disconnected(p) {
+						t.Fatalf("%s: %s was not disconnected", kind, name)
 					}
 				}
 			}
@@ -165,4 +168,82 @@ func waitSeries(ctx context.Context, t *testing.T, b *brokerproc.Process, name, 
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// rawPeer is a publisher that speaks ZMTP 3.0 from the test itself, as a
+// hostile peer would: it sends whatever bytes it is given.
+type rawPeer struct {
+	conn net.Conn
+	gone chan struct{} // closed when the broker has ended the connection
+}
+
+// dialRawPublisher connects to a broker's XSUB endpoint as an XPUB peer
+// with the NULL mechanism and completes the handshake; the subscriptions
+// the broker then sends are read and ignored.
+func dialRawPublisher(t *testing.T, ep string) *rawPeer {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(ep, "tcp://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	greeting := make([]byte, 64)
+	greeting[0], greeting[9], greeting[10] = 0xff, 0x7f, 3
+	copy(greeting[12:], "NULL")
+	ready := []byte("\x05READY\x0bSocket-Type\x00\x00\x00\x04XPUB")
+	hello := append(greeting, 0x04, byte(len(ready)))
+	if _, err := conn.Write(append(hello, ready...)); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.SetReadDeadline(time.Now().Add(waitTimeout)); err != nil {
+		t.Fatal(err)
+	}
+	head := make([]byte, 66)
+	if _, err := io.ReadFull(conn, head); err != nil || head[0] != 0xff || head[64] != 0x04 {
+		t.Fatalf("the broker's greeting and READY: % x, %v", head, err)
+	}
+	if _, err := io.ReadFull(conn, make([]byte, head[65])); err != nil {
+		t.Fatalf("the broker's READY: %v", err)
+	}
+	if err := conn.SetReadDeadline(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	p := &rawPeer{conn: conn, gone: make(chan struct{})}
+	go func() {
+		_, _ = io.Copy(io.Discard, conn)
+		close(p.gone)
+	}()
+	return p
+}
+
+// send writes b and then, if fill > 0, up to fill more bytes of filler,
+// stopping at the first error (the broker ended the connection).
+func (p *rawPeer) send(b []byte, fill int) {
+	if _, err := p.conn.Write(b); err != nil {
+		return
+	}
+	chunk := bytes.Repeat([]byte{'h'}, 1<<20)
+	for ; fill > 0; fill -= len(chunk) {
+		if _, err := p.conn.Write(chunk[:min(fill, len(chunk))]); err != nil {
+			return
+		}
+	}
+}
+
+// zmtpFrame encodes a short ZMTP frame.
+func zmtpFrame(more bool, body []byte) []byte {
+	flags := byte(0)
+	if more {
+		flags = 0x01
+	}
+	return append([]byte{flags, byte(len(body))}, body...)
+}
+
+// zmtpLongHeader encodes the header of a long ZMTP frame of size bytes.
+func zmtpLongHeader(more bool, size uint64) []byte {
+	flags := byte(0x02)
+	if more {
+		flags |= 0x01
+	}
+	return binary.BigEndian.AppendUint64([]byte{flags}, size)
 }
