@@ -130,7 +130,7 @@ func TestOversizeMessages(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		scenario := fmt.Sprintf("a %s frame and a message of %d empty frames", mib(int64(hugeBytes)), floodFrames)
+		scenario := fmt.Sprintf("frame of %s, message of %d empty frames", mib(int64(hugeBytes)), floodFrames)
 		recordFigure(t, scenario, kind, "zpipe and plugins, peak RSS", mib(peak), "≤ 1024 MiB", peak <= 1<<30)
 		recordFigure(t, scenario, kind, "zpipe and plugins, RSS afterwards", mib(after), "≤ 256 MiB (returned)", after <= 256<<20)
 		recordFigure(t, scenario, kind, "broker CPU for the whole run", (cpu - cpuBefore).Round(time.Millisecond).String(), "–", true)
