@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zpipe/zpipe/core/codec/registry"
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/msgfile"
 	"github.com/zpipe/zpipe/core/stage"
@@ -21,9 +22,16 @@ import (
 
 func newSink(t *testing.T, config map[string]any) stage.Stage {
 	t.Helper()
+	return newSinkWith(t, config, stagetest.Codecs(t))
+}
+
+// newSinkWith makes a file sink of config, with defaults for what it
+// leaves out (TSV, no rotation), over the codecs given.
+func newSinkWith(t *testing.T, config map[string]any, codecs *registry.Registry) stage.Stage {
+	t.Helper()
 	env := stagetest.Env(t, nil)
 	env.Component = "sink.file.logs"
-	env.Codecs = stagetest.Codecs(t)
+	env.Codecs = codecs
 	for k, v := range map[string]any{"format": "tsv", "rotate_interval": "0s", "rotate_size": 0, "file": ""} {
 		if _, ok := config[k]; !ok {
 			config[k] = v

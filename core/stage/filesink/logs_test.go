@@ -3,7 +3,6 @@ package filesink
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -50,23 +49,7 @@ func sinkWith(t *testing.T, config map[string]any, handlers ...batch.Handler) (s
 		t.Fatal(err)
 	}
 	c := &countingCodec{Local: local}
-	env := stagetest.Env(t, nil)
-	env.Component = "sink.file.logs"
-	env.Codecs = registry.New(nil, registry.LocalSource("codec-zeek", c))
-	for k, v := range map[string]any{"format": "tsv", "rotate_interval": "0s", "rotate_size": 0, "file": ""} {
-		if _, ok := config[k]; !ok {
-			config[k] = v
-		}
-	}
-	raw, err := json.Marshal(config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Kind.New(env, raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, c
+	return newSinkWith(t, config, registry.New(nil, registry.LocalSource("codec-zeek", c))), c
 }
 
 // zeekBatches pushes the captured batches (and an event) in two batches,
