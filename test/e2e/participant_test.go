@@ -280,8 +280,10 @@ func TestParticipant(t *testing.T) {
 		if _, err := manager.WaitNodeDown(ctx, id); err != nil {
 			t.Fatal(err)
 		}
+		// (The manager, like zpipe, may expire the silent node's
+		// subscription meanwhile: that warning is Zeek's own.)
 		for _, w := range manager.Warnings() {
-			if strings.Contains(w, "Expired") || strings.Contains(w, name) {
+			if (strings.Contains(w, "Expired") && !strings.Contains(w, silent.ID())) || strings.Contains(w, name) {
 				t.Errorf("manager warned: %s", w)
 			}
 		}
