@@ -608,7 +608,7 @@ func mappingInput(t *testing.T) []*pushed {
 		vector, json string
 		n            int
 	}{
-		{"zeek-log-conn-7rec.hex", "shared-batches-only/json/conn.log", 7},
+		{"zeek-log-conn-7rec.hex", "captured-batches-only/json/conn.log", 7},
 		{"zeek-log-dns-8rec.hex", "json/dns.log", 8},
 		{"zeek-log-test.hex", "json/test.log", 2},
 	} {
