@@ -55,7 +55,7 @@ func stringArgs(t *testing.T, ev value.Event) []string {
 	return out
 }
 
-func TestSpecHello(t *testing.T) {
+func TestDerivedHello(t *testing.T) {
 	frames := vectors.Load(t, "derived/event-zmq-hello.hex")
 	if string(frames[2]) != codec.FormatBrokerBin {
 		t.Fatalf("frame 2 = %q", frames[2])
@@ -72,7 +72,7 @@ func TestSpecHello(t *testing.T) {
 	}
 }
 
-func TestSpecHelloWithMetadata(t *testing.T) {
+func TestDerivedHelloWithMetadata(t *testing.T) {
 	ev := roundTrip(t, vectors.Payload(t, "derived/event-cluster-hello-meta.hex"))
 	if ev.Name != "Cluster::hello" || len(ev.Args) != 2 {
 		t.Fatalf("event = %+v", ev)
@@ -104,7 +104,8 @@ func TestZeekUnitTestVector(t *testing.T) {
 	}
 }
 
-// allTypes is §5.7 of the specification: one value of every type.
+// allTypes is the values of derived/event-all-types-bin.hex: one value of
+// every type.
 func allTypes() []value.Value {
 	return []value.Value{
 		value.Bool(true),
@@ -130,7 +131,7 @@ func allTypes() []value.Value {
 	}
 }
 
-func TestSpecAllTypes(t *testing.T) {
+func TestDerivedAllTypes(t *testing.T) {
 	payload := vectors.Payload(t, "derived/event-all-types-bin.hex")
 	ev := roundTrip(t, payload)
 	want := allTypes()
@@ -152,8 +153,9 @@ func TestSpecAllTypes(t *testing.T) {
 	}
 }
 
-// TestSpecValueTable checks each row of the table in §5.7 value by value.
-func TestSpecValueTable(t *testing.T) {
+// TestValueEncodings checks the bytes of each value of allTypes, one by
+// one, and the length header of a 200-byte string.
+func TestValueEncodings(t *testing.T) {
 	rows := []string{
 		"01 01", "02 00 00 00 00 00 00 00 2a", "03 ff ff ff ff ff ff ff f9",
 		"04 3f f8 00 00 00 00 00 00", "05 02 61 62",

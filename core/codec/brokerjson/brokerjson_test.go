@@ -61,7 +61,7 @@ func sameEvent(t *testing.T, got, want value.Event) {
 	}
 }
 
-func TestSpecHello(t *testing.T) {
+func TestDerivedHello(t *testing.T) {
 	frames := vectors.Load(t, "derived/event-zmq-hello-json.hex")
 	if string(frames[2]) != codec.FormatBrokerJSON {
 		t.Fatalf("frame 2 = %q", frames[2])
@@ -70,9 +70,9 @@ func TestSpecHello(t *testing.T) {
 	sameEvent(t, ev, binaryTwin(t, "derived/event-zmq-hello.hex"))
 }
 
-// TestSpecAllTypes decodes the JSON form of one value of every type, which
+// TestDerivedAllTypes decodes the JSON form of one value of every type, which
 // must equal the binary vector's values and re-encode byte for byte.
-func TestSpecAllTypes(t *testing.T) {
+func TestDerivedAllTypes(t *testing.T) {
 	ev := roundTrip(t, vectors.Payload(t, "derived/event-all-types-json.hex"))
 	sameEvent(t, ev, binaryTwin(t, "derived/event-all-types-bin.hex"))
 }

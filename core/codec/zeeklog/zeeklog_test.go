@@ -312,8 +312,8 @@ func jsonText(v any) string {
 	return string(b)
 }
 
-// TestSpecVectors checks the batches the specification derives (§7.8).
-func TestSpecVectors(t *testing.T) {
+// TestDerivedVectors checks the derived batches of testdata/zeek.
+func TestDerivedVectors(t *testing.T) {
 	frames := vectors.Load(t, "derived/log-write-cluster.hex")
 	b := roundTrip(t, frames[3])
 	if b.Stream != "Cluster::LOG" || b.Path != "cluster" || fieldNames(b) != "ts node message" ||

@@ -126,7 +126,7 @@ func TestUTF8Safe(t *testing.T) {
 	}
 }
 
-// escaped is the spec of the non-UTF-8 rule, for checks.
+// escaped is the non-UTF-8 rule written out plainly, for checks.
 func escaped(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); {
