@@ -80,7 +80,7 @@ Payloads are decoded by the codec plugin that handles their format
 $ZPIPE_PLUGIN_DIR, then the directory of zpipe. 'zpipe encode' turns the
 JSON back into the same bytes.
 
-  zpipe decode --hex shared/vectors/zeek-event-test_event.hex
+  zpipe decode --hex testdata/zeek/captured/zeek-event-test_event.hex
   zpipe decode --format broker-bin-v1 payload.bin
 
 Exit status: 0 when decoded, 1 when the input does not decode, 2 for a

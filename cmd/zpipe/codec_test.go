@@ -17,6 +17,7 @@ import (
 
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/plugin"
+	"github.com/zpipe/zpipe/internal/vectors"
 )
 
 var (
@@ -70,20 +71,6 @@ func zpipeCodec(t *testing.T, stdin []byte, args ...string) result {
 	return result{code, out.String(), errOut.String()}
 }
 
-// sharedDir is the shared directory of the test vectors: $ZPIPE_SHARED, or
-// ../shared next to the module root.
-func sharedDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("ZPIPE_SHARED")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "vectors")); err != nil {
-		t.Fatalf("shared vectors not found in %s: %v; set ZPIPE_SHARED to the directory holding vectors/ and spec/vectors/", dir, err)
-	}
-	return dir
-}
-
 // Vectors that are single payloads, by the format they are in.
 var payloadFormats = map[string]string{
 	"broker-bin-unit-test-node_status.hex": "broker-bin-v1",
@@ -108,22 +95,14 @@ var notPayloads = map[string]string{
 
 // TestDecodeEncodeEveryVector runs 'decode --hex | encode --hex' on every
 // vector file: each payload and message comes back byte for byte. Every
-// format is canonical for the vectors (Zeek's own output and the
-// specification's); the files that are not codec payloads are listed in
+// format is canonical for the vectors (Zeek's own output and the derived
+// ones); the files that are not codec payloads are listed in
 // notPayloads with the reason.
 func TestDecodeEncodeEveryVector(t *testing.T) {
-	shared := sharedDir(t)
-	var files []string
-	for _, pattern := range []string{"vectors/*.hex", "spec/vectors/*.hex"} {
-		m, err := filepath.Glob(filepath.Join(shared, pattern))
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, m...)
-	}
+	files := append(vectors.Glob(t, "captured/*.hex"), vectors.Glob(t, "derived/*.hex")...)
 	sort.Strings(files)
 	if len(files) < 29 {
-		t.Fatalf("found %d vector files, want the 29 shared ones", len(files))
+		t.Fatalf("found %d vector files, want the 29 of %s", len(files), vectors.Dir)
 	}
 	checked := 0
 	for _, path := range files {
@@ -162,7 +141,7 @@ func TestDecodeEncodeEveryVector(t *testing.T) {
 
 // TestDecodeMessageJSON checks what decode prints for a captured message.
 func TestDecodeMessageJSON(t *testing.T) {
-	r := zpipeCodec(t, nil, "decode", "--hex", filepath.Join(sharedDir(t), "spec/vectors/event-zmq-hello.hex"))
+	r := zpipeCodec(t, nil, "decode", "--hex", vectors.Path(t, "derived/event-zmq-hello.hex"))
 	if r.code != exitOK {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
@@ -172,7 +151,7 @@ func TestDecodeMessageJSON(t *testing.T) {
 	if r.stdout != want {
 		t.Fatalf("got  %s\nwant %s", r.stdout, want)
 	}
-	r = zpipeCodec(t, nil, "decode", "--hex", filepath.Join(sharedDir(t), "vectors/zeek-log-test.hex"))
+	r = zpipeCodec(t, nil, "decode", "--hex", vectors.Path(t, "captured/zeek-log-test.hex"))
 	var doc map[string]json.RawMessage
 	if r.code != exitOK || json.Unmarshal([]byte(r.stdout), &doc) != nil || string(doc["topic"]) != `"log-write"` || doc["log"] == nil {
 		t.Fatalf("log message: exit %d\n%s%s", r.code, r.stdout, r.stderr)
@@ -182,7 +161,7 @@ func TestDecodeMessageJSON(t *testing.T) {
 // TestDecodeRawPayload decodes a bare payload from standard input, then
 // converts the event into other formats and back.
 func TestDecodeRawPayload(t *testing.T) {
-	frames := vectorFrames(t, "spec/vectors/event-zmq-hello.hex")
+	frames := vectors.Load(t, "derived/event-zmq-hello.hex")
 	payload := frames[3]
 	r := zpipeCodec(t, payload, "decode", "--format", "broker-bin-v1")
 	if r.code != exitOK || !strings.HasPrefix(r.stdout, `{"format":"broker-bin-v1","event":{"name":"Cluster::Backend::ZeroMQ::hello"`) {
@@ -192,8 +171,8 @@ func TestDecodeRawPayload(t *testing.T) {
 	if enc := zpipeCodec(t, []byte(r.stdout), "encode"); enc.code != exitOK || enc.stdout != string(payload) {
 		t.Fatalf("raw encode: exit %d %q %s", enc.code, enc.stdout, enc.stderr)
 	}
-	// broker-bin-v1 → broker-json-v1 gives the specification's JSON twin.
-	jsonTwin := vectorFrames(t, "spec/vectors/event-zmq-hello-json.hex")[3]
+	// broker-bin-v1 → broker-json-v1 gives the derived JSON twin.
+	jsonTwin := vectors.Load(t, "derived/event-zmq-hello-json.hex")[3]
 	doc := strings.Replace(r.stdout, `"format":"broker-bin-v1"`, `"format":"broker-json-v1"`, 1)
 	if enc := zpipeCodec(t, []byte(doc), "encode"); enc.code != exitOK || enc.stdout != string(jsonTwin) {
 		t.Fatalf("to JSON: exit %d\n%s\n%s", enc.code, enc.stdout, enc.stderr)
@@ -212,14 +191,14 @@ func TestDecodeRawPayload(t *testing.T) {
 
 // TestEncodeJSONLines renders a captured log batch as Zeek's JSON log lines.
 func TestEncodeJSONLines(t *testing.T) {
-	dec := zpipeCodec(t, nil, "decode", "--hex", filepath.Join(sharedDir(t), "vectors/zeek-log-test.hex"))
+	dec := zpipeCodec(t, nil, "decode", "--hex", vectors.Path(t, "captured/zeek-log-test.hex"))
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(dec.stdout), &doc); err != nil {
 		t.Fatal(err)
 	}
 	bare, _ := json.Marshal(map[string]json.RawMessage{"log": doc["log"]})
 	r := zpipeCodec(t, bare, "encode", "--format", "zpipe-jsonl-v1")
-	want, err := os.ReadFile(filepath.Join(sharedDir(t), "vectors/expected/json/test.log"))
+	want, err := os.ReadFile(vectors.Path(t, "captured/expected/json/test.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,11 +208,10 @@ func TestEncodeJSONLines(t *testing.T) {
 }
 
 func TestCodecCommandErrors(t *testing.T) {
-	shared := sharedDir(t)
-	hello := filepath.Join(shared, "spec/vectors/event-zmq-hello.hex")
+	hello := vectors.Path(t, "derived/event-zmq-hello.hex")
 	badHex := writeFile(t, "bad.hex", "0e03\nzz\n")
 	threeFrames := writeFile(t, "three.hex", "61\n62\n63\n")
-	truncated := writeFile(t, "trunc.hex", hex.EncodeToString(vectorFrames(t, "spec/vectors/event-zmq-hello.hex")[3][:30])+"\n")
+	truncated := writeFile(t, "trunc.hex", hex.EncodeToString(vectors.Load(t, "derived/event-zmq-hello.hex")[3][:30])+"\n")
 	cases := []struct {
 		name  string
 		stdin string
@@ -287,19 +265,6 @@ func TestNoCodecPlugins(t *testing.T) {
 	if code != exitError || !strings.Contains(errOut.String(), "no codec plugins (zpipe-codec-*) found in "+empty) {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-}
-
-func vectorFrames(t *testing.T, rel string) [][]byte {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(sharedDir(t), rel))
-	if err != nil {
-		t.Fatal(err)
-	}
-	frames, err := message.ParseHexFrames(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return frames
 }
 
 // FuzzHexFrames parses arbitrary input as hex frames: it fails cleanly or

@@ -2,7 +2,7 @@
 // participant: it reads events (tail), publishes one (publish) and lists
 // the live nodes (nodes), through a transport plugin and the codecs, never
 // linking a ZeroMQ library itself. It never subscribes to a node-id topic,
-// so Zeek's nodes do not see it (spec §3.8).
+// so Zeek's nodes do not see it (docs/zeek-wire.md#staying-invisible).
 package cluster
 
 import (
@@ -26,14 +26,15 @@ import (
 	"github.com/zpipe/zpipe/core/value"
 )
 
-// Zeek's defaults (spec §8).
+// Zeek's defaults (docs/zeek-wire.md#sockets-and-endpoints).
 const (
 	DefaultBrokerXPub = "tcp://127.0.0.1:5555" // nodes' XSUB connect here
 	DefaultBrokerXSub = "tcp://127.0.0.1:5556" // nodes' XPUB connect here
 	DefaultFormat     = "broker-bin-v1"
-	// NodeIDTopicPrefix starts every node-id topic (spec §3.4).
+	// NodeIDTopicPrefix starts every node-id topic (docs/zeek-wire.md#topics).
 	NodeIDTopicPrefix = "zeek.cluster.nodeid."
-	// internalTopicPrefix starts the ready-to-publish probe topics (§3.9).
+	// internalTopicPrefix starts the ready-to-publish probe topics
+	// (docs/zeek-wire.md#ready-probe).
 	internalTopicPrefix = "zeek.zeromq.internal."
 )
 
@@ -86,7 +87,7 @@ func New(tr transport.Client, codecs *registry.Registry, cfg Config) (*Client, e
 // NodeID returns the id this client publishes as.
 func (c *Client) NodeID() string { return c.cfg.NodeID }
 
-// NewNodeID returns an id shaped like Zeek's (spec §3.3):
+// NewNodeID returns an id shaped like Zeek's (docs/zeek-wire.md#node-ids):
 // zeromq_<name>_<hostname>_<pid>_N<random base62>.
 func NewNodeID(name string) (string, error) {
 	host, err := os.Hostname()
@@ -203,8 +204,8 @@ var errProbeSeen = errors.New("probe seen")
 // subscriptions opens an XPUB towards the broker and returns every
 // subscription prefix the cluster holds: the broker replays them to a new
 // peer, and once this client's own probe subscription comes back, every
-// older one has arrived (spec §3.9). It returns the session (for sending
-// on the XPUB) and the XPUB's id.
+// older one has arrived (docs/zeek-wire.md#ready-probe). It returns the
+// session (for sending on the XPUB) and the XPUB's id.
 func (c *Client) subscriptions(ctx context.Context, s *session) (xpub string, prefixes []string, err error) {
 	xpub, err = s.open(ctx, "xpub", c.cfg.BrokerXSub, map[string]any{"verbose": true})
 	if err != nil {
@@ -259,7 +260,7 @@ func (c *Client) subscriptions(ctx context.Context, s *session) (xpub string, pr
 // Publish sends ev on topic in the cluster's format once the broker has
 // told this client every subscription it holds. It reports whether any
 // subscriber's prefix matches the topic; when none does, nothing is sent
-// (ZeroMQ would drop it anyway, spec §3.8).
+// (ZeroMQ would drop it anyway, docs/zeek-wire.md#staying-invisible).
 func (c *Client) Publish(ctx context.Context, topic string, ev *value.Event) (delivered bool, err error) {
 	enc, err := c.codecs.Encode(ctx, c.cfg.Format, []zmsgpack.Document{{Event: ev}})
 	if err != nil {

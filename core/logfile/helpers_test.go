@@ -15,31 +15,17 @@ import (
 	"github.com/zpipe/zpipe/core/codec/zeeklog"
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/value"
+	"github.com/zpipe/zpipe/internal/vectors"
 )
 
-// vectorsPath returns the directory of the captured Zeek vectors:
-// $ZPIPE_VECTORS, else ../shared/vectors next to the module root (as
-// internal/zeektest finds them, without its cgo dependency).
+// vectorsPath returns the directory of the captured Zeek vectors,
+// testdata/zeek/captured in the module root.
 func vectorsPath() (string, error) {
-	if dir := os.Getenv("ZPIPE_VECTORS"); dir != "" {
-		return dir, nil
-	}
-	wd, err := os.Getwd()
+	root, err := vectors.Root()
 	if err != nil {
 		return "", err
 	}
-	for d := wd; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			dir := filepath.Join(d, "..", "shared", "vectors")
-			if _, err := os.Stat(dir); err != nil {
-				return "", fmt.Errorf("captured vectors not found: %w; set ZPIPE_VECTORS", err)
-			}
-			return dir, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("no go.mod above %s", wd)
-		}
-	}
+	return filepath.Join(root, "captured"), nil
 }
 
 func vectorsDir(t testing.TB) string {

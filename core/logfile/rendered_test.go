@@ -56,7 +56,7 @@ func TestWriteRenderedMatchesZeek(t *testing.T) {
 			for _, c := range []struct{ file, want string }{
 				{"test.log", format + "/test.log"},
 				{"dns.log", format + "/dns.log"},
-				{"conn.log", "shared-batches-only/" + format + "/conn.log"},
+				{"conn.log", "captured-batches-only/" + format + "/conn.log"},
 			} {
 				got, want := readFile(t, filepath.Join(dir, c.file)), expected(t, c.want)
 				if format == FormatTSV {

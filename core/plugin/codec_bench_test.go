@@ -1,14 +1,9 @@
 package plugin
 
 import (
-	"bufio"
 	"context"
-	"encoding/hex"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,45 +15,8 @@ import (
 	"github.com/zpipe/zpipe/core/codec/zeeklog"
 	"github.com/zpipe/zpipe/core/codec/zmsgpack"
 	"github.com/zpipe/zpipe/core/value"
+	"github.com/zpipe/zpipe/internal/vectors"
 )
-
-// sharedPayload returns the payload (last frame) of a captured vector in the
-// shared directory: $ZPIPE_SHARED, else ../shared next to the module root.
-func sharedPayload(b *testing.B, rel string) []byte {
-	b.Helper()
-	dir := os.Getenv("ZPIPE_SHARED")
-	if dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			b.Fatal(err)
-		}
-		for d := wd; ; d = filepath.Dir(d) {
-			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-				dir = filepath.Join(d, "..", "shared")
-				break
-			}
-			if filepath.Dir(d) == d {
-				b.Fatalf("no go.mod above %s; set ZPIPE_SHARED to the shared directory", wd)
-			}
-		}
-	}
-	f, err := os.Open(filepath.Join(dir, rel))
-	if err != nil {
-		b.Fatalf("shared vector: %v (set ZPIPE_SHARED to the directory holding vectors/)", err)
-	}
-	defer f.Close()
-	var last []byte
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<16), 1<<24)
-	for sc.Scan() {
-		if line := strings.TrimSpace(sc.Text()); line != "" {
-			if last, err = hex.DecodeString(line); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	return last
-}
 
 // codecBench is one format and direction measured three ways.
 type codecBench struct {
@@ -121,7 +79,7 @@ func eventBench(b *testing.B, name, format string, payload []byte, decode func([
 }
 
 func logBench(b *testing.B, name, format string, payload []byte, decode func([]byte) (*value.LogBatch, error), encode func([]byte, *value.LogBatch) ([]byte, error), canDecode bool) []codecBench {
-	lb, err := zeeklog.Decode(sharedPayload(b, "vectors/zeek-log-conn-7rec.hex"))
+	lb, err := zeeklog.Decode(vectors.Payload(b, "captured/zeek-log-conn-7rec.hex"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -176,8 +134,8 @@ func BenchmarkCodecBoundary(b *testing.B) {
 	h := startCodecHost(b, HostConfig{Logger: discardLogger()})
 	local := localCodec(b)
 
-	testEvent := sharedPayload(b, "vectors/zeek-event-test_event.hex")
-	conn7 := sharedPayload(b, "vectors/zeek-log-conn-7rec.hex")
+	testEvent := vectors.Payload(b, "captured/zeek-event-test_event.hex")
+	conn7 := vectors.Payload(b, "captured/zeek-log-conn-7rec.hex")
 	ev, err := brokerbin.DecodeEvent(testEvent)
 	if err != nil {
 		b.Fatal(err)

@@ -54,8 +54,8 @@ const (
 	AttrZeekNodeID = "zeek.node_id"
 )
 
-// Names of the Zeek broker metrics (spec §2.4) and Zeek backend metrics
-// (spec §4.4), rendered in Prometheus exactly as Zeek renders them.
+// Names of the Zeek broker and backend metrics, rendered in Prometheus
+// exactly as Zeek renders them (docs/metrics.md#zeek-compatibility).
 const (
 	MetricZeekProxyFrontendMessagesReceived = "zeek.cluster.zeromq.proxy.frontend.messages.received"
 	MetricZeekProxyFrontendBytesReceived    = "zeek.cluster.zeromq.proxy.frontend.bytes.received"

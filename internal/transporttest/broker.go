@@ -14,7 +14,8 @@ import (
 	"github.com/zpipe/zpipe/core/transport"
 )
 
-// zeekNode is a test peer set up like a Zeek node (spec §3.1): an XPUB
+// zeekNode is a test peer set up like a Zeek node
+// (docs/zeek-wire.md#sockets-and-endpoints): an XPUB
 // (verbose, nodrop) connected to the broker's xsub and an XSUB connected to
 // the broker's xpub.
 type zeekNode struct {

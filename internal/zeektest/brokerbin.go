@@ -6,7 +6,7 @@ import (
 	"fmt"
 )
 
-// Broker binary format type tags (spec §5.2).
+// Broker binary format type tags (docs/zeek-wire.md#broker-bin-v1-events).
 const (
 	tagNone      = 0x00
 	tagBool      = 0x01

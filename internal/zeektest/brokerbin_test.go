@@ -83,7 +83,8 @@ func TestDecodeTestEventRoundTrip(t *testing.T) {
 }
 
 func TestEncodeMetadataAndScalars(t *testing.T) {
-	// Spec §5.6: Cluster::hello with a network-timestamp metadata entry.
+	// Cluster::hello with a network-timestamp metadata entry, as in
+	// derived/event-cluster-hello-meta.hex.
 	ts := Raw(mustHex(t, "0917979cfe53f76500"))
 	ev := Event{
 		Name:     ClusterHelloEvent,

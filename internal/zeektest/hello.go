@@ -33,8 +33,8 @@ type effect struct {
 }
 
 // helloProtocol is the node-side hello protocol of Zeek's ZeroMQ backend
-// and cluster framework (spec §3.6–3.7), without any I/O: each input returns
-// the effects the node must carry out, in order.
+// and cluster framework (docs/zeek-wire.md#hello-protocol), without any
+// I/O: each input returns the effects the node must carry out, in order.
 type helloProtocol struct {
 	name, id   string
 	expiration time.Duration

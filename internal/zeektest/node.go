@@ -123,7 +123,7 @@ func hwm(v int) int {
 }
 
 // StartupTopics returns the subscriptions a node with this configuration
-// makes at start, in Zeek's order (spec §3.4).
+// makes at start, in Zeek's order (docs/zeek-wire.md#topics).
 func (c Config) StartupTopics(id string) []string {
 	topics := []string{SupervisorTopic, TableTopic}
 	topics = append(topics, c.Topics...)
@@ -387,8 +387,8 @@ func (n *Node) SendXSubRaw(frame []byte) error {
 // WaitSubscription subscribes to prefix and returns once the broker has
 // processed the subscription: it then runs the ready probe (see Ready),
 // whose echo can only come back after the broker has handled everything
-// this node sent before it (spec §3.9). Other nodes have then been sent the
-// subscription too.
+// this node sent before it (docs/zeek-wire.md#ready-probe). Other nodes
+// have then been sent the subscription too.
 func (n *Node) WaitSubscription(ctx context.Context, prefix string) error {
 	if err := n.Subscribe(prefix); err != nil {
 		return err

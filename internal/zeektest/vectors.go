@@ -11,11 +11,8 @@ import (
 	"testing"
 
 	"github.com/zpipe/zpipe/core/message"
+	"github.com/zpipe/zpipe/internal/vectors"
 )
-
-// VectorsEnv names the environment variable that overrides where the
-// captured wire vectors are looked up.
-const VectorsEnv = "ZPIPE_VECTORS"
 
 // HandshakeFile is the captured phase-A message sequence, one JSON object a
 // line.
@@ -40,25 +37,25 @@ func ModuleRoot() (string, error) {
 	}
 }
 
-// VectorsDir returns the directory of the captured Zeek wire vectors: the
-// value of $ZPIPE_VECTORS if set, else ../shared/vectors next to the module
-// root. It fails with an explanation when the directory does not exist.
+// VectorsDir returns the directory of the captured Zeek wire vectors,
+// testdata/zeek/captured in the module root. It fails with an explanation
+// when the directory is not there.
 func VectorsDir() (string, error) {
-	dir := os.Getenv(VectorsEnv)
-	origin := "$" + VectorsEnv
-	if dir == "" {
-		root, err := ModuleRoot()
-		if err != nil {
-			return "", fmt.Errorf("locate wire vectors: %w", err)
-		}
-		dir = filepath.Join(root, "..", "shared", "vectors")
-		origin = "the default location (../shared/vectors next to the repository)"
+	root, err := vectors.Root()
+	if err != nil {
+		return "", err
 	}
+	return capturedIn(root)
+}
+
+// capturedIn returns the captured vectors of the vector directory root,
+// checked to hold the handshake sequence.
+func capturedIn(root string) (string, error) {
+	dir := filepath.Join(root, "captured")
 	if _, err := os.Stat(filepath.Join(dir, HandshakeFile)); err != nil {
-		return "", fmt.Errorf("wire vectors not found in %s from %s: %w; set %s to the directory holding zeek-*.hex and %s",
-			dir, origin, err, VectorsEnv, HandshakeFile)
+		return "", fmt.Errorf("wire vectors not found: %w; %s/captured is part of the repository", err, vectors.Dir)
 	}
-	return filepath.Clean(dir), nil
+	return dir, nil
 }
 
 // LoadVector reads the .hex vector called name (e.g.

@@ -121,8 +121,8 @@ func TestLoggerWritesZeeksFiles(t *testing.T) {
 				l.waitWritten(t, 5)
 				l.stop(t)
 				for name, want := range map[string]string{
-					"test.log": "shared-batches-only/" + format + "/test.log",
-					"conn.log": "shared-batches-only/" + format + "/conn.log",
+					"test.log": "captured-batches-only/" + format + "/test.log",
+					"conn.log": "captured-batches-only/" + format + "/conn.log",
 					"dns.log":  format + "/dns.log",
 				} {
 					got, err := os.ReadFile(filepath.Join(l.dir, name))
@@ -388,8 +388,8 @@ func TestRecordAndReplay(t *testing.T) {
 		logger.stop(t)
 		dir, _ := zeektest.VectorsDir()
 		for name, want := range map[string]string{
-			"test.log": "shared-batches-only/tsv/test.log",
-			"conn.log": "shared-batches-only/tsv/conn.log",
+			"test.log": "captured-batches-only/tsv/test.log",
+			"conn.log": "captured-batches-only/tsv/conn.log",
 			"dns.log":  "tsv/dns.log",
 		} {
 			got, err := os.ReadFile(filepath.Join(logger.dir, name))

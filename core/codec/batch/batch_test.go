@@ -11,10 +11,10 @@ import (
 	"github.com/zpipe/zpipe/core/codec/batch"
 	"github.com/zpipe/zpipe/core/codec/brokerbin"
 	"github.com/zpipe/zpipe/core/codec/builtin"
-	"github.com/zpipe/zpipe/core/codec/internal/vectors"
 	"github.com/zpipe/zpipe/core/codec/jsonl"
 	"github.com/zpipe/zpipe/core/codec/zmsgpack"
 	"github.com/zpipe/zpipe/core/value"
+	"github.com/zpipe/zpipe/internal/vectors"
 )
 
 func newLocal(t *testing.T) *batch.Local {
@@ -66,8 +66,8 @@ func TestDescribe(t *testing.T) {
 // is truncated: the others decode, the bad one is reported with its offset.
 func TestOneBadPayloadNeverFailsTheBatch(t *testing.T) {
 	l := newLocal(t)
-	hello := vectors.Payload(t, "spec/vectors/event-zmq-hello.hex")
-	meta := vectors.Payload(t, "spec/vectors/event-cluster-hello-meta.hex")
+	hello := vectors.Payload(t, "derived/event-zmq-hello.hex")
+	meta := vectors.Payload(t, "derived/event-cluster-hello-meta.hex")
 	in := items(hello, hello[:40], meta, nil)
 	var out batch.Result
 	if err := l.Decode(context.Background(), "broker-bin-v1", in, &out); err != nil {

@@ -3,7 +3,7 @@ package brokerbin
 import (
 	"testing"
 
-	"github.com/zpipe/zpipe/core/codec/internal/vectors"
+	"github.com/zpipe/zpipe/internal/vectors"
 )
 
 func reportEvents(b *testing.B) {
@@ -13,7 +13,7 @@ func reportEvents(b *testing.B) {
 // BenchmarkDecodeTestEvent decodes the captured test_event: 16 arguments
 // of every kind, 243 bytes.
 func BenchmarkDecodeTestEvent(b *testing.B) {
-	payload := vectors.Frames(b, vectors.Path(b, "vectors/zeek-event-test_event.hex"))[3]
+	payload := vectors.Frames(b, vectors.Path(b, "captured/zeek-event-test_event.hex"))[3]
 	b.SetBytes(int64(len(payload)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -27,7 +27,7 @@ func BenchmarkDecodeTestEvent(b *testing.B) {
 // BenchmarkEncodeTestEvent encodes the captured test_event into a reused
 // buffer.
 func BenchmarkEncodeTestEvent(b *testing.B) {
-	payload := vectors.Frames(b, vectors.Path(b, "vectors/zeek-event-test_event.hex"))[3]
+	payload := vectors.Frames(b, vectors.Path(b, "captured/zeek-event-test_event.hex"))[3]
 	ev, err := DecodeEvent(payload)
 	if err != nil {
 		b.Fatal(err)
@@ -46,7 +46,7 @@ func BenchmarkEncodeTestEvent(b *testing.B) {
 // BenchmarkDecodeHello decodes a captured ZeroMQ::hello, the smallest
 // common event.
 func BenchmarkDecodeHello(b *testing.B) {
-	payload := vectors.Frames(b, vectors.Path(b, "vectors/zeek-event-zeromq-hello.hex"))[3]
+	payload := vectors.Frames(b, vectors.Path(b, "captured/zeek-event-zeromq-hello.hex"))[3]
 	b.SetBytes(int64(len(payload)))
 	b.ReportAllocs()
 	for b.Loop() {

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/zpipe/zpipe/core/codec"
-	"github.com/zpipe/zpipe/core/codec/internal/vectors"
 	"github.com/zpipe/zpipe/core/value"
 	"github.com/zpipe/zpipe/core/value/valuetest"
+	"github.com/zpipe/zpipe/internal/vectors"
 )
 
 func unhex(t testing.TB, s string) []byte {
@@ -55,8 +55,8 @@ func stringArgs(t *testing.T, ev value.Event) []string {
 	return out
 }
 
-func TestSpecHello(t *testing.T) {
-	frames := vectors.Load(t, "spec/vectors/event-zmq-hello.hex")
+func TestDerivedHello(t *testing.T) {
+	frames := vectors.Load(t, "derived/event-zmq-hello.hex")
 	if string(frames[2]) != codec.FormatBrokerBin {
 		t.Fatalf("frame 2 = %q", frames[2])
 	}
@@ -72,8 +72,8 @@ func TestSpecHello(t *testing.T) {
 	}
 }
 
-func TestSpecHelloWithMetadata(t *testing.T) {
-	ev := roundTrip(t, vectors.Payload(t, "spec/vectors/event-cluster-hello-meta.hex"))
+func TestDerivedHelloWithMetadata(t *testing.T) {
+	ev := roundTrip(t, vectors.Payload(t, "derived/event-cluster-hello-meta.hex"))
 	if ev.Name != "Cluster::hello" || len(ev.Args) != 2 {
 		t.Fatalf("event = %+v", ev)
 	}
@@ -86,7 +86,7 @@ func TestSpecHelloWithMetadata(t *testing.T) {
 // TestZeekUnitTestVector is the vector of Zeek's own serializer unit test:
 // Supervisor::node_status("TEST", 42) with network timestamp 0.
 func TestZeekUnitTestVector(t *testing.T) {
-	payload := vectors.Payload(t, "spec/vectors/broker-bin-unit-test-node_status.hex")
+	payload := vectors.Payload(t, "derived/broker-bin-unit-test-node_status.hex")
 	ev := roundTrip(t, payload)
 	if ev.Name != "Supervisor::node_status" || len(ev.Args) != 2 ||
 		ev.Args[0].Str() != "TEST" || ev.Args[1].Count() != 42 || ev.Args[1].Kind() != value.KindCount {
@@ -104,7 +104,8 @@ func TestZeekUnitTestVector(t *testing.T) {
 	}
 }
 
-// allTypes is §5.7 of the specification: one value of every type.
+// allTypes is the values of derived/event-all-types-bin.hex: one value of
+// every type.
 func allTypes() []value.Value {
 	return []value.Value{
 		value.Bool(true),
@@ -130,8 +131,8 @@ func allTypes() []value.Value {
 	}
 }
 
-func TestSpecAllTypes(t *testing.T) {
-	payload := vectors.Payload(t, "spec/vectors/event-all-types-bin.hex")
+func TestDerivedAllTypes(t *testing.T) {
+	payload := vectors.Payload(t, "derived/event-all-types-bin.hex")
 	ev := roundTrip(t, payload)
 	want := allTypes()
 	if ev.Name != "Demo::all_types" || len(ev.Args) != len(want) {
@@ -152,8 +153,9 @@ func TestSpecAllTypes(t *testing.T) {
 	}
 }
 
-// TestSpecValueTable checks each row of the table in §5.7 value by value.
-func TestSpecValueTable(t *testing.T) {
+// TestValueEncodings checks the bytes of each value of allTypes, one by
+// one, and the length header of a 200-byte string.
+func TestValueEncodings(t *testing.T) {
 	rows := []string{
 		"01 01", "02 00 00 00 00 00 00 00 2a", "03 ff ff ff ff ff ff ff f9",
 		"04 3f f8 00 00 00 00 00 00", "05 02 61 62",
@@ -194,7 +196,7 @@ func TestSpecValueTable(t *testing.T) {
 // by argument, including the order of its set {x, y} and table
 // {one=1, two=2}.
 func TestCapturedTestEvent(t *testing.T) {
-	frames := vectors.Load(t, "vectors/zeek-event-test_event.hex")
+	frames := vectors.Load(t, "captured/zeek-event-test_event.hex")
 	ev := roundTrip(t, frames[3])
 	if ev.Name != "test_event" || len(ev.Metadata) != 0 {
 		t.Fatalf("event %q, metadata %v", ev.Name, ev.Metadata)
@@ -253,7 +255,7 @@ func TestCapturedTestEvent(t *testing.T) {
 // single-message files and from the handshake sequence.
 func TestCapturedEvents(t *testing.T) {
 	n := 0
-	for _, path := range vectors.Glob(t, "vectors/zeek-event-*.hex") {
+	for _, path := range vectors.Glob(t, "captured/zeek-event-*.hex") {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			frames := vectors.Frames(t, path)
 			ev := roundTrip(t, frames[3])
@@ -474,7 +476,7 @@ func TestSubnets(t *testing.T) {
 }
 
 func TestMalformed(t *testing.T) {
-	hello := vectors.Payload(t, "spec/vectors/event-zmq-hello.hex")
+	hello := vectors.Payload(t, "derived/event-zmq-hello.hex")
 	cases := []struct {
 		name, hex, want string
 	}{
@@ -563,7 +565,7 @@ func TestDeepNesting(t *testing.T) {
 // TestTruncations decodes every proper prefix of every vector: each must
 // fail cleanly.
 func TestTruncations(t *testing.T) {
-	for _, rel := range []string{"spec/vectors/event-all-types-bin.hex", "vectors/zeek-event-test_event.hex", "spec/vectors/event-cluster-hello-meta.hex"} {
+	for _, rel := range []string{"derived/event-all-types-bin.hex", "captured/zeek-event-test_event.hex", "derived/event-cluster-hello-meta.hex"} {
 		payload := vectors.Payload(t, rel)
 		for n := range len(payload) {
 			if _, err := DecodeEvent(payload[:n]); err == nil {
@@ -648,7 +650,7 @@ func TestRoundTripGenerated(t *testing.T) {
 // TestDecodedIsIndependent checks that a decoded event does not share
 // memory with the payload.
 func TestDecodedIsIndependent(t *testing.T) {
-	payload := bytes.Clone(vectors.Payload(t, "spec/vectors/event-zmq-hello.hex"))
+	payload := bytes.Clone(vectors.Payload(t, "derived/event-zmq-hello.hex"))
 	ev, err := DecodeEvent(payload)
 	if err != nil {
 		t.Fatal(err)
@@ -666,7 +668,7 @@ func TestCodecInterface(t *testing.T) {
 	if c.Format() != "broker-bin-v1" {
 		t.Fatal(c.Format())
 	}
-	payload := vectors.Payload(t, "spec/vectors/event-zmq-hello.hex")
+	payload := vectors.Payload(t, "derived/event-zmq-hello.hex")
 	ev, err := c.DecodeEvent(payload)
 	if err != nil {
 		t.Fatal(err)

@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/zpipe/zpipe/core/codec"
-	"github.com/zpipe/zpipe/core/codec/internal/vectors"
 	"github.com/zpipe/zpipe/core/value"
+	"github.com/zpipe/zpipe/internal/vectors"
 )
 
 // FuzzBrokerBinDecode decodes arbitrary payloads as events and as single
@@ -17,12 +17,12 @@ import (
 // a fixed point.
 func FuzzBrokerBinDecode(f *testing.F) {
 	for _, rel := range []string{
-		"spec/vectors/event-zmq-hello.hex", "spec/vectors/event-cluster-hello-meta.hex",
-		"spec/vectors/event-all-types-bin.hex", "spec/vectors/broker-bin-unit-test-node_status.hex",
+		"derived/event-zmq-hello.hex", "derived/event-cluster-hello-meta.hex",
+		"derived/event-all-types-bin.hex", "derived/broker-bin-unit-test-node_status.hex",
 	} {
 		f.Add(vectors.Payload(f, rel))
 	}
-	for _, path := range vectors.Glob(f, "vectors/zeek-event-*.hex") {
+	for _, path := range vectors.Glob(f, "captured/zeek-event-*.hex") {
 		frames := vectors.Frames(f, path)
 		f.Add(frames[3])
 	}

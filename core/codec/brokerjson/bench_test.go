@@ -4,11 +4,11 @@ import (
 	"testing"
 
 	"github.com/zpipe/zpipe/core/codec/brokerbin"
-	"github.com/zpipe/zpipe/core/codec/internal/vectors"
+	"github.com/zpipe/zpipe/internal/vectors"
 )
 
 func testEventJSON(b *testing.B) []byte {
-	ev, err := brokerbin.DecodeEvent(vectors.Frames(b, vectors.Path(b, "vectors/zeek-event-test_event.hex"))[3])
+	ev, err := brokerbin.DecodeEvent(vectors.Frames(b, vectors.Path(b, "captured/zeek-event-test_event.hex"))[3])
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,9 +12,9 @@ import (
 
 	"github.com/zpipe/zpipe/core/codec"
 	"github.com/zpipe/zpipe/core/codec/brokerbin"
-	"github.com/zpipe/zpipe/core/codec/internal/vectors"
 	"github.com/zpipe/zpipe/core/value"
 	"github.com/zpipe/zpipe/core/value/valuetest"
+	"github.com/zpipe/zpipe/internal/vectors"
 )
 
 // roundTrip decodes payload, re-encodes it and requires the same bytes.
@@ -61,27 +61,27 @@ func sameEvent(t *testing.T, got, want value.Event) {
 	}
 }
 
-func TestSpecHello(t *testing.T) {
-	frames := vectors.Load(t, "spec/vectors/event-zmq-hello-json.hex")
+func TestDerivedHello(t *testing.T) {
+	frames := vectors.Load(t, "derived/event-zmq-hello-json.hex")
 	if string(frames[2]) != codec.FormatBrokerJSON {
 		t.Fatalf("frame 2 = %q", frames[2])
 	}
 	ev := roundTrip(t, frames[3])
-	sameEvent(t, ev, binaryTwin(t, "spec/vectors/event-zmq-hello.hex"))
+	sameEvent(t, ev, binaryTwin(t, "derived/event-zmq-hello.hex"))
 }
 
-// TestSpecAllTypes decodes the JSON form of one value of every type, which
+// TestDerivedAllTypes decodes the JSON form of one value of every type, which
 // must equal the binary vector's values and re-encode byte for byte.
-func TestSpecAllTypes(t *testing.T) {
-	ev := roundTrip(t, vectors.Payload(t, "spec/vectors/event-all-types-json.hex"))
-	sameEvent(t, ev, binaryTwin(t, "spec/vectors/event-all-types-bin.hex"))
+func TestDerivedAllTypes(t *testing.T) {
+	ev := roundTrip(t, vectors.Payload(t, "derived/event-all-types-json.hex"))
+	sameEvent(t, ev, binaryTwin(t, "derived/event-all-types-bin.hex"))
 }
 
 // TestZeekUnitTestJSON is the JSON that Zeek's serializer unit test
 // expects for Supervisor::node_status("TEST", 42) with timestamp 0.
 func TestZeekUnitTestJSON(t *testing.T) {
 	const want = `{"@data-type":"vector","data":[{"@data-type":"count","data":1},{"@data-type":"count","data":1},{"@data-type":"vector","data":[{"@data-type":"string","data":"Supervisor::node_status"},{"@data-type":"vector","data":[{"@data-type":"string","data":"TEST"},{"@data-type":"count","data":42}]},{"@data-type":"vector","data":[{"@data-type":"vector","data":[{"@data-type":"count","data":1},{"@data-type":"timestamp","data":"1970-01-01T00:00:00.000"}]}]}]}]}`
-	ev := binaryTwin(t, "spec/vectors/broker-bin-unit-test-node_status.hex")
+	ev := binaryTwin(t, "derived/broker-bin-unit-test-node_status.hex")
 	out, err := AppendEvent(nil, &ev)
 	if err != nil || string(out) != want {
 		t.Fatalf("encoded %s, %v", out, err)
@@ -106,7 +106,7 @@ func TestCapturedEvents(t *testing.T) {
 		}
 		sameEvent(t, roundTrip(t, out), ev)
 	}
-	ev := binaryTwin(t, "vectors/zeek-event-test_event.hex")
+	ev := binaryTwin(t, "captured/zeek-event-test_event.hex")
 	out, err := AppendEvent(nil, &ev)
 	if err != nil {
 		t.Fatal(err)
@@ -264,13 +264,13 @@ func TestDecodeForms(t *testing.T) {
 		}
 	}
 	// The WebSocket framing keys are ignored.
-	hello := vectors.Payload(t, "spec/vectors/event-zmq-hello-json.hex")
+	hello := vectors.Payload(t, "derived/event-zmq-hello-json.hex")
 	ws := append([]byte(`{"type":"data-message","topic":"zeek.x",`), hello[1:]...)
 	ev, err := DecodeEvent(ws)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sameEvent(t, ev, binaryTwin(t, "spec/vectors/event-zmq-hello.hex"))
+	sameEvent(t, ev, binaryTwin(t, "derived/event-zmq-hello.hex"))
 }
 
 func TestMetadataShapes(t *testing.T) {
@@ -368,7 +368,7 @@ func TestMalformedEvents(t *testing.T) {
 }
 
 func TestTruncations(t *testing.T) {
-	payload := vectors.Payload(t, "spec/vectors/event-all-types-json.hex")
+	payload := vectors.Payload(t, "derived/event-all-types-json.hex")
 	for n := range len(payload) {
 		if _, err := DecodeEvent(payload[:n]); err == nil {
 			t.Fatalf("prefix of %d bytes decoded", n)
@@ -455,7 +455,7 @@ func TestCodecInterface(t *testing.T) {
 	if c.Format() != "broker-json-v1" {
 		t.Fatal(c.Format())
 	}
-	payload := vectors.Payload(t, "spec/vectors/event-zmq-hello-json.hex")
+	payload := vectors.Payload(t, "derived/event-zmq-hello-json.hex")
 	ev, err := c.DecodeEvent(payload)
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/zpipe/zpipe/core/codec"
 	"github.com/zpipe/zpipe/core/codec/brokerbin"
-	"github.com/zpipe/zpipe/core/codec/internal/vectors"
+	"github.com/zpipe/zpipe/internal/vectors"
 )
 
 // FuzzBrokerJSONDecode decodes arbitrary payloads as events. Malformed
@@ -16,9 +16,9 @@ import (
 // re-encode and reach a fixed point after one lossy pass (or collide in a
 // set or table, as it would in Zeek).
 func FuzzBrokerJSONDecode(f *testing.F) {
-	f.Add(vectors.Payload(f, "spec/vectors/event-zmq-hello-json.hex"))
-	f.Add(vectors.Payload(f, "spec/vectors/event-all-types-json.hex"))
-	for _, path := range vectors.Glob(f, "vectors/zeek-event-*.hex") {
+	f.Add(vectors.Payload(f, "derived/event-zmq-hello-json.hex"))
+	f.Add(vectors.Payload(f, "derived/event-all-types-json.hex"))
+	for _, path := range vectors.Glob(f, "captured/zeek-event-*.hex") {
 		ev, err := brokerbin.DecodeEvent(vectors.Frames(f, path)[3])
 		if err != nil {
 			f.Fatal(err)

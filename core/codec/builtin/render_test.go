@@ -8,12 +8,12 @@ import (
 
 	"github.com/zpipe/zpipe/core/codec"
 	"github.com/zpipe/zpipe/core/codec/batch"
-	"github.com/zpipe/zpipe/core/codec/internal/vectors"
 	"github.com/zpipe/zpipe/core/codec/jsonl"
 	"github.com/zpipe/zpipe/core/codec/zeekascii"
 	"github.com/zpipe/zpipe/core/codec/zeeklog"
 	"github.com/zpipe/zpipe/core/value"
 	"github.com/zpipe/zpipe/core/value/valuetest"
+	"github.com/zpipe/zpipe/internal/vectors"
 )
 
 // logPayloads returns zeek-bin-serializer payloads: every captured and
@@ -22,10 +22,10 @@ import (
 func logPayloads(t *testing.T) [][]byte {
 	t.Helper()
 	var out [][]byte
-	for _, path := range vectors.Glob(t, "vectors/zeek-log-*.hex") {
+	for _, path := range vectors.Glob(t, "captured/zeek-log-*.hex") {
 		out = append(out, vectors.Frames(t, path)[3])
 	}
-	for _, rel := range []string{"spec/vectors/log-write-cluster.hex", "spec/vectors/log-write-demo.hex", "spec/vectors/zeek-bin-unit-test-log.hex"} {
+	for _, rel := range []string{"derived/log-write-cluster.hex", "derived/log-write-demo.hex", "derived/zeek-bin-unit-test-log.hex"} {
 		out = append(out, vectors.Payload(t, rel))
 	}
 	g := valuetest.New(7)
@@ -97,7 +97,7 @@ func TestZeekRendersAsTheWriter(t *testing.T) {
 	}
 	// The captured conn batches (three in a row) share one schema.
 	var conn batch.Items
-	for _, rel := range []string{"vectors/zeek-log-conn-7rec.hex", "vectors/zeek-log-conn-1rec-a.hex", "vectors/zeek-log-conn-1rec-b.hex", "vectors/zeek-log-dns-8rec.hex"} {
+	for _, rel := range []string{"captured/zeek-log-conn-7rec.hex", "captured/zeek-log-conn-1rec-a.hex", "captured/zeek-log-conn-1rec-b.hex", "captured/zeek-log-dns-8rec.hex"} {
 		conn.Append(vectors.Payload(t, rel))
 	}
 	var out batch.RenderResult
@@ -116,7 +116,7 @@ func TestZeekRenderErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := vectors.Payload(t, "vectors/zeek-log-conn-7rec.hex")
+	good := vectors.Payload(t, "captured/zeek-log-conn-7rec.hex")
 	bad := [][]byte{good[:100], append(slices.Clone(good), 0), good[:len(good)-1], {}}
 	var in batch.Items
 	in.Append(good)
@@ -162,7 +162,7 @@ func TestZeekRenderReusesMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	var in batch.Items
-	p := vectors.Payload(t, "vectors/zeek-log-conn-7rec.hex")
+	p := vectors.Payload(t, "captured/zeek-log-conn-7rec.hex")
 	for range 100 {
 		in.Append(p)
 	}
@@ -188,7 +188,7 @@ func BenchmarkRenderConn(b *testing.B) {
 		b.Fatal(err)
 	}
 	var in batch.Items
-	p := vectors.Payload(b, "vectors/zeek-log-conn-7rec.hex")
+	p := vectors.Payload(b, "captured/zeek-log-conn-7rec.hex")
 	for range 100 {
 		in.Append(p)
 	}

@@ -15,10 +15,10 @@ import (
 	"unicode/utf8"
 
 	"github.com/zpipe/zpipe/core/codec/brokerbin"
-	"github.com/zpipe/zpipe/core/codec/internal/vectors"
 	"github.com/zpipe/zpipe/core/codec/zeeklog"
 	"github.com/zpipe/zpipe/core/value"
 	"github.com/zpipe/zpipe/core/value/valuetest"
+	"github.com/zpipe/zpipe/internal/vectors"
 )
 
 func readLines(t *testing.T, rel string) []string {
@@ -68,20 +68,20 @@ func sameLines(t *testing.T, got, want []string) {
 // TestZeekJSONLogs renders the captured batches and compares them byte for
 // byte with what Zeek's own JSON log writer wrote for them.
 func TestZeekJSONLogs(t *testing.T) {
-	sameLines(t, renderBatches(t, "vectors/zeek-log-test.hex"), readLines(t, "vectors/expected/json/test.log"))
-	sameLines(t, renderBatches(t, "vectors/zeek-log-dns-8rec.hex"), readLines(t, "vectors/expected/json/dns.log"))
-	sameLines(t, renderBatches(t, "vectors/zeek-log-conn-7rec.hex", "vectors/zeek-log-conn-1rec-a.hex", "vectors/zeek-log-conn-1rec-b.hex"),
-		readLines(t, "vectors/expected/shared-batches-only/json/conn.log"))
+	sameLines(t, renderBatches(t, "captured/zeek-log-test.hex"), readLines(t, "captured/expected/json/test.log"))
+	sameLines(t, renderBatches(t, "captured/zeek-log-dns-8rec.hex"), readLines(t, "captured/expected/json/dns.log"))
+	sameLines(t, renderBatches(t, "captured/zeek-log-conn-7rec.hex", "captured/zeek-log-conn-1rec-a.hex", "captured/zeek-log-conn-1rec-b.hex"),
+		readLines(t, "captured/expected/captured-batches-only/json/conn.log"))
 	// In the full conn.log, the 7-record batch is rows 1-7, 1rec-a row 8
 	// and 1rec-b row 16.
-	all := readLines(t, "vectors/expected/json/conn.log")
-	sameLines(t, renderBatches(t, "vectors/zeek-log-conn-7rec.hex"), all[:7])
-	sameLines(t, renderBatches(t, "vectors/zeek-log-conn-1rec-a.hex"), all[7:8])
-	sameLines(t, renderBatches(t, "vectors/zeek-log-conn-1rec-b.hex"), all[15:16])
+	all := readLines(t, "captured/expected/json/conn.log")
+	sameLines(t, renderBatches(t, "captured/zeek-log-conn-7rec.hex"), all[:7])
+	sameLines(t, renderBatches(t, "captured/zeek-log-conn-1rec-a.hex"), all[7:8])
+	sameLines(t, renderBatches(t, "captured/zeek-log-conn-1rec-b.hex"), all[15:16])
 }
 
 func TestPathOption(t *testing.T) {
-	b, err := zeeklog.Decode(vectors.Payload(t, "vectors/zeek-log-test.hex"))
+	b, err := zeeklog.Decode(vectors.Payload(t, "captured/zeek-log-test.hex"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestStrings(t *testing.T) {
 // TestEvent renders the captured test_event, which has an argument of
 // every kind.
 func TestEvent(t *testing.T) {
-	frames := vectors.Frames(t, vectors.Path(t, "vectors/zeek-event-test_event.hex"))
+	frames := vectors.Frames(t, vectors.Path(t, "captured/zeek-event-test_event.hex"))
 	ev, err := brokerbin.DecodeEvent(frames[3])
 	if err != nil {
 		t.Fatal(err)

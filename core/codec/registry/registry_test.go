@@ -12,11 +12,11 @@ import (
 	"github.com/zpipe/zpipe/core/codec/batch"
 	"github.com/zpipe/zpipe/core/codec/brokerbin"
 	"github.com/zpipe/zpipe/core/codec/builtin"
-	"github.com/zpipe/zpipe/core/codec/internal/vectors"
 	"github.com/zpipe/zpipe/core/codec/zeeklog"
 	"github.com/zpipe/zpipe/core/codec/zmsgpack"
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/value"
+	"github.com/zpipe/zpipe/internal/vectors"
 )
 
 // countingSource wraps handlers as a local codec and counts its starts.
@@ -121,7 +121,7 @@ func mustLocal(t *testing.T, handlers ...batch.Handler) *batch.Local {
 func TestDecodeAndEncodeValues(t *testing.T) {
 	r := New(nil, LocalSource("all", mustLocal(t, builtin.All()...)))
 	ctx := context.Background()
-	hello := vectors.Payload(t, "spec/vectors/event-zmq-hello.hex")
+	hello := vectors.Payload(t, "derived/event-zmq-hello.hex")
 	got, err := r.Decode(ctx, "broker-bin-v1", [][]byte{hello, hello[:5]})
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +133,7 @@ func TestDecodeAndEncodeValues(t *testing.T) {
 	if !errors.As(got[1].Err, &ie) || ie.Index != 1 || ie.Offset < 0 {
 		t.Fatalf("bad payload: %v", got[1].Err)
 	}
-	lb, err := zeeklog.Decode(vectors.Payload(t, "vectors/zeek-log-test.hex"))
+	lb, err := zeeklog.Decode(vectors.Payload(t, "captured/zeek-log-test.hex"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestDecodeAndEncodeValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if enc[0].Err != nil || !bytes.Equal(enc[0].Payload, vectors.Payload(t, "vectors/zeek-log-test.hex")) {
+	if enc[0].Err != nil || !bytes.Equal(enc[0].Payload, vectors.Payload(t, "captured/zeek-log-test.hex")) {
 		t.Fatalf("encoded log batch differs: %v", enc[0].Err)
 	}
 	if enc[1].Err == nil || !strings.Contains(enc[1].Err.Error(), "neither an event nor a log batch") {
@@ -166,8 +166,8 @@ func TestDecodeMessages(t *testing.T) {
 	r := New(nil, LocalSource("codec-zeek", mustLocal(t, builtin.Zeek()...)))
 	ctx := context.Background()
 	var msgs message.Batch
-	hello := vectors.Load(t, "spec/vectors/event-zmq-hello.hex")
-	logw := vectors.Load(t, "vectors/zeek-log-test.hex")
+	hello := vectors.Load(t, "derived/event-zmq-hello.hex")
+	logw := vectors.Load(t, "captured/zeek-log-test.hex")
 	msgs.Append(hello...)                                                                      // 0: event
 	msgs.Append(logw...)                                                                       // 1: log batch
 	msgs.Append(hello[0], hello[1], []byte("broker-json-v1"), []byte(`{"@data-type":"none"}`)) // 2: nobody decodes JSON here

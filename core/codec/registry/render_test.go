@@ -11,10 +11,10 @@ import (
 	"github.com/zpipe/zpipe/core/codec"
 	"github.com/zpipe/zpipe/core/codec/batch"
 	"github.com/zpipe/zpipe/core/codec/builtin"
-	"github.com/zpipe/zpipe/core/codec/internal/vectors"
 	"github.com/zpipe/zpipe/core/codec/zeekascii"
 	"github.com/zpipe/zpipe/core/codec/zeeklog"
 	"github.com/zpipe/zpipe/core/message"
+	"github.com/zpipe/zpipe/internal/vectors"
 )
 
 // recordingCodec wraps a codec and records its calls and the largest
@@ -73,9 +73,9 @@ func renderedLines(t *testing.T, payload []byte) []byte {
 func TestRenderMessages(t *testing.T) {
 	rec := &recordingCodec{Local: mustLocal(t, builtin.Zeek()...)}
 	r := New(nil, LocalSource("codec-zeek", rec))
-	hello := vectors.Load(t, "spec/vectors/event-zmq-hello.hex")
-	conn := vectors.Load(t, "vectors/zeek-log-conn-7rec.hex")
-	dns := vectors.Load(t, "vectors/zeek-log-dns-8rec.hex")
+	hello := vectors.Load(t, "derived/event-zmq-hello.hex")
+	conn := vectors.Load(t, "captured/zeek-log-conn-7rec.hex")
+	dns := vectors.Load(t, "captured/zeek-log-dns-8rec.hex")
 	var msgs message.Batch
 	const logs = 2000
 	for i := range logs {
@@ -165,7 +165,7 @@ func TestRenderMessagesDecodesWhatDoesNotRender(t *testing.T) {
 			target = "zeek-xml"
 		}
 		var msgs message.Batch
-		msgs.Append(vectors.Load(t, "vectors/zeek-log-conn-7rec.hex")...)
+		msgs.Append(vectors.Load(t, "captured/zeek-log-conn-7rec.hex")...)
 		err := r.RenderMessages(context.Background(), &msgs, target, PassUndecoded, func(got []Message) error {
 			if len(got) != 1 || got[0].Rendered != nil || got[0].Log == nil || len(got[0].Log.Records) != 7 {
 				t.Fatalf("%s: %+v", name, got)
@@ -181,7 +181,7 @@ func TestRenderMessagesDecodesWhatDoesNotRender(t *testing.T) {
 // TestRenderMessagesErrors: an error of fn or of the codec ends the call
 // with it; the chunks before were handled.
 func TestRenderMessagesErrors(t *testing.T) {
-	conn := vectors.Load(t, "vectors/zeek-log-conn-7rec.hex")
+	conn := vectors.Load(t, "captured/zeek-log-conn-7rec.hex")
 	var msgs message.Batch
 	for range 2000 {
 		msgs.Append(conn...)

@@ -13,7 +13,7 @@ func connBatch(b *testing.B, n int) *value.LogBatch {
 	b.Helper()
 	var recs [][]value.Value
 	var fields []value.Field
-	for _, rel := range []string{"vectors/zeek-log-conn-7rec.hex", "vectors/zeek-log-conn-1rec-a.hex", "vectors/zeek-log-conn-1rec-b.hex"} {
+	for _, rel := range []string{"captured/zeek-log-conn-7rec.hex", "captured/zeek-log-conn-1rec-a.hex", "captured/zeek-log-conn-1rec-b.hex"} {
 		batch := decode(b, rel)
 		fields = batch.Fields
 		recs = append(recs, batch.Records...)

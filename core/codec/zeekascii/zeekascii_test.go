@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zpipe/zpipe/core/codec/internal/vectors"
 	"github.com/zpipe/zpipe/core/codec/zeeklog"
 	"github.com/zpipe/zpipe/core/value"
 	"github.com/zpipe/zpipe/core/value/valuetest"
+	"github.com/zpipe/zpipe/internal/vectors"
 )
 
 func decode(t testing.TB, rel string) *value.LogBatch {
@@ -97,15 +97,15 @@ func sameFile(t *testing.T, got []byte, wantRel string) {
 // files Zeek's own logger wrote for them, byte for byte but for the times
 // of #open and #close.
 func TestZeekTSVLogs(t *testing.T) {
-	sameFile(t, renderFile(t, "vectors/zeek-log-test.hex"), "vectors/expected/tsv/test.log")
-	sameFile(t, renderFile(t, "vectors/zeek-log-test.hex"), "vectors/expected/shared-batches-only/tsv/test.log")
-	sameFile(t, renderFile(t, "vectors/zeek-log-dns-8rec.hex"), "vectors/expected/tsv/dns.log")
-	sameFile(t, renderFile(t, "vectors/zeek-log-conn-7rec.hex", "vectors/zeek-log-conn-1rec-a.hex", "vectors/zeek-log-conn-1rec-b.hex"),
-		"vectors/expected/shared-batches-only/tsv/conn.log")
+	sameFile(t, renderFile(t, "captured/zeek-log-test.hex"), "captured/expected/tsv/test.log")
+	sameFile(t, renderFile(t, "captured/zeek-log-test.hex"), "captured/expected/captured-batches-only/tsv/test.log")
+	sameFile(t, renderFile(t, "captured/zeek-log-dns-8rec.hex"), "captured/expected/tsv/dns.log")
+	sameFile(t, renderFile(t, "captured/zeek-log-conn-7rec.hex", "captured/zeek-log-conn-1rec-a.hex", "captured/zeek-log-conn-1rec-b.hex"),
+		"captured/expected/captured-batches-only/tsv/conn.log")
 
 	// In the full conn.log (header of 8 lines), the 7-record batch is
 	// rows 1-7, 1rec-a row 8 and 1rec-b row 16.
-	data, err := os.ReadFile(vectors.Path(t, "vectors/expected/tsv/conn.log"))
+	data, err := os.ReadFile(vectors.Path(t, "captured/expected/tsv/conn.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestZeekTSVLogs(t *testing.T) {
 	for _, c := range []struct {
 		rel      string
 		from, to int
-	}{{"vectors/zeek-log-conn-7rec.hex", 8, 15}, {"vectors/zeek-log-conn-1rec-a.hex", 15, 16}, {"vectors/zeek-log-conn-1rec-b.hex", 23, 24}} {
+	}{{"captured/zeek-log-conn-7rec.hex", 8, 15}, {"captured/zeek-log-conn-1rec-a.hex", 15, 16}, {"captured/zeek-log-conn-1rec-b.hex", 23, 24}} {
 		if got, want := rows(c.rel), strings.Join(all[c.from:c.to], ""); got != want {
 			t.Errorf("%s:\n got %q\nwant %q", c.rel, got, want)
 		}

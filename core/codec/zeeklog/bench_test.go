@@ -3,7 +3,7 @@ package zeeklog
 import (
 	"testing"
 
-	"github.com/zpipe/zpipe/core/codec/internal/vectors"
+	"github.com/zpipe/zpipe/internal/vectors"
 )
 
 func reportRecords(b *testing.B, records int) {
@@ -13,7 +13,7 @@ func reportRecords(b *testing.B, records int) {
 // BenchmarkDecodeConn7 decodes the captured 7-record conn.log batch (22
 // columns, 3154 bytes).
 func BenchmarkDecodeConn7(b *testing.B) {
-	payload := vectors.Payload(b, "vectors/zeek-log-conn-7rec.hex")
+	payload := vectors.Payload(b, "captured/zeek-log-conn-7rec.hex")
 	b.SetBytes(int64(len(payload)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -27,7 +27,7 @@ func BenchmarkDecodeConn7(b *testing.B) {
 // BenchmarkEncodeConn7 encodes the captured 7-record conn.log batch into a
 // reused buffer.
 func BenchmarkEncodeConn7(b *testing.B) {
-	payload := vectors.Payload(b, "vectors/zeek-log-conn-7rec.hex")
+	payload := vectors.Payload(b, "captured/zeek-log-conn-7rec.hex")
 	batch, err := Decode(payload)
 	if err != nil {
 		b.Fatal(err)
@@ -45,7 +45,7 @@ func BenchmarkEncodeConn7(b *testing.B) {
 
 // BenchmarkDecodeHeader reads only the routing header of the batch.
 func BenchmarkDecodeHeader(b *testing.B) {
-	payload := vectors.Payload(b, "vectors/zeek-log-conn-7rec.hex")
+	payload := vectors.Payload(b, "captured/zeek-log-conn-7rec.hex")
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := DecodeHeader(payload); err != nil {
@@ -57,7 +57,7 @@ func BenchmarkDecodeHeader(b *testing.B) {
 // BenchmarkRowsConn7 decodes the captured 7-record conn.log batch record
 // by record into reused memory (Rows), as the log renderers do.
 func BenchmarkRowsConn7(b *testing.B) {
-	payload := vectors.Payload(b, "vectors/zeek-log-conn-7rec.hex")
+	payload := vectors.Payload(b, "captured/zeek-log-conn-7rec.hex")
 	b.SetBytes(int64(len(payload)))
 	b.ReportAllocs()
 	var rows Rows

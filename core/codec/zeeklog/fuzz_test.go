@@ -6,8 +6,8 @@ import (
 	"testing"
 
 	"github.com/zpipe/zpipe/core/codec"
-	"github.com/zpipe/zpipe/core/codec/internal/vectors"
 	"github.com/zpipe/zpipe/core/value"
+	"github.com/zpipe/zpipe/internal/vectors"
 )
 
 // FuzzZeekLogDecode decodes arbitrary payloads as log batches. Malformed
@@ -16,11 +16,11 @@ import (
 // Rows must agree with Decode on every input.
 func FuzzZeekLogDecode(f *testing.F) {
 	for _, rel := range []string{
-		"spec/vectors/log-write-cluster.hex", "spec/vectors/log-write-demo.hex", "spec/vectors/zeek-bin-unit-test-log.hex",
+		"derived/log-write-cluster.hex", "derived/log-write-demo.hex", "derived/zeek-bin-unit-test-log.hex",
 	} {
 		f.Add(vectors.Payload(f, rel))
 	}
-	for _, path := range vectors.Glob(f, "vectors/zeek-log-*.hex") {
+	for _, path := range vectors.Glob(f, "captured/zeek-log-*.hex") {
 		frames := vectors.Frames(f, path)
 		f.Add(frames[3])
 	}

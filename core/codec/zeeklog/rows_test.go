@@ -3,9 +3,9 @@ package zeeklog
 import (
 	"testing"
 
-	"github.com/zpipe/zpipe/core/codec/internal/vectors"
 	"github.com/zpipe/zpipe/core/value"
 	"github.com/zpipe/zpipe/core/value/valuetest"
+	"github.com/zpipe/zpipe/internal/vectors"
 )
 
 // checkRows decodes payload with rows and with Decode and fails unless
@@ -66,10 +66,10 @@ func checkRows(t *testing.T, rows *Rows, payload []byte) {
 func TestRows(t *testing.T) {
 	var rows Rows
 	var payloads [][]byte
-	for _, path := range vectors.Glob(t, "vectors/zeek-log-*.hex") {
+	for _, path := range vectors.Glob(t, "captured/zeek-log-*.hex") {
 		payloads = append(payloads, vectors.Frames(t, path)[3])
 	}
-	for _, rel := range []string{"spec/vectors/log-write-cluster.hex", "spec/vectors/log-write-demo.hex", "spec/vectors/zeek-bin-unit-test-log.hex"} {
+	for _, rel := range []string{"derived/log-write-cluster.hex", "derived/log-write-demo.hex", "derived/zeek-bin-unit-test-log.hex"} {
 		payloads = append(payloads, vectors.Payload(t, rel))
 	}
 	g := valuetest.New(3)
@@ -115,7 +115,7 @@ func TestRows(t *testing.T) {
 // TestRowsReuse: once its buffers have grown, Rows decodes a batch without
 // allocating.
 func TestRowsReuse(t *testing.T) {
-	payload := vectors.Payload(t, "vectors/zeek-log-conn-7rec.hex")
+	payload := vectors.Payload(t, "captured/zeek-log-conn-7rec.hex")
 	var rows Rows
 	decode := func() {
 		if _, err := rows.Start(payload); err != nil {

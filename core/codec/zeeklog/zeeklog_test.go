@@ -15,9 +15,9 @@ import (
 	"testing"
 
 	"github.com/zpipe/zpipe/core/codec"
-	"github.com/zpipe/zpipe/core/codec/internal/vectors"
 	"github.com/zpipe/zpipe/core/value"
 	"github.com/zpipe/zpipe/core/value/valuetest"
+	"github.com/zpipe/zpipe/internal/vectors"
 )
 
 func unhex(t testing.TB, s string) []byte {
@@ -76,7 +76,7 @@ func TestCapturedBatches(t *testing.T) {
 		"zeek-log-dns-8rec.hex":    {"DNS::LOG", "dns", 26, 8},
 		"zeek-log-test.hex":        {"TEST_LOG", "test", 15, 2},
 	}
-	paths := vectors.Glob(t, "vectors/zeek-log-*.hex")
+	paths := vectors.Glob(t, "captured/zeek-log-*.hex")
 	if len(paths) != len(schemas) {
 		t.Fatalf("%d captured log vectors, want %d", len(paths), len(schemas))
 	}
@@ -115,7 +115,7 @@ func TestCapturedBatches(t *testing.T) {
 // TestCapturedTestLog checks every value of the TEST_LOG batch against the
 // records the capture scripts wrote.
 func TestCapturedTestLog(t *testing.T) {
-	b := roundTrip(t, vectors.Payload(t, "vectors/zeek-log-test.hex"))
+	b := roundTrip(t, vectors.Payload(t, "captured/zeek-log-test.hex"))
 	types := "time string string count int double bool addr subnet port interval enum vector of string set[count] string"
 	var got []string
 	for _, f := range b.Fields {
@@ -150,7 +150,7 @@ func TestCapturedTestLog(t *testing.T) {
 	// Built from scratch, the batch encodes to the captured bytes.
 	built := &value.LogBatch{Stream: "TEST_LOG", Writer: "Log::WRITER_ASCII", Filter: "default", Path: "test", Fields: b.Fields, Records: want}
 	out, err := Append(nil, built)
-	if err != nil || !bytes.Equal(out, vectors.Payload(t, "vectors/zeek-log-test.hex")) {
+	if err != nil || !bytes.Equal(out, vectors.Payload(t, "captured/zeek-log-test.hex")) {
 		t.Fatalf("built batch encodes differently (%v)", err)
 	}
 }
@@ -162,10 +162,10 @@ func TestAgainstZeekJSON(t *testing.T) {
 		json    string
 		batches []string
 	}{
-		{"vectors/expected/json/test.log", []string{"vectors/zeek-log-test.hex"}},
-		{"vectors/expected/json/dns.log", []string{"vectors/zeek-log-dns-8rec.hex"}},
-		{"vectors/expected/shared-batches-only/json/conn.log", []string{
-			"vectors/zeek-log-conn-7rec.hex", "vectors/zeek-log-conn-1rec-a.hex", "vectors/zeek-log-conn-1rec-b.hex"}},
+		{"captured/expected/json/test.log", []string{"captured/zeek-log-test.hex"}},
+		{"captured/expected/json/dns.log", []string{"captured/zeek-log-dns-8rec.hex"}},
+		{"captured/expected/captured-batches-only/json/conn.log", []string{
+			"captured/zeek-log-conn-7rec.hex", "captured/zeek-log-conn-1rec-a.hex", "captured/zeek-log-conn-1rec-b.hex"}},
 	}
 	for _, c := range cases {
 		t.Run(c.json, func(t *testing.T) {
@@ -312,15 +312,15 @@ func jsonText(v any) string {
 	return string(b)
 }
 
-// TestSpecVectors checks the batches the specification derives (§7.8).
-func TestSpecVectors(t *testing.T) {
-	frames := vectors.Load(t, "spec/vectors/log-write-cluster.hex")
+// TestDerivedVectors checks the derived batches of testdata/zeek.
+func TestDerivedVectors(t *testing.T) {
+	frames := vectors.Load(t, "derived/log-write-cluster.hex")
 	b := roundTrip(t, frames[3])
 	if b.Stream != "Cluster::LOG" || b.Path != "cluster" || fieldNames(b) != "ts node message" ||
 		b.Records[0][0].Seconds() != 1700000000.5 || b.Records[0][2].Str() != "got hello from manager" {
 		t.Fatalf("cluster batch: %+v", b)
 	}
-	b = roundTrip(t, vectors.Payload(t, "spec/vectors/log-write-demo.hex"))
+	b = roundTrip(t, vectors.Payload(t, "derived/log-write-demo.hex"))
 	want := []string{
 		"1700000000.5", "192.168.1.10", "51234/tcp", "2001:db8::1", "53/udp", "udp", "none", "42", "-5", "T",
 		"10.0.0.0/8", `{"a", "b"}`, "[1, 2]",
@@ -338,7 +338,7 @@ func TestSpecVectors(t *testing.T) {
 // TestZeekUnitTestVector is the vector of Zeek's own log serializer unit
 // test, whose field and values carry subtype 22 (error).
 func TestZeekUnitTestVector(t *testing.T) {
-	payload := vectors.Payload(t, "spec/vectors/zeek-bin-unit-test-log.hex")
+	payload := vectors.Payload(t, "derived/zeek-bin-unit-test-log.hex")
 	b := roundTrip(t, payload)
 	f := b.Fields[0]
 	if f.Name != "ts" || f.Type != (value.Type{Tag: value.TypeTime, Sub: value.TypeError}) || f.ValueSubtype != value.TypeError {
@@ -421,7 +421,7 @@ func TestMalformed(t *testing.T) {
 }
 
 func TestTruncations(t *testing.T) {
-	for _, rel := range []string{"vectors/zeek-log-test.hex", "spec/vectors/log-write-demo.hex"} {
+	for _, rel := range []string{"captured/zeek-log-test.hex", "derived/log-write-demo.hex"} {
 		payload := vectors.Payload(t, rel)
 		h, err := DecodeHeader(payload)
 		if err != nil {
@@ -499,8 +499,8 @@ func TestRoundTripGenerated(t *testing.T) {
 // TestTypedJSON carries every captured batch through the typed JSON form
 // and back without loss.
 func TestTypedJSON(t *testing.T) {
-	for _, path := range vectors.Glob(t, "vectors/zeek-log-*.hex") {
-		payload := vectors.Payload(t, "vectors/"+filepath.Base(path))
+	for _, path := range vectors.Glob(t, "captured/zeek-log-*.hex") {
+		payload := vectors.Payload(t, "captured/"+filepath.Base(path))
 		b, err := Decode(payload)
 		if err != nil {
 			t.Fatal(err)
@@ -525,7 +525,7 @@ func TestCodecInterface(t *testing.T) {
 	if c.Format() != "zeek-bin-serializer" {
 		t.Fatal(c.Format())
 	}
-	payload := vectors.Payload(t, "spec/vectors/log-write-cluster.hex")
+	payload := vectors.Payload(t, "derived/log-write-cluster.hex")
 	b, err := c.DecodeLogBatch(payload)
 	if err != nil {
 		t.Fatal(err)

@@ -4,13 +4,13 @@ import (
 	"testing"
 
 	"github.com/zpipe/zpipe/core/codec/brokerbin"
-	"github.com/zpipe/zpipe/core/codec/internal/vectors"
 	"github.com/zpipe/zpipe/core/codec/zeeklog"
 	"github.com/zpipe/zpipe/core/value"
+	"github.com/zpipe/zpipe/internal/vectors"
 )
 
 func benchEvent(b *testing.B) value.Event {
-	ev, err := brokerbin.DecodeEvent(vectors.Frames(b, vectors.Path(b, "vectors/zeek-event-test_event.hex"))[3])
+	ev, err := brokerbin.DecodeEvent(vectors.Frames(b, vectors.Path(b, "captured/zeek-event-test_event.hex"))[3])
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -18,7 +18,7 @@ func benchEvent(b *testing.B) value.Event {
 }
 
 func benchBatch(b *testing.B) *value.LogBatch {
-	lb, err := zeeklog.Decode(vectors.Frames(b, vectors.Path(b, "vectors/zeek-log-conn-7rec.hex"))[3])
+	lb, err := zeeklog.Decode(vectors.Frames(b, vectors.Path(b, "captured/zeek-log-conn-7rec.hex"))[3])
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/zpipe/zpipe/core/codec/brokerbin"
-	"github.com/zpipe/zpipe/core/codec/internal/vectors"
 	"github.com/zpipe/zpipe/core/codec/zeeklog"
+	"github.com/zpipe/zpipe/internal/vectors"
 )
 
 // formatDoc is the specification of the format, relative to this package.
@@ -61,7 +61,7 @@ func TestDocExamples(t *testing.T) {
 	if len(blocks) != 3 {
 		t.Fatalf("the format document has %d hex examples, want 3", len(blocks))
 	}
-	for i, rel := range []string{"spec/vectors/event-zmq-hello.hex", "spec/vectors/event-cluster-hello-meta.hex"} {
+	for i, rel := range []string{"derived/event-zmq-hello.hex", "derived/event-cluster-hello-meta.hex"} {
 		ev, err := brokerbin.DecodeEvent(vectors.Payload(t, rel))
 		if err != nil {
 			t.Fatal(err)
@@ -74,7 +74,7 @@ func TestDocExamples(t *testing.T) {
 			t.Errorf("example %d:\n% x\nthe encoder writes for %s:\n% x", i+1, blocks[i], rel, want)
 		}
 	}
-	b, err := zeeklog.Decode(vectors.Payload(t, "spec/vectors/log-write-cluster.hex"))
+	b, err := zeeklog.Decode(vectors.Payload(t, "derived/log-write-cluster.hex"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,14 +9,14 @@ import (
 	"github.com/zpipe/zpipe/core/codec"
 	"github.com/zpipe/zpipe/core/codec/brokerbin"
 	"github.com/zpipe/zpipe/core/codec/brokerjson"
-	"github.com/zpipe/zpipe/core/codec/internal/vectors"
 	"github.com/zpipe/zpipe/core/codec/zeeklog"
 	"github.com/zpipe/zpipe/core/value"
+	"github.com/zpipe/zpipe/internal/vectors"
 )
 
-// fuzzSeeds returns the zpipe-msgpack-v1 documents of every shared vector:
-// the events of broker-bin-v1 and broker-json-v1 payloads and the log
-// batches of zeek-bin-serializer payloads.
+// fuzzSeeds returns the zpipe-msgpack-v1 documents of every Zeek wire
+// vector: the events of broker-bin-v1 and broker-json-v1 payloads and the
+// log batches of zeek-bin-serializer payloads.
 func fuzzSeeds(f *testing.F) [][]byte {
 	var seeds [][]byte
 	addEvent := func(ev value.Event, err error) {
@@ -29,17 +29,17 @@ func fuzzSeeds(f *testing.F) [][]byte {
 		}
 		seeds = append(seeds, doc)
 	}
-	for _, rel := range []string{"spec/vectors/event-zmq-hello.hex", "spec/vectors/event-cluster-hello-meta.hex",
-		"spec/vectors/event-all-types-bin.hex", "spec/vectors/broker-bin-unit-test-node_status.hex"} {
+	for _, rel := range []string{"derived/event-zmq-hello.hex", "derived/event-cluster-hello-meta.hex",
+		"derived/event-all-types-bin.hex", "derived/broker-bin-unit-test-node_status.hex"} {
 		addEvent(brokerbin.DecodeEvent(vectors.Payload(f, rel)))
 	}
-	for _, path := range vectors.Glob(f, "vectors/zeek-event-*.hex") {
+	for _, path := range vectors.Glob(f, "captured/zeek-event-*.hex") {
 		addEvent(brokerbin.DecodeEvent(vectors.Frames(f, path)[3]))
 	}
-	addEvent(brokerjson.DecodeEvent(vectors.Payload(f, "spec/vectors/event-all-types-json.hex")))
-	logs := []string{"spec/vectors/log-write-cluster.hex", "spec/vectors/log-write-demo.hex", "spec/vectors/zeek-bin-unit-test-log.hex"}
-	for _, path := range vectors.Glob(f, "vectors/zeek-log-*.hex") {
-		logs = append(logs, "vectors/"+filepath.Base(path))
+	addEvent(brokerjson.DecodeEvent(vectors.Payload(f, "derived/event-all-types-json.hex")))
+	logs := []string{"derived/log-write-cluster.hex", "derived/log-write-demo.hex", "derived/zeek-bin-unit-test-log.hex"}
+	for _, path := range vectors.Glob(f, "captured/zeek-log-*.hex") {
+		logs = append(logs, "captured/"+filepath.Base(path))
 	}
 	for _, rel := range logs {
 		b, err := zeeklog.Decode(vectors.Payload(f, rel))

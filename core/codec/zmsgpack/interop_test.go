@@ -15,8 +15,8 @@ import (
 )
 
 // TestOtherImplementationReadsDocuments has an independent MessagePack
-// implementation walk every document made from the shared vectors: they are
-// well-formed MessagePack, and times come out as the same instants.
+// implementation walk every document made from the Zeek wire vectors: they
+// are well-formed MessagePack, and times come out as the same instants.
 func TestOtherImplementationReadsDocuments(t *testing.T) {
 	var docs [][]byte
 	for _, vec := range eventVectors(t) {

@@ -14,10 +14,10 @@ import (
 	"github.com/zpipe/zpipe/core/codec"
 	"github.com/zpipe/zpipe/core/codec/brokerbin"
 	"github.com/zpipe/zpipe/core/codec/brokerjson"
-	"github.com/zpipe/zpipe/core/codec/internal/vectors"
 	"github.com/zpipe/zpipe/core/codec/zeeklog"
 	"github.com/zpipe/zpipe/core/value"
 	"github.com/zpipe/zpipe/core/value/valuetest"
+	"github.com/zpipe/zpipe/internal/vectors"
 )
 
 func unhex(t testing.TB, s string) []byte {
@@ -70,8 +70,8 @@ func sameBatch(t *testing.T, got, want *value.LogBatch) {
 	}
 }
 
-// eventVectors returns every event payload of the shared vectors with its
-// codec.
+// eventVectors returns every event payload of the Zeek wire vectors with
+// its codec.
 func eventVectors(t *testing.T) map[string]struct {
 	payload []byte
 	codec   codec.EventCodec
@@ -86,15 +86,15 @@ func eventVectors(t *testing.T) map[string]struct {
 			codec   codec.EventCodec
 		}{payload, c}
 	}
-	for _, rel := range []string{"spec/vectors/event-zmq-hello.hex", "spec/vectors/event-cluster-hello-meta.hex",
-		"spec/vectors/event-all-types-bin.hex", "spec/vectors/broker-bin-unit-test-node_status.hex"} {
+	for _, rel := range []string{"derived/event-zmq-hello.hex", "derived/event-cluster-hello-meta.hex",
+		"derived/event-all-types-bin.hex", "derived/broker-bin-unit-test-node_status.hex"} {
 		add(rel, vectors.Payload(t, rel), brokerbin.Codec{})
 	}
-	for _, rel := range []string{"spec/vectors/event-zmq-hello-json.hex", "spec/vectors/event-all-types-json.hex"} {
+	for _, rel := range []string{"derived/event-zmq-hello-json.hex", "derived/event-all-types-json.hex"} {
 		add(rel, vectors.Payload(t, rel), brokerjson.Codec{})
 	}
-	for _, path := range vectors.Glob(t, "vectors/zeek-event-*.hex") {
-		rel := "vectors/" + filepath.Base(path)
+	for _, path := range vectors.Glob(t, "captured/zeek-event-*.hex") {
+		rel := "captured/" + filepath.Base(path)
 		add(rel, vectors.Payload(t, rel), brokerbin.Codec{})
 	}
 	return out
@@ -102,17 +102,17 @@ func eventVectors(t *testing.T) map[string]struct {
 
 func logVectors(t *testing.T) map[string][]byte {
 	out := map[string][]byte{}
-	for _, rel := range []string{"spec/vectors/log-write-cluster.hex", "spec/vectors/log-write-demo.hex", "spec/vectors/zeek-bin-unit-test-log.hex"} {
+	for _, rel := range []string{"derived/log-write-cluster.hex", "derived/log-write-demo.hex", "derived/zeek-bin-unit-test-log.hex"} {
 		out[rel] = vectors.Payload(t, rel)
 	}
-	for _, path := range vectors.Glob(t, "vectors/zeek-log-*.hex") {
-		rel := "vectors/" + filepath.Base(path)
+	for _, path := range vectors.Glob(t, "captured/zeek-log-*.hex") {
+		rel := "captured/" + filepath.Base(path)
 		out[rel] = vectors.Payload(t, rel)
 	}
 	return out
 }
 
-// TestEventVectors carries every event of the shared vectors through
+// TestEventVectors carries every event of the Zeek wire vectors through
 // zpipe-msgpack-v1 and back into its own format: the values, the msgpack
 // bytes and the original payload all survive.
 func TestEventVectors(t *testing.T) {
@@ -606,7 +606,7 @@ func TestTruncations(t *testing.T) {
 		doc, _ := AppendEvent(nil, &ev)
 		docs = append(docs, doc)
 	}
-	b, err := zeeklog.Decode(vectors.Payload(t, "spec/vectors/log-write-demo.hex"))
+	b, err := zeeklog.Decode(vectors.Payload(t, "derived/log-write-demo.hex"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -114,7 +114,7 @@ func TestZeekLogs(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				want := expected(t, filepath.Join("shared-batches-only", format, name))
+				want := expected(t, filepath.Join("captured-batches-only", format, name))
 				if withoutStamps(string(got)) != withoutStamps(want) {
 					t.Errorf("%s differs from Zeek's:\n--- zpipe\n%s\n--- zeek\n%s", name, got, want)
 				}

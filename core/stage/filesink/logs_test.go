@@ -69,7 +69,7 @@ func zeekBatches(t *testing.T, s stage.Stage, dir, format string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := expected(t, filepath.Join("shared-batches-only", format, name)); withoutStamps(string(got)) != withoutStamps(want) {
+		if want := expected(t, filepath.Join("captured-batches-only", format, name)); withoutStamps(string(got)) != withoutStamps(want) {
 			t.Errorf("%s differs from Zeek's:\n--- zpipe\n%s\n--- zeek\n%s", name, got, want)
 		}
 	}

@@ -1,7 +1,8 @@
 // Package hello is the hello_tracker stage: it follows the membership of a
-// Zeek cluster on the ZeroMQ backend (spec §3.3–3.8) from the node-id
-// subscriptions and the hello events that cross it, and, in participate
-// mode, takes part in the hello protocol as a node of its own.
+// Zeek cluster on the ZeroMQ backend (docs/zeek-wire.md#hello-protocol)
+// from the node-id subscriptions and the hello events that cross it, and,
+// in participate mode, takes part in the hello protocol as a node of its
+// own.
 //
 // # Data path
 //
@@ -45,8 +46,9 @@
 // it publishes ZeroMQ::hello(name, own id) to exactly that topic through
 // Env.Out, a four-frame message (topic, own id, format, payload); with
 // cluster_hello it also publishes Cluster::hello(name, own id) to a node's
-// node-id topic when that node comes up (spec §3.6 steps 2 and 4). Messages
-// sent by the stage's own id, and its own subscription, are ignored.
+// node-id topic when that node comes up (docs/zeek-wire.md#hello-protocol,
+// steps 1 and 2). Messages sent by the stage's own id, and its own
+// subscription, are ignored.
 //
 // # Expiry
 //
@@ -563,7 +565,7 @@ func (s *Stage) ObserveSubscriptions(ctx context.Context, b *message.Batch) erro
 		}
 		subscribe, prefix, ok := message.ParseSubscription(it.Frame(0))
 		if !ok {
-			continue // Zeek ignores these silently (§1.6)
+			continue // Zeek ignores these silently (docs/zeek-wire.md#messages)
 		}
 		id, isNode, err := nodeIDFromTopic(prefix)
 		if !isNode {
@@ -628,7 +630,7 @@ func (s *Stage) decodeHellos(ctx context.Context, b *message.Batch) []helloEvent
 			continue
 		}
 		if s.mode == ModeParticipate && string(it.Frame(1)) == s.id {
-			continue // self-filtering (§1.5)
+			continue // self-filtering (docs/zeek-wire.md#messages)
 		}
 		if format := it.Frame(2); string(format) != s.format {
 			s.counters.Undecoded(1)

@@ -506,7 +506,8 @@ func TestParticipateMatchesCapture(t *testing.T) {
 
 // TestParticipateHelloFirst: when the other node's hello arrives before
 // its subscription, the participant sends ZeroMQ::hello and then
-// Cluster::hello on the subscription (§3.6 step 2), in that order.
+// Cluster::hello on the subscription (docs/zeek-wire.md#hello-protocol,
+// step 1), in that order.
 func TestParticipateHelloFirst(t *testing.T) {
 	h := participant(t, "zpipe", "me", true)
 	h.push(hello(t, ZeroMQHelloEvent, "worker-1", "w1", "me"))

@@ -9,7 +9,8 @@ import (
 	"unicode/utf8"
 )
 
-// Topics and event names of Zeek's hello protocol (spec §3.4–3.6).
+// Topics and event names of Zeek's hello protocol
+// (docs/zeek-wire.md#hello-protocol).
 const (
 	// NodeIDTopicPrefix starts every node-id topic:
 	// zeek.cluster.nodeid.<id>. (with the trailing dot).
@@ -62,7 +63,8 @@ func nodeIDFromTopic(topic []byte) (id string, isNodeID bool, err error) {
 
 // checkText accepts what can be a node name or a node id: non-empty,
 // valid UTF-8, no control characters, at most maxIDLen bytes. Everything
-// else (including '-', '.', '_') is allowed, as ids are opaque (§3.3).
+// else (including '-', '.', '_') is allowed, as ids are opaque
+// (docs/zeek-wire.md#node-ids).
 func checkText(what, s string) error {
 	switch {
 	case s == "":
@@ -94,7 +96,7 @@ func RoleOf(name string) string {
 	return RoleUnknown
 }
 
-// NewNodeID returns a node id shaped like Zeek's (spec §3.3):
+// NewNodeID returns a node id shaped like Zeek's (docs/zeek-wire.md#node-ids):
 // zeromq_<name>_<host>_<pid>_N<random base62>, the random part from 96
 // random bits as Zeek's unique_id with bits_per_uid = 96. An empty host
 // means this machine's host name; pid 0 means this process.

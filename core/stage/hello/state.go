@@ -16,8 +16,8 @@ const maxRetired = 1024
 
 // The methods below change the membership state; s.mu is held.
 
-// onSubscription handles the node-id subscription of id, on topic (§3.6
-// step 2).
+// onSubscription handles the node-id subscription of id, on topic
+// (docs/zeek-wire.md#hello-protocol, step 1).
 func (s *Stage) onSubscription(id, topic string, now time.Time, fx *effects) {
 	if _, ok := s.subscribed[id]; ok {
 		return // a repeat: Zeek raises subscription() once per topic
@@ -43,7 +43,8 @@ func (s *Stage) onSubscription(id, topic string, now time.Time, fx *effects) {
 	}
 }
 
-// onUnsubscription handles the node-id unsubscription of id (§3.7).
+// onUnsubscription handles the node-id unsubscription of id
+// (docs/zeek-wire.md#hello-protocol, step 5).
 func (s *Stage) onUnsubscription(id string, fx *effects) {
 	delete(s.subscribed, id)
 	delete(s.pendingSubs, id)
@@ -60,7 +61,8 @@ func (s *Stage) onUnsubscription(id string, fx *effects) {
 	s.nodeDown(s.members[name], fx)
 }
 
-// onHello handles a ZeroMQ::hello or Cluster::hello (§3.6 step 4).
+// onHello handles a ZeroMQ::hello or Cluster::hello
+// (docs/zeek-wire.md#hello-protocol, steps 2 and 3).
 func (s *Stage) onHello(h helloEvent, now time.Time, fx *effects) {
 	if s.mode == ModeParticipate && h.id == s.id {
 		return // our own

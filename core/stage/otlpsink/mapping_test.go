@@ -126,7 +126,7 @@ func TestUTF8Safe(t *testing.T) {
 	}
 }
 
-// escaped is the spec of the non-UTF-8 rule, for checks.
+// escaped is the non-UTF-8 rule written out plainly, for checks.
 func escaped(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); {
@@ -608,7 +608,7 @@ func mappingInput(t *testing.T) []*pushed {
 		vector, json string
 		n            int
 	}{
-		{"zeek-log-conn-7rec.hex", "shared-batches-only/json/conn.log", 7},
+		{"zeek-log-conn-7rec.hex", "captured-batches-only/json/conn.log", 7},
 		{"zeek-log-dns-8rec.hex", "json/dns.log", 8},
 		{"zeek-log-test.hex", "json/test.log", 2},
 	} {

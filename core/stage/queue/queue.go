@@ -1,12 +1,13 @@
 // Package queue holds zpipe's queue stages, which decouple receiving from
 // processing with a buffer bounded in messages and in bytes:
 //
-//   - onloop: Zeek's onloop queue (spec §4.2). Events are dropped and
-//     counted when it holds hwm messages; log batches and subscription
-//     messages go in past hwm (they count towards the depth). Nothing
-//     passes max_bytes: there events are dropped, and log batches and
-//     subscriptions wait for room (when_full = "block", backpressure
-//     towards the source) or are dropped and counted (when_full = "drop").
+//   - onloop: Zeek's onloop queue (docs/zeek-wire.md#zeeks-onloop-queue).
+//     Events are dropped and counted when it holds hwm messages; log
+//     batches and subscription messages go in past hwm (they count towards
+//     the depth). Nothing passes max_bytes: there events are dropped, and
+//     log batches and subscriptions wait for room (when_full = "block",
+//     backpressure towards the source) or are dropped and counted
+//     (when_full = "drop").
 //   - hwm: a bounded buffer with a policy when either limit is reached:
 //     drop_newest, drop_oldest, or block (backpressure towards the
 //     source).
@@ -166,12 +167,13 @@ type onloopConfig struct {
 	WhenFull string  `json:"when_full"`
 }
 
-// LogWriteTopic is frame 0 of Zeek's log-write messages (spec §1.2).
+// LogWriteTopic is frame 0 of Zeek's log-write messages
+// (docs/zeek-wire.md#messages).
 const LogWriteTopic = "log-write"
 
 // bypassesOnloop says whether a message goes into the onloop queue even
-// when it holds hwm messages: log batches and subscription messages (spec
-// §4.2).
+// when it holds hwm messages: log batches and subscription messages
+// (docs/zeek-wire.md#zeeks-onloop-queue).
 func bypassesOnloop(it *message.Iter) bool {
 	switch it.NumFrames() {
 	case 1:

@@ -183,7 +183,8 @@ func recvEvent(t *testing.T, mon *zmq.Socket) (zmq.Event, string, int, error) {
 	}
 }
 
-// TestZAPReplies checks the ZAP handler's answers against Zeek's (spec §2.5)
+// TestZAPReplies checks the ZAP handler's answers against Zeek's
+// (docs/zeek-wire.md#curve-and-zap)
 // for an allow-list, and those of sources, which refuse everyone for now
 // while they drain.
 func TestZAPReplies(t *testing.T) {

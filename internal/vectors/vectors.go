@@ -1,11 +1,12 @@
-// Package vectors loads the shared Zeek wire vectors for the codec tests:
-// the ones derived from the specification (shared/spec/vectors) and the
-// ones captured from a real Zeek (shared/vectors).
+// Package vectors loads the Zeek wire vectors of testdata/zeek for tests:
+// captured/ holds what a real Zeek sent and what its logger wrote,
+// derived/ vectors encoded from the rules in Zeek's source
+// (testdata/zeek/README.md describes both). Paths are relative to
+// testdata/zeek, e.g. "captured/zeek-log-test.hex".
 //
-// The shared directory is $ZPIPE_SHARED if set, else ../shared next to the
-// module root (the directory holding go.mod, found by walking up from the
-// working directory). A missing directory fails the test with an
-// explanation; it never skips.
+// testdata/zeek is found in the module root (the directory holding go.mod,
+// found by walking up from the working directory). A missing directory or
+// file fails the test with an explanation; it never skips.
 package vectors
 
 import (
@@ -21,27 +22,28 @@ import (
 	"github.com/zpipe/zpipe/core/message"
 )
 
-// SharedEnv names the environment variable holding the shared directory.
-const SharedEnv = "ZPIPE_SHARED"
+// Dir is the directory of the vectors, relative to the module root.
+const Dir = "testdata/zeek"
 
-// SharedDir returns the shared directory, checked to hold vectors/ and
-// spec/vectors/.
-func SharedDir() (string, error) {
-	dir, origin := os.Getenv(SharedEnv), "$"+SharedEnv
-	if dir == "" {
-		root, err := moduleRoot()
-		if err != nil {
-			return "", fmt.Errorf("locate shared vectors: %w; set %s to the shared directory", err, SharedEnv)
-		}
-		dir, origin = filepath.Join(root, "..", "shared"), "the default location ../shared next to the module root"
+// Root returns the directory of the vectors, checked to hold captured/ and
+// derived/.
+func Root() (string, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return "", fmt.Errorf("locate the Zeek wire vectors: %w", err)
 	}
-	for _, sub := range []string{"vectors", filepath.Join("spec", "vectors")} {
+	return rootIn(root)
+}
+
+// rootIn returns the directory of the vectors in the module root root.
+func rootIn(root string) (string, error) {
+	dir := filepath.Join(root, filepath.FromSlash(Dir))
+	for _, sub := range []string{"captured", "derived"} {
 		if _, err := os.Stat(filepath.Join(dir, sub)); err != nil {
-			return "", fmt.Errorf("shared vectors not found in %s (from %s): %w; set %s to the directory holding vectors/ and spec/vectors/",
-				dir, origin, err, SharedEnv)
+			return "", fmt.Errorf("the Zeek wire vectors are missing: %w; %s/%s is part of the repository", err, Dir, sub)
 		}
 	}
-	return filepath.Clean(dir), nil
+	return dir, nil
 }
 
 func moduleRoot() (string, error) {
@@ -61,20 +63,19 @@ func moduleRoot() (string, error) {
 	}
 }
 
-// Path returns the path of rel (e.g. "vectors/zeek-log-test.hex") in the
-// shared directory, failing tb if the directory is missing.
+// Path returns the path of rel (e.g. "captured/zeek-log-test.hex"),
+// failing tb if the directory of the vectors is missing.
 func Path(tb testing.TB, rel string) string {
 	tb.Helper()
-	dir, err := SharedDir()
+	dir, err := Root()
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return filepath.Join(dir, rel)
 }
 
-// Glob returns the shared files matching pattern (relative to the shared
-// directory, e.g. "vectors/zeek-log-*.hex"), sorted; it fails tb if there
-// are none.
+// Glob returns the vector files matching pattern (e.g.
+// "captured/zeek-log-*.hex"), sorted; it fails tb if there are none.
 func Glob(tb testing.TB, pattern string) []string {
 	tb.Helper()
 	matches, err := filepath.Glob(Path(tb, pattern))
@@ -82,7 +83,7 @@ func Glob(tb testing.TB, pattern string) []string {
 		tb.Fatal(err)
 	}
 	if len(matches) == 0 {
-		tb.Fatalf("no shared vector matches %s", pattern)
+		tb.Fatalf("no vector in %s matches %s", Dir, pattern)
 	}
 	sort.Strings(matches)
 	return matches
@@ -103,7 +104,7 @@ func Frames(tb testing.TB, path string) [][]byte {
 	return frames
 }
 
-// Load reads the .hex vector rel (relative to the shared directory).
+// Load reads the .hex vector rel.
 func Load(tb testing.TB, rel string) [][]byte {
 	tb.Helper()
 	return Frames(tb, Path(tb, rel))
@@ -124,10 +125,10 @@ type Message struct {
 	Frames [][]byte
 }
 
-// Handshake reads vectors/zeek-handshake-sequence.jsonl.
+// Handshake reads captured/zeek-handshake-sequence.jsonl.
 func Handshake(tb testing.TB) []Message {
 	tb.Helper()
-	path := Path(tb, filepath.Join("vectors", "zeek-handshake-sequence.jsonl"))
+	path := Path(tb, "captured/zeek-handshake-sequence.jsonl")
 	data, err := os.ReadFile(path)
 	if err != nil {
 		tb.Fatalf("load handshake sequence: %v", err)
