@@ -2,12 +2,14 @@ package zmqtransport
 
 import (
 	"context"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
 	zmq "github.com/pebbe/zmq4"
 	"github.com/zpipe/zpipe/core/transport"
 	"github.com/zpipe/zpipe/internal/transporttest"
+	"github.com/zpipe/zpipe/internal/zmqopts"
 )
 
 // TestDescribe: the description's name and curve capability (present as
@@ -26,8 +28,8 @@ func TestDescribe(t *testing.T) {
 		t.Errorf("curve capability %v, libzmq has CURVE: %v", d.HasCapability(transport.CapCurve), zmq.HasCurve())
 	}
 	for kind, names := range map[string][]string{
-		KindXPub: {attrLinger, attrSndHWM, attrSndBuf, attrNoDrop, attrSendTimeout, attrIOThreads},
-		KindXSub: {attrRcvHWM, attrRcvBuf, attrFraming, attrPollMax, attrIPv6, attrImmediate},
+		KindXPub: {zmqopts.AttrLinger, zmqopts.AttrSndHWM, zmqopts.AttrSndBuf, zmqopts.AttrNoDrop, zmqopts.AttrSendTimeout, zmqopts.AttrIOThreads},
+		KindXSub: {zmqopts.AttrRcvHWM, zmqopts.AttrRcvBuf, zmqopts.AttrFraming, zmqopts.AttrPollMax, zmqopts.AttrIPv6, zmqopts.AttrImmediate},
 	} {
 		sk, ok := d.Socket(kind)
 		if !ok {
@@ -106,5 +108,59 @@ func TestIOThreadsShareContexts(t *testing.T) {
 	}
 	if _, ok := s.contexts[2]; ok {
 		t.Fatal("context outlived its last socket")
+	}
+}
+
+// TestZ85KeysAsLibzmq: a CURVE key is accepted exactly when libzmq's
+// setsockopt accepts it, as the same 32 bytes: random keys, keys with a
+// digit outside the alphabet, and groups of five at and beyond 32 bits.
+func TestZ85KeysAsLibzmq(t *testing.T) {
+	zctx, err := zmq.NewContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zctx.Term()
+	zs, err := zctx.NewSocket(zmq.PUSH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zs.Close()
+	keys := []string{
+		strings.Repeat("0", 40),
+		strings.Repeat("%nSc0", 8), // 0xffffffff, the largest group
+		strings.Repeat("%nSc1", 8), // 2^32
+		strings.Repeat("#", 40),
+		strings.Repeat("~", 40),
+		strings.Repeat("0", 35) + "0000\"",
+		strings.Repeat("0", 35) + "0000é"[:5],
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		pub, _, err := zmq.NewCurveKeypair()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, pub)
+		// One character changed to any printable ASCII character.
+		b := []byte(pub)
+		b[rng.IntN(len(b))] = byte(' ' + rng.IntN(95))
+		keys = append(keys, string(b))
+	}
+	for _, k := range keys {
+		got, err := zmqopts.DecodeZ85Key(k)
+		zerr := zs.SetCurvePublickey(k)
+		if (err == nil) != (zerr == nil) {
+			t.Fatalf("key %q: ours %v, libzmq %v", k, err, zerr)
+		}
+		if err != nil {
+			continue
+		}
+		want, zerr := zs.GetCurvePublickeyRaw()
+		if zerr != nil {
+			t.Fatal(zerr)
+		}
+		if string(got) != want {
+			t.Fatalf("key %q: ours %x, libzmq %x", k, got, want)
+		}
 	}
 }
