@@ -3,22 +3,20 @@ package puretransport
 import (
 	"context"
 	"errors"
-	"fmt"
-	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/zpipe/zpipe/core/plugin"
 	"github.com/zpipe/zpipe/core/transport"
 	"github.com/zpipe/zpipe/internal/transporttest"
-	"github.com/zpipe/zpipe/plugins/transport-cgo/zmqtransport"
+	"github.com/zpipe/zpipe/internal/zmqopts"
 )
 
 // TestDescribe: the description names this transport and go-zeromq's
 // version and declares no curve capability; the attribute constants the
 // code uses name the attributes of the schema, and the constants are the
 // conformance suite's. (The suite's Describe checks what both transports
-// describe alike; TestSchemaMatchesCgo compares the schemas.)
+// describe alike.)
 func TestDescribe(t *testing.T) {
 	d, err := New().Describe(context.Background())
 	if err != nil {
@@ -34,8 +32,8 @@ func TestDescribe(t *testing.T) {
 		t.Errorf("version %q does not name go-zeromq's", d.Version)
 	}
 	for kind, names := range map[string][]string{
-		KindXPub: {attrLinger, attrSndHWM, attrSndBuf, attrNoDrop, attrSendTimeout, attrIOThreads},
-		KindXSub: {attrRcvHWM, attrRcvBuf, attrFraming, attrPollMax, attrIPv6, attrImmediate},
+		KindXPub: {zmqopts.AttrLinger, zmqopts.AttrSndHWM, zmqopts.AttrSndBuf, zmqopts.AttrNoDrop, zmqopts.AttrSendTimeout, zmqopts.AttrIOThreads},
+		KindXSub: {zmqopts.AttrRcvHWM, zmqopts.AttrRcvBuf, zmqopts.AttrFraming, zmqopts.AttrPollMax, zmqopts.AttrIPv6, zmqopts.AttrImmediate},
 	} {
 		sk, ok := d.Socket(kind)
 		if !ok {
@@ -53,12 +51,12 @@ func TestDescribe(t *testing.T) {
 		t.Errorf("capability %q missing", transport.CapHWMBytes)
 	}
 	for _, sk := range d.Sockets {
-		for _, name := range []string{attrSndHWMBytes, attrRcvHWMBytes} {
+		for _, name := range []string{zmqopts.AttrSndHWMBytes, zmqopts.AttrRcvHWMBytes} {
 			if a, ok := sk.Schema.Lookup(name); !ok || a.Capability != transport.CapHWMBytes {
 				t.Errorf("kind %q: attribute %q %+v, want one that needs %q", sk.Kind, name, a, transport.CapHWMBytes)
 			}
 		}
-		_, limits := sk.Schema.Lookup(attrMaxMsgBytes)
+		_, limits := sk.Schema.Lookup(zmqopts.AttrMaxMsgBytes)
 		if limits == (sk.Kind == KindPush) {
 			t.Errorf("kind %q: max_message_bytes %v; every kind that reads from peers has it", sk.Kind, limits)
 		}
@@ -96,55 +94,6 @@ func TestOpenRejectsBadConfig(t *testing.T) {
 		err := s.Open(context.Background(), transport.SocketSpec{ID: "s", Kind: c.Kind, Config: []byte(c.Config)})
 		if !errors.Is(err, plugin.ErrInvalidArgument) {
 			t.Errorf("%s %s: error %v does not match plugin.ErrInvalidArgument", c.Kind, c.Config, err)
-		}
-	}
-}
-
-// TestSchemaMatchesCgo: every socket kind has the same attributes as in
-// the libzmq transport (names, types, defaults, allowed values, required
-// capabilities), so a pipeline validates the same way on both.
-func TestSchemaMatchesCgo(t *testing.T) {
-	ours, err := New().Describe(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	theirs, err := zmqtransport.New().Describe(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ours.Sockets) != len(theirs.Sockets) {
-		t.Fatalf("%d socket kinds, cgo has %d", len(ours.Sockets), len(theirs.Sockets))
-	}
-	for _, want := range theirs.Sockets {
-		got, ok := ours.Socket(want.Kind)
-		if !ok {
-			t.Errorf("kind %q missing", want.Kind)
-			continue
-		}
-		if got.Role != want.Role || got.Subscriptions != want.Subscriptions {
-			t.Errorf("kind %q: role %q, subscriptions %q; cgo: %q, %q", want.Kind, got.Role, got.Subscriptions, want.Role, want.Subscriptions)
-		}
-		for _, wa := range want.Schema.Attributes {
-			ga, ok := got.Schema.Lookup(wa.Name)
-			if !ok {
-				t.Errorf("kind %q: attribute %q of the cgo transport missing", want.Kind, wa.Name)
-				continue
-			}
-			if ga.Type != wa.Type || ga.Required != wa.Required || fmt.Sprint(ga.Default) != fmt.Sprint(wa.Default) ||
-				!reflect.DeepEqual(ga.OneOf, wa.OneOf) || ga.Capability != wa.Capability {
-				t.Errorf("kind %q, attribute %q:\n ours %+v\n cgo  %+v", want.Kind, wa.Name, ga, wa)
-			}
-		}
-		for _, ga := range got.Schema.Attributes {
-			if _, ok := want.Schema.Lookup(ga.Name); ok {
-				continue
-			}
-			t.Errorf("kind %q: attribute %q is not in the cgo transport's schema", want.Kind, ga.Name)
-		}
-	}
-	for _, c := range theirs.Capabilities {
-		if c != transport.CapCurve && !ours.HasCapability(c) {
-			t.Errorf("capability %q of the cgo transport missing", c)
 		}
 	}
 }
