@@ -27,6 +27,7 @@ const Version = "0.1.0"
 type Server struct {
 	log       *slog.Logger
 	rawHandle handleFunc
+	variant   *zmqopts.Variant
 
 	// monitorHold, set by tests before any Open, holds back every
 	// socket's monitor goroutine until it is closed, to show that nothing
@@ -38,8 +39,6 @@ type Server struct {
 	sockets  map[string]*sock
 	links    map[string]*link
 	seq      uint64 // numbers inproc endpoints
-
-	variant *zmqopts.Variant
 }
 
 var _ transport.Server = (*Server)(nil)
