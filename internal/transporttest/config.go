@@ -14,9 +14,9 @@ import (
 
 // testDescribe: the description every transport gives: its name, the
 // protocol version, the capabilities both have, the four socket kinds with
-// their roles, valid schemas with the attributes each kind takes, Zeek's
-// defaults, and curve_* attributes that require the curve capability. (Whether
-// a transport has that capability is its own test.)
+// their roles, valid schemas with the attributes each kind takes, each
+// described, Zeek's defaults, and curve_* attributes that require the curve
+// capability. (Whether a transport has that capability is its own test.)
 func testDescribe(t *testing.T, x *suite) {
 	d, err := x.h.New(slog.New(slog.DiscardHandler)).Describe(context.Background())
 	if err != nil {
@@ -57,6 +57,9 @@ func testDescribe(t *testing.T, x *suite) {
 		for _, a := range sk.Schema.Attributes {
 			if strings.HasPrefix(a.Name, "curve_") && a.Capability != transport.CapCurve {
 				t.Errorf("kind %q: attribute %q does not require the curve capability", kind, a.Name)
+			}
+			if a.Description == "" {
+				t.Errorf("kind %q: attribute %q has no description", kind, a.Name)
 			}
 		}
 	}

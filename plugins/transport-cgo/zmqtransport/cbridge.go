@@ -115,19 +115,6 @@ func resolveHandle(resolve handleFunc, s *zmq.Socket) (unsafe.Pointer, error) {
 	return h, nil
 }
 
-func decodeZ85Key(s string) ([]byte, error) {
-	if len(s) != 40 {
-		return nil, fmt.Errorf("a CURVE key has %d characters, want a 40-character Z85 key", len(s))
-	}
-	cs := C.CString(s)
-	defer C.free(unsafe.Pointer(cs))
-	out := make([]byte, 32)
-	if C.zp_z85_key(cs, (*C.uint8_t)(unsafe.Pointer(&out[0]))) != 0 {
-		return nil, fmt.Errorf("a CURVE key is not valid Z85 text")
-	}
-	return out, nil
-}
-
 // wakePipe interrupts a wait in C (pollWake on a socket and the pipe's
 // read end).
 type wakePipe struct {

@@ -5,7 +5,10 @@
 //
 // Four kinds: xsub and pull (sources), xpub and push (sinks). Their HCL
 // attributes mirror the options of Zeek's ZeroMQ cluster backend, with the
-// same meaning and defaults (see socketKinds for the full schema).
+// same meaning and defaults. The schema, its decoding and its checks live
+// in package zmqopts, shared with the pure-Go transport; variant holds
+// what is this transport's own (descriptions, the bounds of the message
+// limits, CURVE as libzmq has it).
 // Sockets that ask for the same io_threads share one libzmq context; a
 // context is terminated when its last socket closes.
 //

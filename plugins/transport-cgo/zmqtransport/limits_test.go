@@ -16,6 +16,7 @@ import (
 	"github.com/zpipe/zpipe/core/transport"
 	"github.com/zpipe/zpipe/internal/syncbuf"
 	"github.com/zpipe/zpipe/internal/transporttest"
+	"github.com/zpipe/zpipe/internal/zmqopts"
 )
 
 // TestOversizeMessages: a message over max_message_frames or
@@ -159,7 +160,7 @@ func BenchmarkFrameFlood(b *testing.B) {
 	for _, c := range []struct {
 		name      string
 		maxFrames int
-	}{{"limited", defaultMaxMessageFrames}, {"unlimited", math.MaxInt32}} {
+	}{{"limited", zmqopts.DefaultMaxMessageFrames}, {"unlimited", math.MaxInt32}} {
 		b.Run(c.name, func(b *testing.B) {
 			s := New()
 			defer s.CloseAll(context.Background())

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -14,6 +13,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/transport"
+	"github.com/zpipe/zpipe/internal/zmqopts"
 )
 
 // Name is the transport's name as reported by Describe.
@@ -27,6 +27,7 @@ const Version = "0.1.0"
 type Server struct {
 	log       *slog.Logger
 	rawHandle handleFunc
+	variant   *zmqopts.Variant
 
 	// monitorHold, set by tests before any Open, holds back every
 	// socket's monitor goroutine until it is closed, to show that nothing
@@ -63,6 +64,7 @@ func New(opts ...Option) *Server {
 		contexts:  map[int]*zctx{},
 		sockets:   map[string]*sock{},
 		links:     map[string]*link{},
+		variant:   variant(),
 	}
 	for _, o := range opts {
 		o(s)
@@ -91,7 +93,7 @@ func (s *Server) Describe(ctx context.Context) (*transport.Description, error) {
 		Version:      fmt.Sprintf("%s (libzmq %d.%d.%d)", Version, major, minor, patch),
 		Protocol:     transport.ProtocolVersion,
 		Capabilities: caps,
-		Sockets:      socketKinds(),
+		Sockets:      s.variant.SocketKinds(),
 	}, nil
 }
 
@@ -107,7 +109,7 @@ func (s *Server) Open(ctx context.Context, spec transport.SocketSpec) error {
 	if spec.ID == "" {
 		return fmt.Errorf("open %s socket: empty id", spec.Kind)
 	}
-	cfg, err := parseConfig(spec.Kind, spec.Config, zmq.HasCurve())
+	cfg, err := s.parseConfig(spec.Kind, spec.Config)
 	if err != nil {
 		return fmt.Errorf("open %s %q: %w", spec.Kind, spec.ID, err)
 	}
@@ -191,7 +193,7 @@ func zmqType(kind string) zmq.Type {
 
 // openSocketLocked creates and sets up one socket. On error everything it
 // created is closed again.
-func (s *Server) openSocketLocked(zc *zctx, id, kind string, cfg *config) (*sock, error) {
+func (s *Server) openSocketLocked(zc *zctx, id, kind string, cfg *zmqopts.Config) (*sock, error) {
 	zs, err := zc.ctx.NewSocket(zmqType(kind))
 	if err != nil {
 		return nil, fmt.Errorf("new socket: %w", err)
@@ -228,7 +230,7 @@ func (s *Server) openSocketLocked(zc *zctx, id, kind string, cfg *config) (*sock
 	// A source refuses new peers while it drains, and a CURVE server with
 	// an allow-list admits only those clients: both through the context's
 	// ZAP handler, under a domain of the socket's own.
-	sk.allowList = cfg.CurveServer && len(cfg.curveAllowedRawKeys) > 0
+	sk.allowList = cfg.CurveServer && len(cfg.CurveAllowedKeys) > 0
 	if sk.allowList || kind == KindXSub || kind == KindPull {
 		if zc.zap == nil {
 			z, err := startZAP(zc.ctx, s.nextInproc("zap-control"), s.log)
@@ -240,7 +242,7 @@ func (s *Server) openSocketLocked(zc *zctx, id, kind string, cfg *config) (*sock
 		sk.zapDomain = "zpipe:" + id
 		d := zapDomain{draining: &sk.draining}
 		if sk.allowList {
-			d.allowed = cfg.curveAllowedRawKeys
+			d.allowed = cfg.CurveAllowedKeys
 		}
 		zc.zap.add(sk.zapDomain, d)
 		if err := zs.SetZapDomain(sk.zapDomain); err != nil {
@@ -277,7 +279,7 @@ func (s *Server) openSocketLocked(zc *zctx, id, kind string, cfg *config) (*sock
 // not speak ZMTP is counted as a failed handshake and closed after it.
 const handshakeIvl = 10 * time.Second
 
-func applyOptions(zs *zmq.Socket, kind string, cfg *config) error {
+func applyOptions(zs *zmq.Socket, kind string, cfg *zmqopts.Config) error {
 	set := func(name string, err error) error {
 		if err != nil {
 			return fmt.Errorf("set %s: %w", name, err)
@@ -289,42 +291,42 @@ func applyOptions(zs *zmq.Socket, kind string, cfg *config) error {
 		linger = -1
 	}
 	steps := []func() error{
-		func() error { return set(attrLinger, zs.SetLinger(linger)) },
-		func() error { return set(attrSndHWM, zs.SetSndhwm(sndHWM(kind, cfg.SndHWM))) },
-		func() error { return set(attrRcvHWM, zs.SetRcvhwm(cfg.RcvHWM)) },
-		func() error { return set(attrSndBuf, zs.SetSndbuf(cfg.SndBuf)) },
-		func() error { return set(attrRcvBuf, zs.SetRcvbuf(cfg.RcvBuf)) },
-		func() error { return set(attrIPv6, zs.SetIpv6(cfg.IPv6)) },
-		func() error { return set(attrImmediate, zs.SetImmediate(cfg.Immediate)) },
+		func() error { return set(zmqopts.AttrLinger, zs.SetLinger(linger)) },
+		func() error { return set(zmqopts.AttrSndHWM, zs.SetSndhwm(sndHWM(kind, cfg.SndHWM))) },
+		func() error { return set(zmqopts.AttrRcvHWM, zs.SetRcvhwm(cfg.RcvHWM)) },
+		func() error { return set(zmqopts.AttrSndBuf, zs.SetSndbuf(cfg.SndBuf)) },
+		func() error { return set(zmqopts.AttrRcvBuf, zs.SetRcvbuf(cfg.RcvBuf)) },
+		func() error { return set(zmqopts.AttrIPv6, zs.SetIpv6(cfg.IPv6)) },
+		func() error { return set(zmqopts.AttrImmediate, zs.SetImmediate(cfg.Immediate)) },
 		func() error { return set("handshake interval", zs.SetHandshakeIvl(handshakeIvl)) },
 	}
 	if cfg.MaxMessageBytes > 0 {
 		// libzmq disconnects a peer sending a larger frame itself.
-		steps = append(steps, func() error { return set(attrMaxMsgBytes, zs.SetMaxmsgsize(int64(cfg.MaxMessageBytes))) })
+		steps = append(steps, func() error { return set(zmqopts.AttrMaxMsgBytes, zs.SetMaxmsgsize(int64(cfg.MaxMessageBytes))) })
 	}
 	if kind == KindXPub {
 		// libzmq's XPUB_VERBOSE and XPUB_VERBOSER both write the "verbose
 		// subscribe" flag, so setting one to 0 undoes the other: set only
 		// what is asked for (VERBOSER implies VERBOSE).
 		if cfg.Verbose {
-			steps = append(steps, func() error { return set(attrVerbose, zs.SetXpubVerbose(1)) })
+			steps = append(steps, func() error { return set(zmqopts.AttrVerbose, zs.SetXpubVerbose(1)) })
 		}
 		if cfg.Verboser {
-			steps = append(steps, func() error { return set(attrVerboser, zs.SetXpubVerboser(1)) })
+			steps = append(steps, func() error { return set(zmqopts.AttrVerboser, zs.SetXpubVerboser(1)) })
 		}
-		steps = append(steps, func() error { return set(attrNoDrop, zs.SetXpubNodrop(cfg.NoDrop)) })
+		steps = append(steps, func() error { return set(zmqopts.AttrNoDrop, zs.SetXpubNodrop(cfg.NoDrop)) })
 	}
 	switch {
 	case cfg.CurveServer:
 		steps = append(steps,
-			func() error { return set(attrCurveServer, zs.SetCurveServer(1)) },
-			func() error { return set(attrCurveSecretKey, zs.SetCurveSecretkey(cfg.CurveSecretKey)) },
+			func() error { return set(zmqopts.AttrCurveServer, zs.SetCurveServer(1)) },
+			func() error { return set(zmqopts.AttrCurveSecretKey, zs.SetCurveSecretkey(cfg.CurveSecretKey)) },
 		)
 	case cfg.CurveServerKey != "":
 		steps = append(steps,
-			func() error { return set(attrCurveServerKey, zs.SetCurveServerkey(cfg.CurveServerKey)) },
-			func() error { return set(attrCurvePublicKey, zs.SetCurvePublickey(cfg.CurvePublicKey)) },
-			func() error { return set(attrCurveSecretKey, zs.SetCurveSecretkey(cfg.CurveSecretKey)) },
+			func() error { return set(zmqopts.AttrCurveServerKey, zs.SetCurveServerkey(cfg.CurveServerKey)) },
+			func() error { return set(zmqopts.AttrCurvePublicKey, zs.SetCurvePublickey(cfg.CurvePublicKey)) },
+			func() error { return set(zmqopts.AttrCurveSecretKey, zs.SetCurveSecretkey(cfg.CurveSecretKey)) },
 		)
 	}
 	for _, step := range steps {
@@ -485,18 +487,7 @@ var _ transport.Validator = (*Server)(nil)
 // keys and roles (a bind host name is not resolved here; Open resolves
 // it). Binds lists the socket's bind endpoints, normalized.
 func (s *Server) Validate(ctx context.Context, kind string, config []byte) (*transport.Validation, error) {
-	c, problems := checkConfig(kind, config, zmq.HasCurve())
-	v := &transport.Validation{Problems: problems, Binds: []string{}}
-	if c != nil {
-		var ok []string
-		for i, ep := range c.Bind {
-			if !slices.ContainsFunc(problems, func(p transport.Problem) bool { return p.Attribute == attrBind && p.Index == i }) {
-				ok = append(ok, ep)
-			}
-		}
-		v.Binds = normalizedBinds(ok)
-	}
-	return v, nil
+	return s.variant.Validate(kind, config), nil
 }
 
 var _ transport.Quiescer = (*Server)(nil)

@@ -17,6 +17,7 @@ import (
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/ratelog"
 	"github.com/zpipe/zpipe/core/transport"
+	"github.com/zpipe/zpipe/internal/zmqopts"
 )
 
 const (
@@ -43,7 +44,7 @@ const (
 type sock struct {
 	id   string
 	kind string
-	cfg  *config
+	cfg  *zmqopts.Config
 	zs   *zmq.Socket
 	zc   *zctx
 	c    *cSocket
@@ -97,7 +98,7 @@ type sockLimiters struct {
 }
 
 // newSock returns the Go side of an open socket; cfg is nil for a tap.
-func newSock(id, kind string, cfg *config, zs *zmq.Socket, zc *zctx, c *cSocket, log *slog.Logger) *sock {
+func newSock(id, kind string, cfg *zmqopts.Config, zs *zmq.Socket, zc *zctx, c *cSocket, log *slog.Logger) *sock {
 	every := ratelog.DefaultInterval
 	return &sock{id: id, kind: kind, cfg: cfg, zs: zs, zc: zc, c: c, log: log,
 		limits: sockLimiters{

@@ -1377,9 +1377,3 @@ int zp_socket_type(void *handle) {
 		return -1;
 	return type;
 }
-
-int zp_z85_key(const char *s, uint8_t *out) {
-	if (strlen(s) != 40)
-		return -1;
-	return zmq_z85_decode(out, s) == NULL ? -1 : 0;
-}

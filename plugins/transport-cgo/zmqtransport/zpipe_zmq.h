@@ -248,8 +248,4 @@ int zp_link_run(zp_link *l);
 // zp_socket_type reads ZMQ_TYPE of a raw socket handle; -1 on error.
 int zp_socket_type(void *handle);
 
-// zp_z85_key checks that s is the 40-character Z85 form of a 32-byte key
-// and writes the key to out. Returns 0 on success.
-int zp_z85_key(const char *s, uint8_t *out);
-
 #endif

@@ -26,13 +26,6 @@ type endpoint struct {
 // maxIPCPath is the longest path of a Unix domain socket.
 const maxIPCPath = 107
 
-// CheckEndpoint reports whether Bind (bind true) or Connect would accept
-// ep, with the IPv6 option as given, without touching the network.
-func CheckEndpoint(ep string, bind, ipv6 bool) error {
-	_, err := parseEndpoint(ep, bind, ipv6)
-	return err
-}
-
 // parseEndpoint reads an endpoint the way libzmq does. A wildcard host
 // (tcp://*:port) and a wildcard port (* or 0) are valid for bind only.
 func parseEndpoint(ep string, bind, ipv6 bool) (endpoint, error) {
@@ -118,30 +111,6 @@ func parseTCP(ep, hostport string, bind, ipv6 bool) (endpoint, error) {
 		}
 	}
 	return endpoint{raw: ep, network: family, addr: net.JoinHostPort(host, port)}, nil
-}
-
-// BindKey returns the endpoint that Bind would listen on, normalized so
-// that two spellings of one address compare equal: "tcp://HOST:PORT" with
-// HOST lower-cased as given (IPv6 in brackets, "*" for every interface)
-// and PORT a plain number, or "ipc://PATH". ok is false for an endpoint
-// that picks a free one (port 0 or *, ipc://*), which can never clash,
-// and for an endpoint Bind would refuse.
-func BindKey(ep string, ipv6 bool) (key string, ok bool) {
-	e, err := parseEndpoint(ep, true, ipv6)
-	if err != nil || e.tempIPC {
-		return "", false
-	}
-	if e.network == "unix" {
-		return "ipc://" + e.addr, true
-	}
-	hostport := strings.SplitN(ep, "://", 2)[1]
-	i := strings.LastIndexByte(hostport, ':')
-	host, port := strings.ToLower(hostport[:i]), hostport[i+1:]
-	n, err := strconv.Atoi(port)
-	if err != nil || n == 0 {
-		return "", false
-	}
-	return "tcp://" + host + ":" + strconv.Itoa(n), true
 }
 
 // String returns the endpoint in ZeroMQ syntax.

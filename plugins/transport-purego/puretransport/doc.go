@@ -5,7 +5,9 @@
 //
 // It offers the same socket kinds (xsub, pull, xpub, push), with the same
 // HCL attributes, defaults and behaviour, as the libzmq transport, so a
-// pipeline runs on either by changing its transport. The differences:
+// pipeline runs on either by changing its transport: the schema, its
+// decoding and its checks are package zmqopts, which both use; variant
+// holds what is this transport's own. The differences:
 //
 //   - No CURVE: the curve_* attributes need the "curve" capability, which
 //     this transport does not declare, so zpipe refuses a pipeline that

@@ -13,6 +13,7 @@ import (
 
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/transport"
+	"github.com/zpipe/zpipe/internal/zmqopts"
 )
 
 // Name is the transport's name as reported by Describe.
@@ -24,7 +25,8 @@ const Version = "0.1.0"
 // Server is the pure-Go transport. It implements transport.Server; all its
 // methods are safe for concurrent use.
 type Server struct {
-	log *slog.Logger
+	log     *slog.Logger
+	variant *zmqopts.Variant
 
 	mu      sync.Mutex
 	sockets map[string]*sock
@@ -54,6 +56,7 @@ func WithLogger(l *slog.Logger) Option {
 func New(opts ...Option) *Server {
 	s := &Server{
 		log:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		variant: variant(),
 		sockets: map[string]*sock{},
 		links:   map[string]*link{},
 	}
@@ -71,7 +74,7 @@ func (s *Server) Describe(ctx context.Context) (*transport.Description, error) {
 		Version:      fmt.Sprintf("%s (%s)", Version, strings.TrimSpace("go-zeromq/zmq4 "+zmq4Version())),
 		Protocol:     transport.ProtocolVersion,
 		Capabilities: []string{transport.CapTCP, transport.CapIPC, transport.CapIPv6, transport.CapLink, transport.CapHWMBytes},
-		Sockets:      socketKinds(),
+		Sockets:      s.variant.SocketKinds(),
 	}, nil
 }
 
@@ -93,7 +96,7 @@ func (s *Server) Open(ctx context.Context, spec transport.SocketSpec) error {
 	if spec.ID == "" {
 		return errInvalid("open %s socket: empty id", spec.Kind)
 	}
-	cfg, problems := parseConfig(spec.Kind, spec.Config)
+	cfg, problems := s.variant.Decode(spec.Kind, spec.Config)
 	if len(problems) > 0 {
 		return errInvalid("open %s %q: %w", spec.Kind, spec.ID, problemError(problems))
 	}
@@ -250,12 +253,7 @@ func (s *Server) Stats(ctx context.Context) (*transport.Stats, error) {
 // would bind, normalized, so that the caller can find two sockets binding
 // one endpoint.
 func (s *Server) Validate(ctx context.Context, kind string, config []byte) (*transport.Validation, error) {
-	cfg, problems := parseConfig(kind, config)
-	v := &transport.Validation{Problems: problems}
-	if cfg != nil {
-		v.Binds = cfg.bindKeys()
-	}
-	return v, nil
+	return s.variant.Validate(kind, config), nil
 }
 
 // Quiesce stops an xsub or pull socket taking in data, so that what its

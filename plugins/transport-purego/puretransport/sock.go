@@ -12,6 +12,7 @@ import (
 
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/transport"
+	"github.com/zpipe/zpipe/internal/zmqopts"
 	"github.com/zpipe/zpipe/plugins/transport-purego/puresock"
 )
 
@@ -175,7 +176,7 @@ func (p *sendPolicy) gaveUp() { p.deadline = time.Time{} }
 type sock struct {
 	id    string
 	kind  string
-	cfg   *config
+	cfg   *zmqopts.Config
 	zs    *puresock.Socket
 	bound []string
 	c     counters
@@ -205,8 +206,8 @@ func socketType(kind string) puresock.Type {
 }
 
 // newSock creates the socket and binds and connects it.
-func newSock(id, kind string, cfg *config, log *slog.Logger) (*sock, error) {
-	o := cfg.options(kind)
+func newSock(id, kind string, cfg *zmqopts.Config, log *slog.Logger) (*sock, error) {
+	o := options(cfg, kind)
 	o.Logger = log.With("socket_id", id)
 	zs, err := puresock.New(socketType(kind), o)
 	if err != nil {
