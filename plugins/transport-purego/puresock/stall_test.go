@@ -16,10 +16,13 @@ import (
 // TestXPubStallEpisode: a subscriber that stops reading is stalled when
 // the sender gives up on it (PublishStalling): it misses messages without
 // further refusals while the other subscriber gets every one; its misses
-// are counted exactly, once per message for the socket; the episode is
+// are counted exactly, once per message for the socket; each episode is
 // logged once at warning level with the peer's label and address, and
 // its end, once it has read its queue, at info level with the number of
-// messages missed; then it gets messages again.
+// messages missed; then it gets messages again. (The subscriber's libzmq
+// goes on taking from its connection for a while after the first
+// refusal, so a loaded machine may see it recover and stall again: each
+// episode is accounted for.)
 func TestXPubStallEpisode(t *testing.T) {
 	var logs syncbuf.Buffer
 	s := newSocket(t, XPub, func(o *Options) {
@@ -69,28 +72,32 @@ func TestXPubStallEpisode(t *testing.T) {
 			t.Fatalf("fast subscriber got %s, want %d", show(got[:2]), i)
 		}
 	}
-	if refused != 1 {
-		t.Errorf("%d messages refused; want one, the one that stalled the subscriber", refused)
-	}
 	peers := map[string]PeerStats{}
 	for _, p := range s.PeerStats() {
 		peers[p.Label] = p
 	}
 	st, ft := peers["slow"], peers["fast"]
 	c := s.Counters()
-	if st.Missed == 0 || st.Missed != c.StalledPeer || !st.Stalled || st.Stalls != 1 || !st.Connected || st.Address == "" {
+	if st.Missed == 0 || st.Missed != c.StalledPeer || !st.Stalled || st.Stalls == 0 || !st.Connected || st.Address == "" {
 		t.Fatalf("slow subscriber %+v; counters %+v", st, c)
+	}
+	if refused != int(st.Stalls) {
+		t.Errorf("%d messages refused in %d stall episodes; want one refusal each, the one that began it", refused, st.Stalls)
 	}
 	if ft.Missed != 0 || ft.Stalled || ft.Stalls != 0 {
 		t.Fatalf("fast subscriber %+v", ft)
 	}
-	if c.PeerStalled != 1 {
-		t.Errorf("counters %+v: want one stall episode", c)
+	if c.PeerStalled != st.Stalls {
+		t.Errorf("counters %+v: want %d stall episodes", c, st.Stalls)
 	}
 	warns := linesWith(logs.String(), "level=WARN", "subscriber stalled")
-	if len(warns) != 1 || !strings.Contains(warns[0], "zeek_node_id=slow") || !strings.Contains(warns[0], "peer="+st.Address) ||
-		!strings.Contains(warns[0], "queued_messages=") {
-		t.Fatalf("warnings about the stall: %q", warns)
+	if len(warns) != int(st.Stalls) {
+		t.Fatalf("%d warnings about %d stall episodes: %q", len(warns), st.Stalls, warns)
+	}
+	for _, w := range warns {
+		if !strings.Contains(w, "zeek_node_id=slow") || !strings.Contains(w, "peer="+st.Address) || !strings.Contains(w, "queued_messages=") {
+			t.Fatalf("warning about the stall: %q", w)
+		}
 	}
 
 	// The slow subscriber reads its queue: it gets what it did not miss,
@@ -110,8 +117,18 @@ func TestXPubStallEpisode(t *testing.T) {
 	if got != n-int(st.Missed) {
 		t.Fatalf("slow subscriber got %d of %d, %d counted as missed", got, n, st.Missed)
 	}
+	// Every episode ended, and together they missed what was counted.
 	eventually(t, "the recovery", func() bool {
-		return len(linesWith(logs.String(), "level=INFO", "subscriber recovered", "missed="+strconv.FormatUint(st.Missed, 10))) == 1
+		lines := linesWith(logs.String(), "level=INFO", "subscriber recovered")
+		var missed uint64
+		for _, l := range lines {
+			_, after, _ := strings.Cut(l, " missed=")
+			if f := strings.Fields(after); len(f) > 0 {
+				n, _ := strconv.ParseUint(f[0], 10, 64)
+				missed += n
+			}
+		}
+		return len(lines) == int(st.Stalls) && missed == st.Missed
 	})
 	if err := s.TrySend([][]byte{[]byte("t"), []byte("after")}); err != nil {
 		t.Fatal(err)
