@@ -299,13 +299,15 @@ func New(env stage.Env, raw []byte) (stage.Stage, error) {
 	}
 	switch c.Mode {
 	case ModeObserve:
-		return s, nil
 	case ModeParticipate:
+		if err := s.participate(ctx, c); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("attribute \"mode\": %q is not one of %s, %s", c.Mode, ModeObserve, ModeParticipate)
 	}
-	if err := s.participate(ctx, c); err != nil {
-		return nil, err
+	if env.Telemetry != nil {
+		env.Telemetry.ObserveMembers(s.observedMembers)
 	}
 	return s, nil
 }
@@ -386,6 +388,18 @@ func (s *Stage) Members() []Member {
 	}
 	s.mu.Unlock()
 	sortMembers(out)
+	return out
+}
+
+// observedMembers returns the nodes up as the membership gauge counts
+// them.
+func (s *Stage) observedMembers() []stage.Member {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]stage.Member, 0, len(s.members))
+	for _, m := range s.members {
+		out = append(out, stage.Member{Name: m.Name, Role: m.Role})
+	}
 	return out
 }
 

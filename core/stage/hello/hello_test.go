@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -896,5 +897,55 @@ func TestMembershipTopic(t *testing.T) {
 		if strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Fatalf("%s: membership events\n %q\nwant\n %q", tc.config, got, want)
 		}
+	}
+}
+
+// registeredTelemetry records what a stage registers through its
+// Env.Telemetry.
+type registeredTelemetry struct{ members []func() []stage.Member }
+
+func (r *registeredTelemetry) ObserveMembers(fn func() []stage.Member) {
+	r.members = append(r.members, fn)
+}
+
+// TestTelemetryMembers: the tracker registers its members with the
+// runtime's telemetry once, and what it registered follows nodes up and
+// down, by name and role.
+func TestTelemetryMembers(t *testing.T) {
+	tel := &registeredTelemetry{}
+	h := &harness{t: t, out: &stagetest.Collector{}, upstream: &stagetest.Collector{}, clock: &clock{t: epoch}}
+	env := stagetest.Env(t, h.out)
+	h.log = &recorder{echo: env.Logger.Handler()}
+	env.Logger = slog.New(h.log)
+	env.Codecs = stagetest.Codecs(t)
+	env.Telemetry = tel
+	st, err := Kind.New(env, []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.s = st.(*Stage)
+	if len(tel.members) != 1 {
+		t.Fatalf("%d membership sources registered, want 1", len(tel.members))
+	}
+	observed := tel.members[0]
+	if m := observed(); len(m) != 0 {
+		t.Fatalf("before any hello: %+v", m)
+	}
+	h.subscribe(zeekproto.NodeIDTopic("w1"))
+	h.push(hello(t, zeekproto.ZeroMQHelloEvent, "worker-1", "w1", "m"))
+	if m := observed(); !slices.Equal(m, []stage.Member{{Name: "worker-1", Role: zeekproto.RoleWorker}}) {
+		t.Fatalf("worker-1 up: %+v", m)
+	}
+	h.unsubscribe(zeekproto.NodeIDTopic("w1"))
+	if m := observed(); len(m) != 0 {
+		t.Fatalf("worker-1 down: %+v", m)
+	}
+	bad := stagetest.Env(t, h.out)
+	bad.Telemetry = tel
+	if _, err := Kind.New(bad, []byte(`{"mode":"participate"}`)); err == nil {
+		t.Fatal("a tracker without codecs started")
+	}
+	if len(tel.members) != 1 {
+		t.Fatal("a tracker that failed to start registered")
 	}
 }
