@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -24,18 +25,14 @@ import (
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/transport"
 	"github.com/zpipe/zpipe/core/value"
+	"github.com/zpipe/zpipe/core/zeekproto"
 )
 
 // Zeek's defaults (docs/zeek-wire.md#sockets-and-endpoints).
 const (
 	DefaultBrokerXPub = "tcp://127.0.0.1:5555" // nodes' XSUB connect here
 	DefaultBrokerXSub = "tcp://127.0.0.1:5556" // nodes' XPUB connect here
-	DefaultFormat     = "broker-bin-v1"
-	// NodeIDTopicPrefix starts every node-id topic (docs/zeek-wire.md#topics).
-	NodeIDTopicPrefix = "zeek.cluster.nodeid."
-	// internalTopicPrefix starts the ready-to-publish probe topics
-	// (docs/zeek-wire.md#ready-probe).
-	internalTopicPrefix = "zeek.zeromq.internal."
+	DefaultFormat     = zeekproto.FormatBrokerBin
 )
 
 // Config says where the broker is and how to talk to it.
@@ -103,7 +100,7 @@ func NewNodeID(name string) (string, error) {
 		}
 		sb.WriteByte(alphabet[n.Int64()])
 	}
-	return fmt.Sprintf("zeromq_%s_%s_%d_N%s", name, host, os.Getpid(), sb.String()), nil
+	return zeekproto.NodeID{Name: name, Host: host, PID: strconv.Itoa(os.Getpid()), Unique: "N" + sb.String()}.String(), nil
 }
 
 // session is the sockets one operation opened.
@@ -215,7 +212,7 @@ func (c *Client) subscriptions(ctx context.Context, s *session) (xpub string, pr
 	if err != nil {
 		return "", nil, err
 	}
-	probe := fmt.Sprintf("%s%s.%d.", internalTopicPrefix, c.cfg.NodeID, c.seq.Add(1))
+	probe := zeekproto.ProbeTopic(c.cfg.NodeID, c.seq.Add(1))
 	if err := s.send(ctx, xsub, [][]byte{message.SubscriptionFrame(true, []byte(probe))}); err != nil {
 		return "", nil, fmt.Errorf("probe subscription: %w", err)
 	}
@@ -307,11 +304,9 @@ func (c *Client) Nodes(ctx context.Context) (nodes []Node, err error) {
 		return nil, err
 	}
 	for _, p := range prefixes {
-		id, ok := strings.CutPrefix(p, NodeIDTopicPrefix)
-		if !ok || !strings.HasSuffix(id, ".") {
-			continue
+		if id, ok := zeekproto.NodeIDFromTopic(p); ok {
+			nodes = append(nodes, ParseNodeID(id))
 		}
-		nodes = append(nodes, ParseNodeID(strings.TrimSuffix(id, ".")))
 	}
 	sort.Slice(nodes, func(i, j int) bool {
 		return nodes[i].Name < nodes[j].Name || (nodes[i].Name == nodes[j].Name && nodes[i].ID < nodes[j].ID)
@@ -322,23 +317,23 @@ func (c *Client) Nodes(ctx context.Context) (nodes []Node, err error) {
 // ParseNodeID reads name and host out of a Zeek node id, as far as its
 // shape allows, and the role from the name.
 func ParseNodeID(id string) Node {
-	n := Node{ID: id, Role: "unknown"}
-	parts := strings.Split(id, "_")
-	if len(parts) >= 5 && parts[0] == "zeromq" {
-		n.Name = parts[1]
-		n.Host = strings.Join(parts[2:len(parts)-2], "_")
+	n := Node{ID: id}
+	if p, ok := zeekproto.ParseNodeID(id); ok {
+		n.Name, n.Host = p.Name, p.Host
 	}
 	n.Role = RoleOf(n.Name)
 	return n
 }
 
 // RoleOf derives a node's role from Zeek's default node names: manager,
-// logger-N, proxy-N, worker-N.
+// logger-N, proxy-N, worker-N. It is stricter than zeekproto.RoleOf, which
+// the hello tracker's metrics use: a name such as "workers" is unknown
+// here.
 func RoleOf(name string) string {
-	for _, r := range []string{"manager", "logger", "proxy", "worker"} {
+	for _, r := range []string{zeekproto.RoleManager, zeekproto.RoleLogger, zeekproto.RoleProxy, zeekproto.RoleWorker} {
 		if name == r || strings.HasPrefix(name, r+"-") {
 			return r
 		}
 	}
-	return "unknown"
+	return zeekproto.RoleUnknown
 }

@@ -12,13 +12,15 @@ import (
 	"fmt"
 
 	"github.com/zpipe/zpipe/core/value"
+	"github.com/zpipe/zpipe/core/zeekproto"
 )
 
-// Format names as they appear in frame 2 of Zeek's messages.
+// Format names as they appear in frame 2 of Zeek's messages, those of
+// package zeekproto (docs/zeek-wire.md#messages).
 const (
-	FormatBrokerBin  = "broker-bin-v1"       // events, Zeek's default
-	FormatBrokerJSON = "broker-json-v1"      // events
-	FormatZeekLog    = "zeek-bin-serializer" // log batches (Zeek's ZEEK_BIN_V1)
+	FormatBrokerBin  = zeekproto.FormatBrokerBin  // events, Zeek's default
+	FormatBrokerJSON = zeekproto.FormatBrokerJSON // events
+	FormatZeekLog    = zeekproto.FormatZeekLog    // log batches (Zeek's ZEEK_BIN_V1)
 )
 
 // EventCodec decodes and encodes the payload (frame 3) of Zeek's event

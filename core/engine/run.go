@@ -12,7 +12,6 @@ import (
 
 	"github.com/zpipe/zpipe/core/config"
 	"github.com/zpipe/zpipe/core/pipeline"
-	"github.com/zpipe/zpipe/core/stage/hello"
 	"github.com/zpipe/zpipe/core/telemetry"
 	"github.com/zpipe/zpipe/core/transport"
 )
@@ -72,7 +71,8 @@ func (e *Engine) Run(ctx context.Context, cfg *config.Config, opts RunOptions) (
 		}
 	}
 
-	runner := &pipeline.Runner{Transports: e.Clients(), Stages: e.stages, Logger: e.logger}
+	obs := &observers{}
+	runner := &pipeline.Runner{Transports: e.Clients(), Stages: e.stages, Telemetry: obs.forStage, Logger: e.logger}
 	for _, p := range cfg.Pipelines {
 		for _, n := range p.Nodes {
 			if n.Core {
@@ -106,7 +106,7 @@ func (e *Engine) Run(ctx context.Context, cfg *config.Config, opts RunOptions) (
 	if cfg.Telemetry != nil {
 		zeekNode = cfg.Telemetry.ZeekNode
 	}
-	regs, err := e.registerMetrics(mp, zeekNode, instances)
+	regs, err := e.registerMetrics(mp, zeekNode, instances, obs)
 	if err != nil {
 		return errors.Join(err, stopAll())
 	}
@@ -210,9 +210,6 @@ func telemetryConfig(t *config.Telemetry) telemetry.Config {
 	return c
 }
 
-// registerMetrics wires the plugins' socket counters and the plugin
-// restart counters into the meter provider; they are read at collection
-// time, so the data path pays nothing for them.
 // supervisedPlugin is a plugin process zpipe restarts when it exits (a
 // codec plugin's host).
 type supervisedPlugin interface {
@@ -221,13 +218,11 @@ type supervisedPlugin interface {
 	Restarts() uint64
 }
 
-// membershipTracker is a stage that follows cluster membership (the
-// hello_tracker).
-type membershipTracker interface {
-	Members() []hello.Member
-}
-
-func (e *Engine) registerMetrics(mp metric.MeterProvider, zeekNode string, instances []*pipeline.Instance) ([]telemetry.Registration, error) {
+// registerMetrics wires the plugins' socket counters and the plugin
+// restart counters, the pipelines' and stages' counters and what stages
+// registered in obs into the meter provider; they are read at collection
+// time, so the data path pays nothing for them.
+func (e *Engine) registerMetrics(mp metric.MeterProvider, zeekNode string, instances []*pipeline.Instance, obs *observers) ([]telemetry.Registration, error) {
 	type group struct {
 		client     transport.Client
 		components map[string]pipeline.Component
@@ -329,21 +324,7 @@ func (e *Engine) registerMetrics(mp metric.MeterProvider, zeekNode string, insta
 		_ = pipelines.Unregister()
 		return nil, fmt.Errorf("register stage metrics: %w", err)
 	}
-	membership, err := telemetry.RegisterMembership(mp, func() []telemetry.MemberObservation {
-		var obs []telemetry.MemberObservation
-		for _, in := range instances {
-			for _, s := range in.Stages() {
-				tracker, ok := s.Stage.(membershipTracker)
-				if !ok {
-					continue
-				}
-				for _, m := range tracker.Members() {
-					obs = append(obs, telemetry.MemberObservation{Pipeline: s.Pipeline, Component: s.Name, Name: m.Name, Role: m.Role})
-				}
-			}
-		}
-		return obs
-	})
+	membership, err := telemetry.RegisterMembership(mp, obs.memberObservations)
 	if err != nil {
 		for _, r := range []telemetry.Registration{sockets, plugins, pipelines, stages} {
 			_ = r.Unregister()

@@ -36,7 +36,19 @@ type Runner struct {
 	// Codecs decodes and encodes payloads for stages that need it; nil
 	// when there are no codecs.
 	Codecs *registry.Registry
-	Logger *slog.Logger
+	// Telemetry, when set, gives each stage and core source its
+	// Env.Telemetry, from the pipeline's and the component's name.
+	Telemetry func(pipeline, component string) stage.Telemetry
+	Logger    *slog.Logger
+}
+
+// env returns the environment of component name of pipeline pname.
+func (r *Runner) env(in *Instance, pname, name string, out stage.Inlet) stage.Env {
+	env := stage.Env{Pipeline: pname, Component: name, Logger: in.logger.With("component", name), Out: out, Codecs: r.Codecs}
+	if r.Telemetry != nil {
+		env.Telemetry = r.Telemetry(pname, name)
+	}
+	return env
 }
 
 // Instance is a running pipeline.
@@ -229,7 +241,7 @@ func (in *Instance) startFlows(ctx, srcCtx, routesCtx context.Context, r *Runner
 			}
 		}
 		name := n.Class + "." + n.Kind + "." + n.Name
-		env := stage.Env{Pipeline: pname, Component: name, Logger: in.logger.With("component", name), Out: out, Codecs: r.Codecs}
+		env := r.env(in, pname, name, out)
 		var ups []stage.Inlet
 		for _, src := range upstreamSources(n) {
 			if src.Subscriptions != transport.SubsAccepts {
@@ -335,7 +347,7 @@ func (in *Instance) startCoreSource(srcCtx context.Context, r *Runner, n *config
 		return fmt.Errorf("pipeline %q: unknown source kind %q", pname, n.Kind)
 	}
 	name := n.Class + "." + n.Kind + "." + n.Name
-	env := stage.Env{Pipeline: pname, Component: name, Logger: in.logger.With("component", name), Out: out, Codecs: r.Codecs}
+	env := r.env(in, pname, name, out)
 	src, err := kind.New(env, n.Config)
 	if err != nil {
 		return fmt.Errorf("pipeline %q: source %s.%s: %w", pname, n.Kind, n.Name, err)

@@ -197,6 +197,29 @@ type Env struct {
 	// upstream of the stage, as if a downstream XPUB had received them.
 	// Nil when there are none.
 	Upstream Inlet
+	// Telemetry takes what the stage observes beyond its Stats to the
+	// runtime's metrics. Nil when the runtime exports none; a stage
+	// then registers nothing.
+	Telemetry Telemetry
+}
+
+// Telemetry is how a stage hands the runtime's metrics observations its
+// Stats do not carry. The runtime calls what a stage registers at every
+// collection, from any goroutine, for as long as it exports metrics (also
+// after the stage has stopped): a registered function must be safe for
+// that and must not block.
+type Telemetry interface {
+	// ObserveMembers registers fn as the stage's source of the cluster
+	// membership gauge (zpipe.cluster.nodes): the cluster nodes the stage
+	// sees up.
+	ObserveMembers(fn func() []Member)
+}
+
+// Member is a cluster node a stage sees up, as the membership gauge
+// counts it.
+type Member struct {
+	// Name is the node's name; Role is derived from it.
+	Name, Role string
 }
 
 // SubscriptionObserver is implemented by stages that watch subscription

@@ -12,6 +12,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/transport"
+	"github.com/zpipe/zpipe/core/zeekproto"
 )
 
 // zeekNode is a test peer set up like a Zeek node
@@ -142,11 +143,11 @@ func testZeekBrokerLink(t *testing.T, x *suite) {
 	tap := readTap(t, s, "broker")
 	ctx := PeerContext(t)
 
-	const (
-		pA     = "zeek.cluster.nodeid.A."
-		pB     = "zeek.cluster.nodeid.B."
-		pC     = "zeek.cluster.nodeid.C."
-		worker = "zeek.cluster.worker"
+	var (
+		pA     = zeekproto.NodeIDTopic("A")
+		pB     = zeekproto.NodeIDTopic("B")
+		pC     = zeekproto.NodeIDTopic("C")
+		worker = zeekproto.RoleTopic(zeekproto.RoleWorker)
 	)
 	a := newZeekNode(t, ctx, "A", xsubEP, xpubEP)
 	b := newZeekNode(t, ctx, "B", xsubEP, xpubEP)
@@ -185,7 +186,7 @@ func testZeekBrokerLink(t *testing.T, x *suite) {
 	}
 	// A 3-frame message is dropped by the broker (framing zeek); the event
 	// after it arrives next.
-	malformed := [][]byte{[]byte(pB + "bad"), []byte("A"), []byte("broker-bin-v1")}
+	malformed := [][]byte{[]byte(pB + "bad"), []byte("A"), []byte(zeekproto.FormatBrokerBin)}
 	SendMessage(t, a.pub, malformed...)
 	sentinel := Event(pB+"sentinel", "A", []byte("last"))
 	SendMessage(t, a.pub, sentinel...)

@@ -10,6 +10,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/transport"
+	"github.com/zpipe/zpipe/core/zeekproto"
 )
 
 // testDescribe: the description every transport gives: its name, the
@@ -185,7 +186,7 @@ func testIOThreadsAndIPv6(t *testing.T, x *suite) {
 	OpenSocket(t, s, "a", KindPull, Attrs{"bind": []string{"tcp://127.0.0.1:*"}, "io_threads": 2})
 	OpenSocket(t, s, "b", KindPush, Attrs{"connect": []string{BoundEndpoint(t, s, "a", 0)}, "io_threads": 2})
 	var b message.Batch
-	b.Append(Event("log-write", "b", []byte("x"))...)
+	b.Append(Event(zeekproto.LogWriteTopic, "b", []byte("x"))...)
 	if res, err := s.Send(TestCtx(t), "b", &b); err != nil || res.Sent != 1 {
 		t.Fatalf("send: %+v, %v", res, err)
 	}
@@ -211,7 +212,7 @@ func testIOThreadsAndIPv6(t *testing.T, x *suite) {
 		}
 		return p.Connect(ep)
 	})
-	SendMessage(t, push, Event("log-write", "v6", []byte("x"))...)
+	SendMessage(t, push, Event(zeekproto.LogWriteTopic, "v6", []byte("x"))...)
 	if got := RecvAll(t, s, "c", 1, transport.Limits{}); string(got[0][1]) != "v6" {
 		t.Fatalf("got %s", ShowFrames(got[0]))
 	}

@@ -10,6 +10,7 @@ import (
 
 	zmq "github.com/pebbe/zmq4"
 	"github.com/zpipe/zpipe/core/transport"
+	"github.com/zpipe/zpipe/core/zeekproto"
 	"github.com/zpipe/zpipe/internal/syncbuf"
 )
 
@@ -108,7 +109,7 @@ func testHandshakeFailures(t *testing.T, x *suite) {
 		t.Fatalf("no warning about the failed handshakes:\n%s", log.String())
 	}
 	push := PeerSocket(t, ctx, zmq.PUSH, func(p *zmq.Socket) error { return p.Connect(ep) })
-	SendMessage(t, push, Event("log-write", "good", []byte("x"))...)
+	SendMessage(t, push, Event(zeekproto.LogWriteTopic, "good", []byte("x"))...)
 	if got := RecvAll(t, s, "pull", 1, transport.Limits{}); string(got[0][1]) != "good" {
 		t.Fatalf("got %s", ShowFrames(got[0]))
 	}

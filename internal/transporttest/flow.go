@@ -11,6 +11,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/transport"
+	"github.com/zpipe/zpipe/core/zeekproto"
 )
 
 // fairQueueMaxRun bounds how many messages in a row a fair-queueing
@@ -215,7 +216,7 @@ func testPushRoundRobin(t *testing.T, x *suite) {
 		const n = 200
 		var b message.Batch
 		for i := range n {
-			b.Append(Event("log-write", "me", []byte(fmt.Sprint(i)))...)
+			b.Append(Event(zeekproto.LogWriteTopic, "me", []byte(fmt.Sprint(i)))...)
 		}
 		res, err := s.Send(TestCtx(t), "push", &b)
 		if err != nil || res.Sent != n || res.Dropped != 0 {

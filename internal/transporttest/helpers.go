@@ -16,6 +16,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/transport"
+	"github.com/zpipe/zpipe/core/zeekproto"
 )
 
 // The transports' socket kinds and framings, as the plugin protocol
@@ -233,7 +234,7 @@ func SocketStats(t testing.TB, s Server, id string) transport.SocketStats {
 
 // Event builds a Zeek-shaped 4-frame event.
 func Event(topic, sender string, payload []byte) [][]byte {
-	return [][]byte{[]byte(topic), []byte(sender), []byte("broker-bin-v1"), payload}
+	return [][]byte{[]byte(topic), []byte(sender), []byte(zeekproto.FormatBrokerBin), payload}
 }
 
 // FrameBytes returns the bytes in frames.

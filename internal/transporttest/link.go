@@ -12,6 +12,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/transport"
+	"github.com/zpipe/zpipe/core/zeekproto"
 )
 
 // testLinkPullToSinks: a pull source feeding a push, an xpub and a push
@@ -45,7 +46,7 @@ func testLinkPullToSinks(t *testing.T, x *suite) {
 	const n = 300
 	var want [][][]byte
 	for i := range n {
-		ev := Event("log-write", "n", bytes.Repeat([]byte{byte(i)}, 40+i))
+		ev := Event(zeekproto.LogWriteTopic, "n", bytes.Repeat([]byte{byte(i)}, 40+i))
 		want = append(want, ev)
 		SendMessage(t, push, ev...)
 	}

@@ -14,6 +14,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/transport"
+	"github.com/zpipe/zpipe/core/zeekproto"
 )
 
 // slowSetup is a broker link whose xpub (nodrop, small HWM and kernel
@@ -37,9 +38,9 @@ type slowSetup struct {
 const slowPublished = 2000
 
 // Node-id topics of the slow setup's subscribers.
-const (
-	slowNodeID = "zeek.cluster.nodeid.slow."
-	fastNodeID = "zeek.cluster.nodeid.fast."
+var (
+	slowNodeID = zeekproto.NodeIDTopic("slow")
+	fastNodeID = zeekproto.NodeIDTopic("fast")
 )
 
 // newSlowSetup starts the slow setup; extra attributes go to the xpub.
@@ -108,7 +109,7 @@ func newSlowSetup(t *testing.T, x *suite, sendTimeoutMs int, extra Attrs) *slowS
 				st.mu.Unlock()
 				return
 			}
-			if len(msg) == 4 && bytes.HasPrefix(msg[0], []byte("zeek.cluster.nodeid.")) {
+			if len(msg) == 4 && bytes.HasPrefix(msg[0], []byte(zeekproto.NodeIDTopicPrefix)) {
 				continue
 			}
 			seq, err := strconv.Atoi(string(msg[1]))

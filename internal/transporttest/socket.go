@@ -13,6 +13,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/transport"
+	"github.com/zpipe/zpipe/core/zeekproto"
 )
 
 // testOpenEveryKind opens each kind bound to several endpoints (tcp and
@@ -196,7 +197,7 @@ func testPullRecvBatches(t *testing.T, x *suite) {
 			const n = 500
 			var want [][][]byte
 			for i := range n {
-				ev := Event("log-write", "node", bytes.Repeat([]byte{byte(i)}, i%300))
+				ev := Event(zeekproto.LogWriteTopic, "node", bytes.Repeat([]byte{byte(i)}, i%300))
 				if i%50 == 7 {
 					SendMessage(t, push, []byte("short"), []byte("message"))
 				}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
+
+	"github.com/zpipe/zpipe/core/zeekproto"
 )
 
 // Unlimited, given as a high-water mark, disables the limit (libzmq's 0).
@@ -406,7 +408,7 @@ func (n *Node) WaitSubscription(ctx context.Context, prefix string) error {
 // subscription of this node has reached the broker by then, and the broker
 // has replayed all older subscriptions of other nodes to this one.
 func (n *Node) Ready(ctx context.Context) error {
-	topic := fmt.Sprintf("%s%s.%d.", InternalTopicPrefix, n.id, n.probes.Add(1))
+	topic := zeekproto.ProbeTopic(n.id, n.probes.Add(1))
 	token := n.tokens.Add(1)
 	if err := n.command(opWatch, binary.BigEndian.AppendUint64(nil, token), []byte(topic)); err != nil {
 		return err

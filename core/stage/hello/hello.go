@@ -35,7 +35,7 @@
 // hellos of a node that is up: an observer sees a node's ZeroMQ::hello to
 // every other node.
 //
-// The role of a node is derived from its name by RoleOf.
+// The role of a node is derived from its name by zeekproto.RoleOf.
 //
 // # Participate mode
 //
@@ -74,6 +74,7 @@ import (
 	"github.com/zpipe/zpipe/core/schema"
 	"github.com/zpipe/zpipe/core/stage"
 	"github.com/zpipe/zpipe/core/value"
+	"github.com/zpipe/zpipe/core/zeekproto"
 )
 
 // Modes of the stage.
@@ -89,7 +90,7 @@ const (
 	// DefaultExpiration is Zeek's Cluster::Backend::ZeroMQ::hello_expiration.
 	DefaultExpiration = 10 * time.Second
 	// DefaultFormat is Zeek's default event format.
-	DefaultFormat = "broker-bin-v1"
+	DefaultFormat = zeekproto.FormatBrokerBin
 )
 
 // Kind is the hello_tracker stage kind.
@@ -149,7 +150,7 @@ type Member struct {
 	Name string
 	// ID is the node's id (Cluster::node_id()).
 	ID string
-	// Role is derived from Name by RoleOf.
+	// Role is derived from Name by zeekproto.RoleOf.
 	Role string
 	// Since is when the node came up.
 	Since time.Time
@@ -298,13 +299,15 @@ func New(env stage.Env, raw []byte) (stage.Stage, error) {
 	}
 	switch c.Mode {
 	case ModeObserve:
-		return s, nil
 	case ModeParticipate:
+		if err := s.participate(ctx, c); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("attribute \"mode\": %q is not one of %s, %s", c.Mode, ModeObserve, ModeParticipate)
 	}
-	if err := s.participate(ctx, c); err != nil {
-		return nil, err
+	if env.Telemetry != nil {
+		env.Telemetry.ObserveMembers(s.observedMembers)
 	}
 	return s, nil
 }
@@ -326,7 +329,7 @@ func (s *Stage) participate(ctx context.Context, c config) error {
 	id := c.NodeID
 	if id == "" {
 		var err error
-		if id, err = NewNodeID(c.Name, "", 0); err != nil {
+		if id, err = zeekproto.NewNodeID(c.Name, "", 0); err != nil {
 			return fmt.Errorf("hello_tracker: %w", err)
 		}
 	}
@@ -335,8 +338,8 @@ func (s *Stage) participate(ctx context.Context, c config) error {
 	}
 	s.name, s.id, s.sendCluster = c.Name, id, c.ClusterHello
 	docs := []zmsgpack.Document{
-		{Event: &value.Event{Name: ZeroMQHelloEvent, Args: []value.Value{value.String(s.name), value.String(s.id)}}},
-		{Event: &value.Event{Name: ClusterHelloEvent, Args: []value.Value{value.String(s.name), value.String(s.id)}}},
+		{Event: &value.Event{Name: zeekproto.ZeroMQHelloEvent, Args: []value.Value{value.String(s.name), value.String(s.id)}}},
+		{Event: &value.Event{Name: zeekproto.ClusterHelloEvent, Args: []value.Value{value.String(s.name), value.String(s.id)}}},
 	}
 	enc, err := s.env.Codecs.Encode(ctx, s.format, docs)
 	if err != nil {
@@ -388,6 +391,18 @@ func (s *Stage) Members() []Member {
 	return out
 }
 
+// observedMembers returns the nodes up as the membership gauge counts
+// them.
+func (s *Stage) observedMembers() []stage.Member {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]stage.Member, 0, len(s.members))
+	for _, m := range s.members {
+		out = append(out, stage.Member{Name: m.Name, Role: m.Role})
+	}
+	return out
+}
+
 // CloseInput says that no more Push calls will come; Run then sends the
 // departure (participate mode) and returns.
 func (s *Stage) CloseInput() {
@@ -431,7 +446,7 @@ func (s *Stage) Run(ctx context.Context) error {
 // node-id topic upstream.
 func (s *Stage) subscribeOwn(ctx context.Context, subscribe bool) error {
 	var b message.Batch
-	b.Append(message.SubscriptionFrame(subscribe, []byte(NodeIDTopic(s.id))))
+	b.Append(message.SubscriptionFrame(subscribe, []byte(zeekproto.NodeIDTopic(s.id))))
 	if err := s.env.Upstream.Push(ctx, &b); err != nil {
 		what := "subscribe to"
 		if !subscribe {
@@ -626,7 +641,7 @@ type helloEvent struct {
 func (s *Stage) decodeHellos(ctx context.Context, b *message.Batch) []helloEvent {
 	var payloads [][]byte
 	for it := b.Iter(); it.Next(); {
-		if it.NumFrames() != 4 || !strings.HasPrefix(string(it.Frame(0)), NodeIDTopicPrefix) {
+		if it.NumFrames() != 4 || !strings.HasPrefix(string(it.Frame(0)), zeekproto.NodeIDTopicPrefix) {
 			continue
 		}
 		if s.mode == ModeParticipate && string(it.Frame(1)) == s.id {
@@ -657,7 +672,7 @@ func (s *Stage) decodeHellos(ctx context.Context, b *message.Batch) []helloEvent
 		case d.Event == nil:
 			s.malformed("node-id topic payload is not an event", "format", s.format)
 			continue
-		case d.Event.Name != ZeroMQHelloEvent && d.Event.Name != ClusterHelloEvent:
+		case d.Event.Name != zeekproto.ZeroMQHelloEvent && d.Event.Name != zeekproto.ClusterHelloEvent:
 			continue
 		}
 		s.counts.hellos.Add(1)
@@ -670,7 +685,7 @@ func (s *Stage) decodeHellos(ctx context.Context, b *message.Batch) []helloEvent
 			s.malformed("hello without two string arguments", "event", ev.Name, "args", strings.Join(kinds, ","))
 			continue
 		}
-		h := helloEvent{cluster: ev.Name == ClusterHelloEvent, name: ev.Args[0].Str(), id: ev.Args[1].Str()}
+		h := helloEvent{cluster: ev.Name == zeekproto.ClusterHelloEvent, name: ev.Args[0].Str(), id: ev.Args[1].Str()}
 		if err := checkText("name", h.name); err != nil {
 			s.malformed("hello with an unusable node name", "event", ev.Name, "err", err.Error())
 			continue

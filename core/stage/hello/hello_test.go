@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/stage"
 	"github.com/zpipe/zpipe/core/stage/stagetest"
+	"github.com/zpipe/zpipe/core/zeekproto"
 	"github.com/zpipe/zpipe/internal/zeektest"
 )
 
@@ -152,7 +154,7 @@ func hello(t testing.TB, event, name, id, to string) [][]byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return [][]byte{[]byte(NodeIDTopic(to)), []byte(id), []byte(DefaultFormat), payload}
+	return [][]byte{[]byte(zeekproto.NodeIDTopic(to)), []byte(id), []byte(DefaultFormat), payload}
 }
 
 func (h *harness) members() string {
@@ -280,10 +282,10 @@ func TestCapturedHandshake(t *testing.T) {
 	h.wantLog(slog.LevelInfo, "node down")
 	// Since is when the second half arrived (the injected clock).
 	h2 := newHarness(t, `{}`)
-	h2.subscribe(NodeIDTopic("zeromq_logger-1_x_1_Na"))
+	h2.subscribe(zeekproto.NodeIDTopic("zeromq_logger-1_x_1_Na"))
 	h2.clock.Advance(3 * time.Second)
-	h2.push(hello(t, ZeroMQHelloEvent, "logger-1", "zeromq_logger-1_x_1_Na", "other"))
-	if m := h2.s.Members(); len(m) != 1 || !m[0].Since.Equal(epoch.Add(3*time.Second)) || m[0].Role != RoleLogger {
+	h2.push(hello(t, zeekproto.ZeroMQHelloEvent, "logger-1", "zeromq_logger-1_x_1_Na", "other"))
+	if m := h2.s.Members(); len(m) != 1 || !m[0].Since.Equal(epoch.Add(3*time.Second)) || m[0].Role != zeekproto.RoleLogger {
 		t.Fatalf("members %+v", m)
 	}
 }
@@ -292,22 +294,22 @@ func TestCapturedHandshake(t *testing.T) {
 // both bring a node up; repeats change nothing; Members is sorted by name.
 func TestEitherOrder(t *testing.T) {
 	h := newHarness(t, `{}`)
-	h.subscribe(NodeIDTopic("id-w2"))
+	h.subscribe(zeekproto.NodeIDTopic("id-w2"))
 	h.wantMembers("")
-	h.push(hello(t, ZeroMQHelloEvent, "worker-2", "id-w2", "id-m"))
+	h.push(hello(t, zeekproto.ZeroMQHelloEvent, "worker-2", "id-w2", "id-m"))
 	h.wantMembers("worker-2/id-w2/worker")
 
-	h.push(hello(t, ZeroMQHelloEvent, "proxy-1", "id-p1", "id-m"))
+	h.push(hello(t, zeekproto.ZeroMQHelloEvent, "proxy-1", "id-p1", "id-m"))
 	h.wantMembers("worker-2/id-w2/worker")
-	h.subscribe(NodeIDTopic("id-p1"))
+	h.subscribe(zeekproto.NodeIDTopic("id-p1"))
 	h.wantMembers("proxy-1/id-p1/proxy worker-2/id-w2/worker")
 
 	// Repeats: the same subscription, the node's hello to other nodes, a
 	// Cluster::hello.
-	h.subscribe(NodeIDTopic("id-p1"))
-	h.push(hello(t, ZeroMQHelloEvent, "proxy-1", "id-p1", "id-w2"), hello(t, ClusterHelloEvent, "proxy-1", "id-p1", "id-w2"))
-	h.push(hello(t, ZeroMQHelloEvent, "zpipe-bridge", "id-z", "id-p1"))
-	h.subscribe(NodeIDTopic("id-z"))
+	h.subscribe(zeekproto.NodeIDTopic("id-p1"))
+	h.push(hello(t, zeekproto.ZeroMQHelloEvent, "proxy-1", "id-p1", "id-w2"), hello(t, zeekproto.ClusterHelloEvent, "proxy-1", "id-p1", "id-w2"))
+	h.push(hello(t, zeekproto.ZeroMQHelloEvent, "zpipe-bridge", "id-z", "id-p1"))
+	h.subscribe(zeekproto.NodeIDTopic("id-z"))
 	h.wantMembers("proxy-1/id-p1/proxy worker-2/id-w2/worker zpipe-bridge/id-z/unknown")
 	if c := h.s.Counts(); c.NodesUp != 3 || c.NodesDown != 0 {
 		t.Fatalf("counts %+v", c)
@@ -320,10 +322,10 @@ func TestEitherOrder(t *testing.T) {
 	}
 	// A Cluster::hello fills in a missed ZeroMQ::hello, but only for a
 	// subscribed id.
-	h.push(hello(t, ClusterHelloEvent, "logger", "id-l", "id-m"))
+	h.push(hello(t, zeekproto.ClusterHelloEvent, "logger", "id-l", "id-m"))
 	h.wantMembers("proxy-1/id-p1/proxy worker-2/id-w2/worker zpipe-bridge/id-z/unknown")
-	h.subscribe(NodeIDTopic("id-l"))
-	h.push(hello(t, ClusterHelloEvent, "logger", "id-l", "id-m"))
+	h.subscribe(zeekproto.NodeIDTopic("id-l"))
+	h.push(hello(t, zeekproto.ClusterHelloEvent, "logger", "id-l", "id-m"))
 	h.wantMembers("logger/id-l/logger proxy-1/id-p1/proxy worker-2/id-w2/worker zpipe-bridge/id-z/unknown")
 }
 
@@ -331,21 +333,21 @@ func TestEitherOrder(t *testing.T) {
 // an unknown id, or of other topics, changes nothing.
 func TestDeparture(t *testing.T) {
 	h := newHarness(t, `{}`)
-	h.subscribe(NodeIDTopic("a"))
-	h.push(hello(t, ZeroMQHelloEvent, "worker-1", "a", "m"))
-	h.subscribe(NodeIDTopic("b"))
-	h.push(hello(t, ZeroMQHelloEvent, "worker-2", "b", "m"))
-	h.unsubscribe(NodeIDTopic("nobody"))
+	h.subscribe(zeekproto.NodeIDTopic("a"))
+	h.push(hello(t, zeekproto.ZeroMQHelloEvent, "worker-1", "a", "m"))
+	h.subscribe(zeekproto.NodeIDTopic("b"))
+	h.push(hello(t, zeekproto.ZeroMQHelloEvent, "worker-2", "b", "m"))
+	h.unsubscribe(zeekproto.NodeIDTopic("nobody"))
 	h.unsubscribe("zeek.cluster.worker")
-	h.unsubscribe(NodeIDTopicPrefix + "a") // not a node-id topic: no trailing dot
+	h.unsubscribe(zeekproto.NodeIDTopicPrefix + "a") // not a node-id topic: no trailing dot
 	h.wantMembers("worker-1/a/worker worker-2/b/worker")
-	h.unsubscribe(NodeIDTopic("a"))
+	h.unsubscribe(zeekproto.NodeIDTopic("a"))
 	h.wantMembers("worker-2/b/worker")
 	h.wantLog(slog.LevelInfo, "node down")
 	// Subscribing again needs a new hello.
-	h.subscribe(NodeIDTopic("a"))
+	h.subscribe(zeekproto.NodeIDTopic("a"))
 	h.wantMembers("worker-2/b/worker")
-	h.push(hello(t, ZeroMQHelloEvent, "worker-1", "a", "b"))
+	h.push(hello(t, zeekproto.ZeroMQHelloEvent, "worker-1", "a", "b"))
 	h.wantMembers("worker-1/a/worker worker-2/b/worker")
 	if c := h.s.Counts(); c.NodesUp != 3 || c.NodesDown != 1 {
 		t.Fatalf("counts %+v", c)
@@ -357,30 +359,30 @@ func TestDeparture(t *testing.T) {
 // subscription; the old id's late unsubscription changes nothing.
 func TestReincarnation(t *testing.T) {
 	h := newHarness(t, `{}`)
-	h.subscribe(NodeIDTopic("old"))
-	h.push(hello(t, ZeroMQHelloEvent, "worker-1", "old", "m"))
+	h.subscribe(zeekproto.NodeIDTopic("old"))
+	h.push(hello(t, zeekproto.ZeroMQHelloEvent, "worker-1", "old", "m"))
 	h.wantMembers("worker-1/old/worker")
 
-	h.push(hello(t, ZeroMQHelloEvent, "worker-1", "new", "m"))
+	h.push(hello(t, zeekproto.ZeroMQHelloEvent, "worker-1", "new", "m"))
 	h.wantLog(slog.LevelWarn, "node 'worker-1' never said goodbye (old id:old new id:new")
 	h.wantMembers("")
-	h.subscribe(NodeIDTopic("new"))
+	h.subscribe(zeekproto.NodeIDTopic("new"))
 	h.wantMembers("worker-1/new/worker")
 	// A late hello of the old process (to another node) and a repeated
 	// subscription of the old id do not take the new one down.
-	h.push(hello(t, ZeroMQHelloEvent, "worker-1", "old", "other"))
-	h.subscribe(NodeIDTopic("old"))
+	h.push(hello(t, zeekproto.ZeroMQHelloEvent, "worker-1", "old", "other"))
+	h.subscribe(zeekproto.NodeIDTopic("old"))
 	h.wantMembers("worker-1/new/worker")
-	h.unsubscribe(NodeIDTopic("old"))
+	h.unsubscribe(zeekproto.NodeIDTopic("old"))
 	h.wantMembers("worker-1/new/worker")
 	// Once gone, the old id is forgotten.
 	if len(h.s.retired) != 0 {
 		t.Fatalf("retired %v", h.s.retired)
 	}
 	// And in the other order: the new id's subscription first.
-	h.subscribe(NodeIDTopic("newer"))
+	h.subscribe(zeekproto.NodeIDTopic("newer"))
 	h.wantMembers("worker-1/new/worker")
-	h.push(hello(t, ZeroMQHelloEvent, "worker-1", "newer", "m"))
+	h.push(hello(t, zeekproto.ZeroMQHelloEvent, "worker-1", "newer", "m"))
 	h.wantLog(slog.LevelWarn, "node 'worker-1' never said goodbye (old id:new new id:newer")
 	h.wantMembers("worker-1/newer/worker")
 	if c := h.s.Counts(); c.Reincarnations != 2 || c.NodesUp != 3 || c.NodesDown != 2 {
@@ -393,8 +395,8 @@ func TestReincarnation(t *testing.T) {
 // its entry expired, so a late hello still brings the node up.
 func TestExpiry(t *testing.T) {
 	h := newHarness(t, `{"expiration":"10s"}`)
-	h.subscribe(NodeIDTopic("silent"))
-	h.push(hello(t, ZeroMQHelloEvent, "worker-9", "unsubscribed", "m"))
+	h.subscribe(zeekproto.NodeIDTopic("silent"))
+	h.push(hello(t, zeekproto.ZeroMQHelloEvent, "worker-9", "unsubscribed", "m"))
 	h.clock.Advance(9 * time.Second)
 	h.expire()
 	if c := h.s.Counts(); c.ExpiredSubscriptions+c.ExpiredHellos != 0 {
@@ -411,10 +413,10 @@ func TestExpiry(t *testing.T) {
 	h.wantMembers("")
 	// The expired hello is forgotten: the subscription now is half a
 	// handshake again.
-	h.subscribe(NodeIDTopic("unsubscribed"))
+	h.subscribe(zeekproto.NodeIDTopic("unsubscribed"))
 	h.wantMembers("")
 	// The expired subscription is still active.
-	h.push(hello(t, ZeroMQHelloEvent, "bridge", "silent", "m"))
+	h.push(hello(t, zeekproto.ZeroMQHelloEvent, "bridge", "silent", "m"))
 	h.wantMembers("bridge/silent/unknown")
 }
 
@@ -426,7 +428,7 @@ func TestRunExpires(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- h.s.Run(ctx) }()
-	h.subscribe(NodeIDTopic("lonely"))
+	h.subscribe(zeekproto.NodeIDTopic("lonely"))
 	deadline := time.Now().Add(5 * time.Second)
 	for h.s.Counts().ExpiredSubscriptions == 0 {
 		if time.Now().After(deadline) {
@@ -474,9 +476,9 @@ func TestParticipateMatchesCapture(t *testing.T) {
 		otherName, otherID, role string
 	}{
 		{"worker-1", workerID, zeektest.MustVector(t, "zeek-sub-nodeid.hex"), "zeek-event-zeromq-hello-from-manager.hex",
-			"zeek-event-zeromq-hello.hex", "zeek-event-cluster-hello.hex", "manager", managerID, RoleManager},
-		{"manager", managerID, [][]byte{message.SubscriptionFrame(true, []byte(NodeIDTopic(workerID)))}, "zeek-event-zeromq-hello.hex",
-			"zeek-event-zeromq-hello-from-manager.hex", "zeek-event-cluster-hello-from-manager.hex", "worker-1", workerID, RoleWorker},
+			"zeek-event-zeromq-hello.hex", "zeek-event-cluster-hello.hex", "manager", managerID, zeekproto.RoleManager},
+		{"manager", managerID, [][]byte{message.SubscriptionFrame(true, []byte(zeekproto.NodeIDTopic(workerID)))}, "zeek-event-zeromq-hello.hex",
+			"zeek-event-zeromq-hello-from-manager.hex", "zeek-event-cluster-hello-from-manager.hex", "worker-1", workerID, zeekproto.RoleWorker},
 	}
 	for _, side := range sides {
 		t.Run(side.name, func(t *testing.T) {
@@ -510,20 +512,20 @@ func TestParticipateMatchesCapture(t *testing.T) {
 // step 1), in that order.
 func TestParticipateHelloFirst(t *testing.T) {
 	h := participant(t, "zpipe", "me", true)
-	h.push(hello(t, ZeroMQHelloEvent, "worker-1", "w1", "me"))
-	h.subscribe(NodeIDTopic("w1"))
+	h.push(hello(t, zeekproto.ZeroMQHelloEvent, "worker-1", "w1", "me"))
+	h.subscribe(zeekproto.NodeIDTopic("w1"))
 	got := h.out.Messages()
 	if len(got) != 3 {
 		t.Fatalf("out %q", got)
 	}
-	for i, event := range []string{ZeroMQHelloEvent, ClusterHelloEvent} {
+	for i, event := range []string{zeekproto.ZeroMQHelloEvent, zeekproto.ClusterHelloEvent} {
 		m := got[1+i]
 		ev, err := zeektest.DecodeEvent(m[3])
 		if err != nil {
 			t.Fatal(err)
 		}
 		args, _ := ev.StringArgs()
-		if string(m[0]) != NodeIDTopic("w1") || string(m[1]) != "me" || string(m[2]) != DefaultFormat || ev.Name != event || strings.Join(args, ",") != "zpipe,me" {
+		if string(m[0]) != zeekproto.NodeIDTopic("w1") || string(m[1]) != "me" || string(m[2]) != DefaultFormat || ev.Name != event || strings.Join(args, ",") != "zpipe,me" {
 			t.Fatalf("message %d: %q %s%v", 1+i, m[:3], ev.Name, args)
 		}
 	}
@@ -535,28 +537,28 @@ func TestParticipateHelloFirst(t *testing.T) {
 // the own id are ignored.
 func TestParticipateWithoutClusterHello(t *testing.T) {
 	h := participant(t, "zpipe-logger", "me", false)
-	h.subscribe(NodeIDTopic("me"))
-	h.subscribe(NodeIDTopic("w1"))
-	h.subscribe(NodeIDTopic("w1"))
-	h.subscribe(NodeIDTopic("w2"))
+	h.subscribe(zeekproto.NodeIDTopic("me"))
+	h.subscribe(zeekproto.NodeIDTopic("w1"))
+	h.subscribe(zeekproto.NodeIDTopic("w1"))
+	h.subscribe(zeekproto.NodeIDTopic("w2"))
 	var topics []string
 	for _, m := range h.out.Messages() {
 		ev, err := zeektest.DecodeEvent(m[3])
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ev.Name != ZeroMQHelloEvent || string(m[1]) != "me" {
+		if ev.Name != zeekproto.ZeroMQHelloEvent || string(m[1]) != "me" {
 			t.Fatalf("sent %q", m)
 		}
 		topics = append(topics, string(m[0]))
 	}
-	if got := strings.Join(topics, " "); got != NodeIDTopic("w1")+" "+NodeIDTopic("w2") {
+	if got := strings.Join(topics, " "); got != zeekproto.NodeIDTopic("w1")+" "+zeekproto.NodeIDTopic("w2") {
 		t.Fatalf("ZeroMQ::hello sent to %q", got)
 	}
 	in := [][][]byte{
-		hello(t, ZeroMQHelloEvent, "worker-1", "w1", "me"), hello(t, ClusterHelloEvent, "worker-1", "w1", "me"),
-		hello(t, ZeroMQHelloEvent, "zpipe-logger", "me", "w2"), // looped back
-		hello(t, ZeroMQHelloEvent, "impostor", "me", "w2"),     // claims our id
+		hello(t, zeekproto.ZeroMQHelloEvent, "worker-1", "w1", "me"), hello(t, zeekproto.ClusterHelloEvent, "worker-1", "w1", "me"),
+		hello(t, zeekproto.ZeroMQHelloEvent, "zpipe-logger", "me", "w2"), // looped back
+		hello(t, zeekproto.ZeroMQHelloEvent, "impostor", "me", "w2"),     // claims our id
 	}
 	h.push(in...)
 	h.wantMembers("worker-1/w1/worker")
@@ -577,7 +579,7 @@ func TestParticipateRun(t *testing.T) {
 	h := participant(t, "worker-1", workerID, false)
 	done := make(chan error, 1)
 	go func() { done <- h.s.Run(context.Background()) }()
-	want := message.SubscriptionFrame(true, []byte(NodeIDTopic(workerID)))
+	want := message.SubscriptionFrame(true, []byte(zeekproto.NodeIDTopic(workerID)))
 	deadline := time.Now().Add(5 * time.Second)
 	for len(h.upstream.Messages()) == 0 {
 		if time.Now().After(deadline) {
@@ -616,21 +618,9 @@ func TestGeneratedID(t *testing.T) {
 	if !re.MatchString(a) || !re.MatchString(b) || a == b {
 		t.Fatalf("ids %q %q", a, b)
 	}
-	id, err := NewNodeID("worker-1", "zeek1", 4242)
+	id, err := zeekproto.NewNodeID("worker-1", "zeek1", 4242)
 	if err != nil || !regexp.MustCompile(`^zeromq_worker-1_zeek1_4242_N[0-9A-Za-z]{10,17}$`).MatchString(id) {
 		t.Fatalf("NewNodeID = %q, %v", id, err)
-	}
-}
-
-// TestRoleOf: the documented derivation.
-func TestRoleOf(t *testing.T) {
-	for name, want := range map[string]string{
-		"manager": RoleManager, "logger-1": RoleLogger, "logger": RoleLogger, "proxy-1": RoleProxy,
-		"worker-1": RoleWorker, "worker-12": RoleWorker, "zpipe-logger": RoleUnknown, "": RoleUnknown, "Worker-1": RoleUnknown,
-	} {
-		if got := RoleOf(name); got != want {
-			t.Errorf("RoleOf(%q) = %q, want %q", name, got, want)
-		}
 	}
 }
 
@@ -647,36 +637,36 @@ func TestBadInput(t *testing.T) {
 		}
 		return p
 	}
-	topic := NodeIDTopic("me")
+	topic := zeekproto.NodeIDTopic("me")
 	msg := func(p []byte) [][]byte { return [][]byte{[]byte(topic), []byte("x"), []byte(DefaultFormat), p} }
 	logBatch := zeektest.MustVector(t, "zeek-log-test.hex")
 	in := [][][]byte{
 		msg([]byte("\x0e\x03garbage")), // does not decode
 		msg(nil),                       // empty payload
-		msg(payload(ZeroMQHelloEvent, "only-name")),                              // one argument
-		msg(payload(ZeroMQHelloEvent, "a", "b", "c")),                            // three
-		msg(payload(ZeroMQHelloEvent, "worker-1", uint64(7))),                    // a count
-		msg(payload(ClusterHelloEvent, []any{"x"}, "id")),                        // a vector
-		msg(payload(ZeroMQHelloEvent, "", "id-empty-name")),                      // empty name
-		msg(payload(ZeroMQHelloEvent, "worker-1", "bad\x00id")),                  // control character
-		msg(payload(ZeroMQHelloEvent, "worker-1", string([]byte{0xff, 0xfe}))),   // not UTF-8
-		msg(payload(ZeroMQHelloEvent, "worker-1", strings.Repeat("x", 5000))),    // too long
-		{[]byte(topic), []byte("x"), []byte(DefaultFormat), logBatch[3]},         // a log batch payload
-		{[]byte(topic), []byte("x"), []byte("broker-json-v1"), []byte(`{}`)},     // another format: undecoded
-		msg(payload("Other::event", "a", "b")),                                   // another event: ignored
-		{[]byte(topic), []byte("short")},                                         // two frames
-		{[]byte(topic)},                                                          // one frame
-		logBatch,                                                                 // data
-		{[]byte(NodeIDTopicPrefix), []byte("x"), []byte(DefaultFormat), nil},     // bare prefix, empty payload
-		{[]byte(NodeIDTopic("a.b-c_d")), []byte("x"), []byte(DefaultFormat), {}}, // id with dots
+		msg(payload(zeekproto.ZeroMQHelloEvent, "only-name")),                              // one argument
+		msg(payload(zeekproto.ZeroMQHelloEvent, "a", "b", "c")),                            // three
+		msg(payload(zeekproto.ZeroMQHelloEvent, "worker-1", uint64(7))),                    // a count
+		msg(payload(zeekproto.ClusterHelloEvent, []any{"x"}, "id")),                        // a vector
+		msg(payload(zeekproto.ZeroMQHelloEvent, "", "id-empty-name")),                      // empty name
+		msg(payload(zeekproto.ZeroMQHelloEvent, "worker-1", "bad\x00id")),                  // control character
+		msg(payload(zeekproto.ZeroMQHelloEvent, "worker-1", string([]byte{0xff, 0xfe}))),   // not UTF-8
+		msg(payload(zeekproto.ZeroMQHelloEvent, "worker-1", strings.Repeat("x", 5000))),    // too long
+		{[]byte(topic), []byte("x"), []byte(DefaultFormat), logBatch[3]},                   // a log batch payload
+		{[]byte(topic), []byte("x"), []byte("broker-json-v1"), []byte(`{}`)},               // another format: undecoded
+		msg(payload("Other::event", "a", "b")),                                             // another event: ignored
+		{[]byte(topic), []byte("short")},                                                   // two frames
+		{[]byte(topic)},                                                                    // one frame
+		logBatch,                                                                           // data
+		{[]byte(zeekproto.NodeIDTopicPrefix), []byte("x"), []byte(DefaultFormat), nil},     // bare prefix, empty payload
+		{[]byte(zeekproto.NodeIDTopic("a.b-c_d")), []byte("x"), []byte(DefaultFormat), {}}, // id with dots
 	}
 	h.push(in...)
 	h.push(in[:3]...)
 	h.observe(
-		message.SubscriptionFrame(true, []byte(NodeIDTopic(""))),
-		message.SubscriptionFrame(true, []byte(NodeIDTopic("tab\there"))),
-		message.SubscriptionFrame(false, []byte(NodeIDTopic("\x7f"))),
-		message.SubscriptionFrame(true, []byte(NodeIDTopicPrefix)), // wildcard: not a node
+		message.SubscriptionFrame(true, []byte(zeekproto.NodeIDTopic(""))),
+		message.SubscriptionFrame(true, []byte(zeekproto.NodeIDTopic("tab\there"))),
+		message.SubscriptionFrame(false, []byte(zeekproto.NodeIDTopic("\x7f"))),
+		message.SubscriptionFrame(true, []byte(zeekproto.NodeIDTopicPrefix)), // wildcard: not a node
 		[]byte{0x02, 'x'}, // neither 00 nor 01: ignored as Zeek does
 		nil,               // empty frame: ignored
 	)
@@ -709,7 +699,7 @@ func TestPassThrough(t *testing.T) {
 	logBatch := zeektest.MustVector(t, "zeek-log-conn-1rec-a.hex")
 	var want [][][]byte
 	for i := range 50 {
-		msgs := [][][]byte{ev, stagetest.Msg(fmt.Sprint("t", i), "", ""), logBatch, {{}}, hello(t, ZeroMQHelloEvent, "worker-1", fmt.Sprint("id", i), "m")}
+		msgs := [][][]byte{ev, stagetest.Msg(fmt.Sprint("t", i), "", ""), logBatch, {{}}, hello(t, zeekproto.ZeroMQHelloEvent, "worker-1", fmt.Sprint("id", i), "m")}
 		h.push(msgs...)
 		want = append(want, msgs...)
 	}
@@ -765,14 +755,14 @@ func TestNewErrors(t *testing.T) {
 // that format.
 func TestJSONFormat(t *testing.T) {
 	h := newHarness(t, `{"mode":"participate","name":"zpipe","node_id":"me","format":"broker-json-v1"}`)
-	h.subscribe(NodeIDTopic("w1"))
+	h.subscribe(zeekproto.NodeIDTopic("w1"))
 	out := h.out.Messages()
 	if len(out) != 1 || string(out[0][2]) != "broker-json-v1" || !bytes.Contains(out[0][3], []byte(`Cluster::Backend::ZeroMQ::hello`)) {
 		t.Fatalf("out %q", out)
 	}
 	// Its own hello, re-addressed as if from w1, decodes and brings w1 up.
 	payload := bytes.ReplaceAll(bytes.ReplaceAll(out[0][3], []byte(`"me"`), []byte(`"w1"`)), []byte(`"zpipe"`), []byte(`"worker-1"`))
-	h.push([][]byte{[]byte(NodeIDTopic("me")), []byte("w1"), []byte("broker-json-v1"), payload})
+	h.push([][]byte{[]byte(zeekproto.NodeIDTopic("me")), []byte("w1"), []byte("broker-json-v1"), payload})
 	h.wantMembers("worker-1/w1/worker")
 }
 
@@ -791,13 +781,13 @@ func TestConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := w; i < nodes; i += 4 {
-				h.subscribe(NodeIDTopic(fmt.Sprint("id", i)))
+				h.subscribe(zeekproto.NodeIDTopic(fmt.Sprint("id", i)))
 			}
 		}()
 		go func() {
 			defer wg.Done()
 			for i := w; i < nodes; i += 4 {
-				h.push(hello(t, ZeroMQHelloEvent, fmt.Sprint("worker-", i), fmt.Sprint("id", i), "me"))
+				h.push(hello(t, zeekproto.ZeroMQHelloEvent, fmt.Sprint("worker-", i), fmt.Sprint("id", i), "me"))
 			}
 		}()
 		go func() {
@@ -825,12 +815,12 @@ func TestConcurrent(t *testing.T) {
 		}
 		topic := string(m[0])
 		switch ev.Name {
-		case ZeroMQHelloEvent:
+		case zeekproto.ZeroMQHelloEvent:
 			if seen[topic] != "" {
 				t.Fatalf("%s: ZeroMQ::hello after %s", topic, seen[topic])
 			}
 			seen[topic] = "zmq"
-		case ClusterHelloEvent:
+		case zeekproto.ClusterHelloEvent:
 			if seen[topic] != "zmq" {
 				t.Fatalf("%s: Cluster::hello before ZeroMQ::hello", topic)
 			}
@@ -852,14 +842,14 @@ func TestConcurrent(t *testing.T) {
 func TestNoForward(t *testing.T) {
 	h := newHarness(t, `{"mode":"participate","name":"zpipe-1","node_id":"zpipe_id","forward":false}`)
 	ev := zeektest.MustVector(t, "zeek-event-test_event.hex")
-	h.push(ev, hello(t, ZeroMQHelloEvent, "worker-1", "w1", "zpipe_id"))
+	h.push(ev, hello(t, zeekproto.ZeroMQHelloEvent, "worker-1", "w1", "zpipe_id"))
 	if n := len(h.out.Messages()); n != 0 {
 		t.Fatalf("%d messages passed on with forward = false", n)
 	}
-	h.subscribe(NodeIDTopic("w1"))
+	h.subscribe(zeekproto.NodeIDTopic("w1"))
 	h.wantMembers("worker-1/w1/worker")
 	msgs := h.out.Messages()
-	if len(msgs) != 1 || string(msgs[0][0]) != NodeIDTopic("w1") || string(msgs[0][1]) != "zpipe_id" {
+	if len(msgs) != 1 || string(msgs[0][0]) != zeekproto.NodeIDTopic("w1") || string(msgs[0][1]) != "zpipe_id" {
 		t.Fatalf("output %q, want only the ZeroMQ::hello to w1", msgs)
 	}
 	if st := h.s.Stats(); st.Received != 2 || st.Sent != 1 {
@@ -876,11 +866,11 @@ func TestMembershipTopic(t *testing.T) {
 		{`{"mode":"participate","name":"zpipe-1","node_id":"zpipe_id","forward":false,"membership_topic":"zpipe.membership"}`, "zpipe_id"},
 	} {
 		h := newHarness(t, tc.config)
-		h.subscribe(NodeIDTopic("w1"))
-		h.push(hello(t, ZeroMQHelloEvent, "worker-1", "w1", "m"))
-		h.subscribe(NodeIDTopic("m1"))
-		h.push(hello(t, ZeroMQHelloEvent, "manager", "m1", "w1"))
-		h.unsubscribe(NodeIDTopic("w1"))
+		h.subscribe(zeekproto.NodeIDTopic("w1"))
+		h.push(hello(t, zeekproto.ZeroMQHelloEvent, "worker-1", "w1", "m"))
+		h.subscribe(zeekproto.NodeIDTopic("m1"))
+		h.push(hello(t, zeekproto.ZeroMQHelloEvent, "manager", "m1", "w1"))
+		h.unsubscribe(zeekproto.NodeIDTopic("w1"))
 		var got []string
 		for _, m := range h.out.Messages() {
 			if string(m[0]) != "zpipe.membership" {
@@ -907,5 +897,55 @@ func TestMembershipTopic(t *testing.T) {
 		if strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Fatalf("%s: membership events\n %q\nwant\n %q", tc.config, got, want)
 		}
+	}
+}
+
+// registeredTelemetry records what a stage registers through its
+// Env.Telemetry.
+type registeredTelemetry struct{ members []func() []stage.Member }
+
+func (r *registeredTelemetry) ObserveMembers(fn func() []stage.Member) {
+	r.members = append(r.members, fn)
+}
+
+// TestTelemetryMembers: the tracker registers its members with the
+// runtime's telemetry once, and what it registered follows nodes up and
+// down, by name and role.
+func TestTelemetryMembers(t *testing.T) {
+	tel := &registeredTelemetry{}
+	h := &harness{t: t, out: &stagetest.Collector{}, upstream: &stagetest.Collector{}, clock: &clock{t: epoch}}
+	env := stagetest.Env(t, h.out)
+	h.log = &recorder{echo: env.Logger.Handler()}
+	env.Logger = slog.New(h.log)
+	env.Codecs = stagetest.Codecs(t)
+	env.Telemetry = tel
+	st, err := Kind.New(env, []byte(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.s = st.(*Stage)
+	if len(tel.members) != 1 {
+		t.Fatalf("%d membership sources registered, want 1", len(tel.members))
+	}
+	observed := tel.members[0]
+	if m := observed(); len(m) != 0 {
+		t.Fatalf("before any hello: %+v", m)
+	}
+	h.subscribe(zeekproto.NodeIDTopic("w1"))
+	h.push(hello(t, zeekproto.ZeroMQHelloEvent, "worker-1", "w1", "m"))
+	if m := observed(); !slices.Equal(m, []stage.Member{{Name: "worker-1", Role: zeekproto.RoleWorker}}) {
+		t.Fatalf("worker-1 up: %+v", m)
+	}
+	h.unsubscribe(zeekproto.NodeIDTopic("w1"))
+	if m := observed(); len(m) != 0 {
+		t.Fatalf("worker-1 down: %+v", m)
+	}
+	bad := stagetest.Env(t, h.out)
+	bad.Telemetry = tel
+	if _, err := Kind.New(bad, []byte(`{"mode":"participate"}`)); err == nil {
+		t.Fatal("a tracker without codecs started")
+	}
+	if len(tel.members) != 1 {
+		t.Fatal("a tracker that failed to start registered")
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/zpipe/zpipe/core/zeekproto"
 )
 
 // maxRetired bounds the replaced ids remembered until their
@@ -127,7 +129,7 @@ func (s *Stage) replaced(name, id string, fx *effects) {
 // the handshake completes with Cluster::hello to it.
 func (s *Stage) nodeUp(name, id string, now time.Time, fx *effects) {
 	s.replaced(name, id, fx)
-	m := Member{Name: name, ID: id, Role: RoleOf(name), Since: now}
+	m := Member{Name: name, ID: id, Role: zeekproto.RoleOf(name), Since: now}
 	s.members[name] = m
 	s.byID[id] = name
 	s.counts.up.Add(1)
@@ -136,7 +138,7 @@ func (s *Stage) nodeUp(name, id string, now time.Time, fx *effects) {
 		fx.changes = append(fx.changes, membershipChange{up: true, m: m})
 	}
 	if s.mode == ModeParticipate && s.sendCluster {
-		fx.publish(NodeIDTopic(id), true)
+		fx.publish(zeekproto.NodeIDTopic(id), true)
 	}
 }
 

@@ -20,12 +20,12 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/zpipe/zpipe/core/codec"
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/ratelog"
 	"github.com/zpipe/zpipe/core/schema"
 	"github.com/zpipe/zpipe/core/stage"
 	"github.com/zpipe/zpipe/core/stage/msgqueue"
+	"github.com/zpipe/zpipe/core/zeekproto"
 )
 
 // Policies of the hwm stage.
@@ -167,10 +167,6 @@ type onloopConfig struct {
 	WhenFull string  `json:"when_full"`
 }
 
-// LogWriteTopic is frame 0 of Zeek's log-write messages
-// (docs/zeek-wire.md#messages).
-const LogWriteTopic = "log-write"
-
 // bypassesOnloop says whether a message goes into the onloop queue even
 // when it holds hwm messages: log batches and subscription messages
 // (docs/zeek-wire.md#zeeks-onloop-queue).
@@ -180,7 +176,7 @@ func bypassesOnloop(it *message.Iter) bool {
 		_, _, ok := message.ParseSubscription(it.Frame(0))
 		return ok
 	case 4:
-		return string(it.Frame(0)) == LogWriteTopic || string(it.Frame(2)) == codec.FormatZeekLog
+		return string(it.Frame(0)) == zeekproto.LogWriteTopic || string(it.Frame(2)) == zeekproto.FormatZeekLog
 	}
 	return false
 }

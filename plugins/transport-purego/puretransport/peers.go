@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"unicode/utf8"
 
-	"github.com/zpipe/zpipe/core/stage/hello"
 	"github.com/zpipe/zpipe/core/transport"
+	"github.com/zpipe/zpipe/core/zeekproto"
 	"github.com/zpipe/zpipe/plugins/transport-purego/puresock"
 )
 
@@ -18,7 +18,7 @@ const maxNodeIDLen = 1024
 // its own). Prefixes of other shapes, and ids that are empty, too long,
 // not UTF-8 or hold control characters, name nobody.
 func zeekNodeID(prefix []byte) (string, bool) {
-	rest, ok := bytes.CutPrefix(prefix, []byte(hello.NodeIDTopicPrefix))
+	rest, ok := bytes.CutPrefix(prefix, []byte(zeekproto.NodeIDTopicPrefix))
 	if !ok {
 		return "", false
 	}
