@@ -53,6 +53,8 @@ type CodecHost struct {
 var (
 	_ batch.Codec    = (*CodecHost)(nil)
 	_ batch.Renderer = (*CodecHost)(nil)
+	// The codec registry shuts down the codecs it started through it.
+	_ interface{ Shutdown() error } = (*CodecHost)(nil)
 )
 
 // codecGeneration is one codec plugin process and its streams.

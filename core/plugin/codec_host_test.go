@@ -24,6 +24,7 @@ import (
 	cpb "github.com/zpipe/zpipe/core/plugin/proto/codecv1"
 	"github.com/zpipe/zpipe/core/value"
 	"github.com/zpipe/zpipe/core/value/valuetest"
+	"github.com/zpipe/zpipe/internal/testutil"
 )
 
 func itemsOf(ps ...[]byte) *batch.Items {
@@ -334,7 +335,7 @@ func TestCodecShutdown(t *testing.T) {
 	if _, err := h.Describe(testContext(t)); !errors.Is(err, ErrHostClosed) {
 		t.Fatalf("describe after shutdown: %v", err)
 	}
-	waitUntil(t, 10*time.Second, "the plugin process to end", func() bool { return processGone(pid) })
+	testutil.Eventually(t, 10*time.Second, "the plugin process to end", func() bool { return processGone(pid) })
 	if err := h.Shutdown(); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/zpipe/zpipe/core/message"
 	pb "github.com/zpipe/zpipe/core/plugin/proto/transportv1"
 	"github.com/zpipe/zpipe/core/transport"
+	"github.com/zpipe/zpipe/internal/testutil"
 )
 
 var errDone = errors.New("done")
@@ -245,7 +246,7 @@ func TestCrashRestartResumesReceive(t *testing.T) {
 		t.Fatalf("send after restart: %v", err)
 	}
 	var afterGot []string
-	waitUntil(t, 20*time.Second, "messages sent after the restart", func() bool {
+	testutil.Eventually(t, 20*time.Second, "messages sent after the restart", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		afterGot = afterGot[:0]
@@ -312,7 +313,7 @@ func TestRestartReplaysSocketsAndLinks(t *testing.T) {
 	if err := snd.Send(ctx, stringBatch(numbered("x", 100)...)); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 20*time.Second, "the first acknowledgement", func() bool {
+	testutil.Eventually(t, 20*time.Second, "the first acknowledgement", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(results) == 1
@@ -556,7 +557,7 @@ func TestLogsReachHostLogger(t *testing.T) {
 	if err := h.Close(ctx, "logged"); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 20*time.Second, "plugin log records in the host log", func() bool {
+	testutil.Eventually(t, 20*time.Second, "plugin log records in the host log", func() bool {
 		l := logs.String()
 		// A record of the plugin's logger, with its level and attributes …
 		rec := strings.Contains(l, `level=INFO msg="socket open"`) && strings.Contains(l, "id=logged") && strings.Contains(l, "kind=nullsink")

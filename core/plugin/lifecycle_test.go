@@ -16,6 +16,7 @@ import (
 
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/transport"
+	"github.com/zpipe/zpipe/internal/testutil"
 )
 
 // processGone reports whether pid no longer runs (a zombie counts as gone).
@@ -134,7 +135,7 @@ func TestShutdownKillsPlugin(t *testing.T) {
 	if err := h.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 20*time.Second, "the plugin process to end", func() bool { return processGone(pid) })
+	testutil.Eventually(t, 20*time.Second, "the plugin process to end", func() bool { return processGone(pid) })
 	if err := h.Shutdown(); err != nil {
 		t.Fatalf("second Shutdown: %v", err)
 	}
@@ -191,7 +192,7 @@ func TestPluginDiesWithHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = host.Wait()
-	waitUntil(t, 20*time.Second, "the plugin to die with its host", func() bool { return processGone(pid) })
+	testutil.Eventually(t, 20*time.Second, "the plugin to die with its host", func() bool { return processGone(pid) })
 }
 
 func TestWatchParent(t *testing.T) {

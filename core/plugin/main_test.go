@@ -123,18 +123,6 @@ func openSocket(t *testing.T, ctx context.Context, h *TransportHost, id, kind, c
 	}
 }
 
-// waitUntil polls cond until it holds or the deadline passes.
-func waitUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // appendSeqMessage appends message number seq: 1 to 5 frames, the first
 // holding seq, some of the others empty.
 func appendSeqMessage(b *message.Batch, seq int) {

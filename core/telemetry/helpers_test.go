@@ -192,20 +192,3 @@ func labelNames(pairs []*dto.LabelPair) []string {
 	sort.Strings(out)
 	return out
 }
-
-// eventually polls cond until it returns "" or the deadline passes, then
-// fails with the last complaint.
-func eventually(t *testing.T, what string, cond func() string) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		msg := cond()
-		if msg == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached within %s: %s", what, waitTimeout, msg)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/zpipe/zpipe/internal/testutil"
 )
 
 // otlpSink records what an OTLP metrics receiver got.
@@ -259,7 +261,7 @@ func TestOTLPGRPCPeriodic(t *testing.T) {
 	addr, sink := startGRPCCollector(t)
 	tel := newOTLPTelemetry(t, &OTLPConfig{Endpoint: "http://" + addr, Interval: 50 * time.Millisecond})
 	defer shutdown(t, tel)
-	eventually(t, "two periodic gRPC exports", func() string {
+	testutil.EventuallyWhy(t, waitTimeout, "two periodic gRPC exports", func() string {
 		if reqs, _, _ := sink.snapshot(); len(reqs) < 2 {
 			return fmt.Sprintf("%d requests so far", len(reqs))
 		}
@@ -273,7 +275,7 @@ func TestOTLPHTTPPeriodic(t *testing.T) {
 	addr, sink := startHTTPCollector(t)
 	tel := newOTLPTelemetry(t, &OTLPConfig{Endpoint: addr, Protocol: OTLPProtocolHTTP, Insecure: true, Interval: 50 * time.Millisecond})
 	defer shutdown(t, tel)
-	eventually(t, "a periodic HTTP export", func() string {
+	testutil.EventuallyWhy(t, waitTimeout, "a periodic HTTP export", func() string {
 		if reqs, _, _ := sink.snapshot(); len(reqs) == 0 {
 			return "no request yet"
 		}

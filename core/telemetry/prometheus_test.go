@@ -13,6 +13,8 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/zpipe/zpipe/internal/testutil"
 )
 
 func TestPrometheusZeekBrokerCounters(t *testing.T) {
@@ -148,7 +150,7 @@ func TestPrometheusCountersStayMonotonicAcrossReset(t *testing.T) {
 		{"zpipe_messages_dropped_total", with(src, "error_type", "malformed"), 2},
 	}
 	// Collections within 10 ms share one reading, so poll.
-	eventually(t, "counters continue after the reset", func() string {
+	testutil.EventuallyWhy(t, waitTimeout, "counters continue after the reset", func() string {
 		_, fams := scrape(t, tel, "/metrics")
 		for _, w := range want {
 			got, ok := sample(fams, w.name, w.labels)
@@ -164,7 +166,7 @@ func TestPrometheusCountersStayMonotonicAcrossReset(t *testing.T) {
 		brokerFrontend(20, 600, 2, 60, nil),
 		brokerBackend(1, 30, 4, 120, map[string]uint64{"hwm": 1}),
 	)
-	eventually(t, "counters grow after the reset", func() string {
+	testutil.EventuallyWhy(t, waitTimeout, "counters grow after the reset", func() string {
 		_, fams := scrape(t, tel, "/metrics")
 		if got, _ := sample(fams, "zeek_cluster_zeromq_proxy_frontend_messages_received_total", nil); got != 60 {
 			return fmt.Sprintf("frontend messages = %v, want 60", got)
@@ -186,7 +188,7 @@ func TestPrometheusKeepsLastValuesWhenStatsFail(t *testing.T) {
 	}
 	calls := feed.callCount()
 	feed.fail(errors.New("plugin unavailable"))
-	eventually(t, "a collection that meets the failure", func() string {
+	testutil.EventuallyWhy(t, waitTimeout, "a collection that meets the failure", func() string {
 		_, fams := scrape(t, tel, "/metrics")
 		if feed.callCount() == calls {
 			return "observation function not called again"

@@ -13,6 +13,7 @@ import (
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/transport"
 	"github.com/zpipe/zpipe/core/zeekproto"
+	"github.com/zpipe/zpipe/internal/testutil"
 )
 
 // zeekNode is a test peer set up like a Zeek node
@@ -216,7 +217,7 @@ func testZeekBrokerLink(t *testing.T, x *suite) {
 
 	// The tap saw every subscription message the link forwarded.
 	wantTap := [][]byte{Sub(pA), Sub(pB), Sub(worker), Sub(worker), Sub(pC), Unsub(pA), Unsub(worker)}
-	Eventually(t, "all subscription messages on the tap", func() bool { return len(tap.snapshot()) >= len(wantTap) })
+	testutil.Eventually(t, WaitFor, "all subscription messages on the tap", func() bool { return len(tap.snapshot()) >= len(wantTap) })
 	if got := tap.snapshot(); !sameMultiset(got, wantTap) {
 		t.Fatalf("tap: %s, want %s", ShowFrames(got), ShowFrames(wantTap))
 	}
@@ -228,7 +229,7 @@ func testZeekBrokerLink(t *testing.T, x *suite) {
 		evBytes += FrameBytes(ev)
 	}
 	subFrames, subBytes := uint64(len(wantTap)), FrameBytes(wantTap)
-	Eventually(t, "xpub counters to settle", func() bool {
+	testutil.Eventually(t, WaitFor, "xpub counters to settle", func() bool {
 		return SocketStats(t, s, "xpub").MessagesSent == uint64(len(sentEvents))
 	})
 	xsub := SocketStats(t, s, "xsub")

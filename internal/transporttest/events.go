@@ -12,6 +12,7 @@ import (
 	"github.com/zpipe/zpipe/core/transport"
 	"github.com/zpipe/zpipe/core/zeekproto"
 	"github.com/zpipe/zpipe/internal/syncbuf"
+	"github.com/zpipe/zpipe/internal/testutil"
 )
 
 // newLoggedServer returns a transport whose log goes to the test's output
@@ -68,7 +69,7 @@ func testConnectFailures(t *testing.T, x *suite) {
 	s, log := x.newLoggedServer(t)
 	ep := refusedEndpoint(t)
 	OpenSocket(t, s, "push", KindPush, Attrs{"connect": []string{ep}})
-	Eventually(t, "three failed connects counted", func() bool {
+	testutil.Eventually(t, WaitFor, "three failed connects counted", func() bool {
 		return SocketStats(t, s, "push").Events[transport.EventConnectFailed] >= 3
 	})
 	failed := SocketStats(t, s, "push").Events[transport.EventConnectFailed]
@@ -95,12 +96,12 @@ func testHandshakeFailures(t *testing.T, x *suite) {
 	if _, err := nc.Write([]byte("GET / HTTP/1.0\r\n\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	Eventually(t, "the failed handshake counted", func() bool {
+	testutil.Eventually(t, WaitFor, "the failed handshake counted", func() bool {
 		return SocketStats(t, s, "pull").Events[transport.EventHandshakeFailed] >= 1
 	})
 	ctx := PeerContext(t)
 	pub := PeerSocket(t, ctx, zmq.PUB, func(p *zmq.Socket) error { return p.Connect(ep) })
-	Eventually(t, "the incompatible peer's handshake counted", func() bool {
+	testutil.Eventually(t, WaitFor, "the incompatible peer's handshake counted", func() bool {
 		// libzmq peers retry; each attempt may count.
 		return SocketStats(t, s, "pull").Events[transport.EventHandshakeFailed] >= 2
 	})

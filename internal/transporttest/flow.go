@@ -12,6 +12,7 @@ import (
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/transport"
 	"github.com/zpipe/zpipe/core/zeekproto"
+	"github.com/zpipe/zpipe/internal/testutil"
 )
 
 // fairQueueMaxRun bounds how many messages in a row a fair-queueing
@@ -60,7 +61,7 @@ func testPullFairQueue(t *testing.T, x *suite) {
 				// before it is taken in, so the xsub subscribes until both
 				// peers have it (an XPUB reports a prefix once).
 				subscribed := make([]bool, len(peers))
-				Eventually(t, "the subscription at both peers", func() bool {
+				testutil.Eventually(t, WaitFor, "the subscription at both peers", func() bool {
 					var b message.Batch
 					b.Append(Sub(""))
 					if res, err := s.Send(TestCtx(t), "s", &b); err != nil || res.Sent != 1 {
@@ -285,7 +286,7 @@ func testPushRoundRobin(t *testing.T, x *suite) {
 		}
 		// A bound push takes a peer in once its handshake is through: send
 		// probes until each peer has had one.
-		Eventually(t, "a probe at every peer", func() bool {
+		testutil.Eventually(t, WaitFor, "a probe at every peer", func() bool {
 			send([]byte("probe"))
 			r.drain(t)
 			return r.probed[0] && r.probed[1]
@@ -306,7 +307,7 @@ func testPushRoundRobin(t *testing.T, x *suite) {
 		// End markers follow the data in each pipe: once each peer has had
 		// one, it has had all its data.
 		endsSent := 0
-		Eventually(t, "every message and an end marker at every peer", func() bool {
+		testutil.Eventually(t, WaitFor, "every message and an end marker at every peer", func() bool {
 			r.drain(t)
 			if r.ends[0] && r.ends[1] {
 				return true

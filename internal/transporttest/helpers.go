@@ -204,18 +204,6 @@ func SendMessage(t testing.TB, s *zmq.Socket, frames ...[]byte) {
 	}
 }
 
-// Eventually polls cond until it holds, failing the test after WaitFor.
-func Eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(WaitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", WaitFor, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // SocketStats returns the counters of one socket (or link).
 func SocketStats(t testing.TB, s Server, id string) transport.SocketStats {
 	t.Helper()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/transport"
+	"github.com/zpipe/zpipe/internal/testutil"
 )
 
 // testNoLeaks opens and closes sockets (tcp and ipc, bound and connected,
@@ -79,7 +80,7 @@ func testNoLeaks(t *testing.T, x *suite) {
 			t.Fatalf("round %d: stats after CloseAll: %+v, %v", round, st, err)
 		}
 	}
-	Eventually(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= base })
+	testutil.Eventually(t, WaitFor, "goroutines to end", func() bool { return runtime.NumGoroutine() <= base })
 }
 
 // testCloseWhileLingering: Close waits for the linger of unsent messages,
@@ -110,7 +111,7 @@ func testCloseWhileLingering(t *testing.T, x *suite) {
 	if _, err := s.Send(context.Background(), "push", &b); err == nil {
 		t.Fatal("send on the closed socket succeeded")
 	}
-	Eventually(t, "the socket's goroutines to end after the linger", func() bool { return runtime.NumGoroutine() <= base })
+	testutil.Eventually(t, WaitFor, "the socket's goroutines to end after the linger", func() bool { return runtime.NumGoroutine() <= base })
 	// The id is free for a new socket.
 	OpenSocket(t, s, "push", KindPush, Attrs{"connect": []string{"tcp://127.0.0.1:1"}, "linger_ms": 0})
 }

@@ -13,6 +13,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/transport"
+	"github.com/zpipe/zpipe/internal/testutil"
 )
 
 // Message limits of testOversize.
@@ -51,7 +52,7 @@ func testOversize(t *testing.T, x *suite) {
 					}
 					return p.Connect(BoundEndpoint(t, s, "xpub", 0))
 				})
-				Eventually(t, "the subscription at the xpub", func() bool {
+				testutil.Eventually(t, WaitFor, "the subscription at the xpub", func() bool {
 					return SocketStats(t, s, "xpub").SubscriptionsReceived == 1
 				})
 			}
@@ -144,7 +145,7 @@ func testOversize(t *testing.T, x *suite) {
 			// before it can be read), and the last oversize message may
 			// arrive after everything else: so a pull source is read on
 			// while the test waits, and must yield nothing.
-			Eventually(t, fmt.Sprintf("the offenders to leave %q (%s)", "src", x.h.Name), func() bool {
+			testutil.Eventually(t, WaitFor, fmt.Sprintf("the offenders to leave %q (%s)", "src", x.h.Name), func() bool {
 				if got, err := x.h.Peers(s, "src"); err != nil {
 					t.Fatalf("peers of %q: %v", "src", err)
 				} else if got == 1 {

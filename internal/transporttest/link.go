@@ -13,6 +13,7 @@ import (
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/transport"
 	"github.com/zpipe/zpipe/core/zeekproto"
+	"github.com/zpipe/zpipe/internal/testutil"
 )
 
 // testLinkPullToSinks: a pull source feeding a push, an xpub and a push
@@ -39,7 +40,7 @@ func testLinkPullToSinks(t *testing.T, x *suite) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	Eventually(t, "the subscription at the xpub", func() bool {
+	testutil.Eventually(t, WaitFor, "the subscription at the xpub", func() bool {
 		return SocketStats(t, s, "xpub").SubscriptionsReceived == 1
 	})
 	push := PeerSocket(t, ctx, zmq.PUSH, func(p *zmq.Socket) error { return p.Connect(BoundEndpoint(t, s, "pull", 0)) })
@@ -57,7 +58,7 @@ func testLinkPullToSinks(t *testing.T, x *suite) {
 			}
 		}
 	}
-	Eventually(t, "the drops of the peerless push", func() bool {
+	testutil.Eventually(t, WaitFor, "the drops of the peerless push", func() bool {
 		return SocketStats(t, s, "nobody").Drops[DropNoPeer] == n
 	})
 	for _, id := range []string{"push", "xpub"} {
@@ -177,7 +178,7 @@ func testLinkStopWhileBlocked(t *testing.T, x *suite) {
 	// No peer on the push: the first message waits for one (send_timeout_ms -1).
 	src := PeerSocket(t, ctx, zmq.PUSH, func(p *zmq.Socket) error { return p.Connect(BoundEndpoint(t, s, "pull", 0)) })
 	SendMessage(t, src, []byte("stuck"))
-	Eventually(t, "the link to take the message", func() bool {
+	testutil.Eventually(t, WaitFor, "the link to take the message", func() bool {
 		return SocketStats(t, s, "pull").MessagesReceived == 1
 	})
 	if err := s.StopLink(context.Background(), "l"); err != nil {
@@ -216,7 +217,7 @@ func testLinkManySinksOrder(t *testing.T, x *suite) {
 	if got := RecvMessage(t, pub); !bytes.Equal(got[0], Sub("ev")) {
 		t.Fatalf("publisher got %s", ShowFrames(got))
 	}
-	Eventually(t, "every sink to know its subscriber", func() bool {
+	testutil.Eventually(t, WaitFor, "every sink to know its subscriber", func() bool {
 		for _, id := range sinks {
 			if SocketStats(t, s, id).SubscriptionsReceived != 1 {
 				return false

@@ -15,6 +15,7 @@ import (
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/transport"
 	"github.com/zpipe/zpipe/core/zeekproto"
+	"github.com/zpipe/zpipe/internal/testutil"
 )
 
 // slowSetup is a broker link whose xpub (nodrop, small HWM and kernel
@@ -197,7 +198,7 @@ func testSlowSubscriberBlocks(t *testing.T, x *suite) {
 	// Wait until the link stops moving: its xpub counter holds still while
 	// the publisher is not done.
 	var stalledAt uint64
-	Eventually(t, "the link to stall", func() bool {
+	testutil.Eventually(t, WaitFor, "the link to stall", func() bool {
 		before := SocketStats(t, st.s, "xpub").MessagesSent
 		time.Sleep(200 * time.Millisecond)
 		after := SocketStats(t, st.s, "xpub").MessagesSent
@@ -225,7 +226,7 @@ func testSlowSubscriberBlocks(t *testing.T, x *suite) {
 	if err := waitPublished(); err != nil {
 		t.Fatal(err)
 	}
-	Eventually(t, "the fast subscriber to get everything", func() bool {
+	testutil.Eventually(t, WaitFor, "the fast subscriber to get everything", func() bool {
 		seqs, err := st.fast()
 		return err != nil || len(seqs) == slowPublished
 	})
@@ -359,7 +360,7 @@ func testSlowSubscriberDrops(t *testing.T, x *suite) {
 func testSlowSubscriberDisconnect(t *testing.T, x *suite) {
 	st := newSlowSetup(t, x, 0, Attrs{"stall_disconnect_ms": 100})
 	sent := 0
-	Eventually(t, "the stalled subscriber's disconnection", func() bool {
+	testutil.Eventually(t, WaitFor, "the stalled subscriber's disconnection", func() bool {
 		st.publishLockstep(t, sent, sent+10)
 		sent += 10
 		return SocketStats(t, st.s, "xpub").Events[transport.EventPeerStallDisconnect] > 0
@@ -559,7 +560,7 @@ func testXPubSlowConsumerHWM(t *testing.T, x *suite) {
 					last = seq
 				}
 				markerDrops := 0
-				Eventually(t, "room for a marker", func() bool {
+				testutil.Eventually(t, WaitFor, "room for a marker", func() bool {
 					res, err := s.Send(TestCtx(t), "xpub", marker())
 					if err != nil || res.Sent+res.Dropped != 1 {
 						t.Fatalf("send marker: %+v, %v", res, err)
@@ -589,7 +590,7 @@ func testXPubSlowConsumerHWM(t *testing.T, x *suite) {
 					done <- result{res, err}
 				}()
 				// Let it fill the queues, then give up on it.
-				Eventually(t, "the xpub to take the first messages", func() bool {
+				testutil.Eventually(t, WaitFor, "the xpub to take the first messages", func() bool {
 					return SocketStats(t, s, "xpub").MessagesSent >= hwmSnd
 				})
 				cancel()

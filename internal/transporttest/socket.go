@@ -14,6 +14,7 @@ import (
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/transport"
 	"github.com/zpipe/zpipe/core/zeekproto"
+	"github.com/zpipe/zpipe/internal/testutil"
 )
 
 // testOpenEveryKind opens each kind bound to several endpoints (tcp and
@@ -123,14 +124,14 @@ func checkFlow(t *testing.T, s Server, kind string, peers []*zmq.Socket) {
 		if !bytes.Equal(subs[0][0], Sub("topic")) {
 			t.Fatalf("xpub received %s", ShowFrames(subs[0]))
 		}
-		Eventually(t, "every subscriber to be known", func() bool {
+		testutil.Eventually(t, WaitFor, "every subscriber to be known", func() bool {
 			return SocketStats(t, s, "s").MessagesReceived == 1 && sendUntil(t, s, peers)
 		})
 	case KindPush:
 		// A bound push adds a peer once its handshake is through; send until
 		// every peer has had a message.
 		got := make([]bool, len(peers))
-		Eventually(t, "a message at every peer", func() bool {
+		testutil.Eventually(t, WaitFor, "a message at every peer", func() bool {
 			var b message.Batch
 			b.Append([]byte("to a peer"))
 			if res, err := s.Send(TestCtx(t), "s", &b); err != nil || res.Sent != 1 {
@@ -280,7 +281,7 @@ func testPushNoPeer(t *testing.T, x *suite) {
 			pull := PeerSocket(t, PeerContext(t), zmq.PULL, func(p *zmq.Socket) error {
 				return p.Connect(BoundEndpoint(t, s, "push", 0))
 			})
-			Eventually(t, "a send to the new peer", func() bool {
+			testutil.Eventually(t, WaitFor, "a send to the new peer", func() bool {
 				var one message.Batch
 				one.Append([]byte("hello"))
 				res, err := s.Send(TestCtx(t), "push", &one)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/zpipe/zpipe/core/transport"
+	"github.com/zpipe/zpipe/internal/testutil"
 )
 
 // Server is what the suite needs from a transport beyond transport.Server.
@@ -129,7 +130,7 @@ func (x *suite) newServer(t testing.TB) Server {
 // waitPeers waits until socket id has n connected peers.
 func (x *suite) waitPeers(t testing.TB, s Server, id string, n int) {
 	t.Helper()
-	Eventually(t, fmt.Sprintf("%d peers on %q (%s)", n, id, x.h.Name), func() bool {
+	testutil.Eventually(t, WaitFor, fmt.Sprintf("%d peers on %q (%s)", n, id, x.h.Name), func() bool {
 		got, err := x.h.Peers(s, id)
 		if err != nil {
 			t.Fatalf("peers of %q: %v", id, err)
@@ -142,7 +143,7 @@ func (x *suite) waitPeers(t testing.TB, s Server, id string, n int) {
 // of link id.
 func (x *suite) waitReceiving(t testing.TB, s Server, id string) {
 	t.Helper()
-	Eventually(t, "a receive waiting on "+id, func() bool {
+	testutil.Eventually(t, WaitFor, "a receive waiting on "+id, func() bool {
 		ok, err := x.h.Receiving(s, id)
 		if err != nil {
 			t.Fatalf("receiving on %q: %v", id, err)

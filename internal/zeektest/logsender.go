@@ -11,6 +11,8 @@ import (
 
 // ErrLogWriteDropped is returned when no logger connection could take a log
 // batch: Zeek drops it with "Failed to send log write. HWM reached?".
+//
+//lint:ignore ST1005 the text is Zeek's own message, quoted as Zeek writes it
 var ErrLogWriteDropped = errors.New("Failed to send log write. HWM reached?")
 
 // LogSenderConfig configures a LogSender like Zeek's log PUSH socket.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zpipe/zpipe/internal/testutil"
 	"github.com/zpipe/zpipe/internal/zmqtest"
 
 	zmq "github.com/pebbe/zmq4"
@@ -154,7 +155,7 @@ func testCurveBroker(t *testing.T, cmd brokerproc.Command, serverPub, clientPub,
 	}
 	// The broker says so at the default log level, naming the key, and
 	// counts it.
-	eventually(t, "the refusal counted as auth_failed", func() bool {
+	testutil.Eventually(t, waitTimeout, "the refusal counted as auth_failed", func() bool {
 		for _, s := range metricSeries(t, b, "zpipe_socket_events_total") {
 			if s.labels["event"] == "auth_failed" && s.labels["component"] == "sink.xpub.subscribers" && s.value >= 1 {
 				return true

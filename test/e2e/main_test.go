@@ -307,16 +307,3 @@ func waitMetric(ctx context.Context, t *testing.T, b *brokerproc.Process, substr
 		}
 	}
 }
-
-// eventually polls cond until it holds, failing the test after
-// waitTimeout.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", waitTimeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}

@@ -40,6 +40,8 @@ type shutdownCodec struct {
 
 func (s *shutdownCodec) Shutdown() error { s.down.Store(true); return nil }
 
+var _ interface{ Shutdown() error } = (*shutdownCodec)(nil)
+
 func TestLazyStartAndFirstFoundWins(t *testing.T) {
 	var zeek, json, msgpack, late atomic.Int32
 	var logs bytes.Buffer

@@ -26,6 +26,8 @@ type recordingCodec struct {
 	failRender              error
 }
 
+var _ batch.Renderer = (*recordingCodec)(nil)
+
 func (c *recordingCodec) note(in *batch.Items, render bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -80,7 +80,6 @@ func (r *Registry) Encode(ctx context.Context, format string, docs []zmsgpack.Do
 	}
 	out := make([]Encoded, len(docs))
 	var in batch.Items
-	var bad []int // documents that did not reach the codec
 	for i, d := range docs {
 		start := len(in.Data)
 		switch {
@@ -94,7 +93,6 @@ func (r *Registry) Encode(ctx context.Context, format string, docs []zmsgpack.Do
 		if err != nil {
 			in.Data = in.Data[:start]
 			out[i].Err = err
-			bad = append(bad, i)
 		}
 		in.Sizes = append(in.Sizes, uint32(len(in.Data)-start))
 	}

@@ -27,6 +27,8 @@ type countingCodec struct {
 	decodedLogs, decodedEvents, rendered atomic.Int64
 }
 
+var _ batch.Renderer = (*countingCodec)(nil)
+
 func (c *countingCodec) Decode(ctx context.Context, format string, in *batch.Items, out *batch.Result) error {
 	if format == codec.FormatZeekLog {
 		c.decodedLogs.Add(int64(in.Len()))

@@ -402,18 +402,6 @@ func run(t testing.TB, s *Sink) (finish func() error) {
 	return finish
 }
 
-// waitFor polls cond until it holds, failing the test after 20s.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // pki is a CA with a server certificate for 127.0.0.1 and a client
 // certificate, written as PEM files.
 type pki struct {

@@ -20,8 +20,12 @@ import (
 	"github.com/zpipe/zpipe/core/stage"
 	"github.com/zpipe/zpipe/core/stage/stagetest"
 	"github.com/zpipe/zpipe/core/value"
+	"github.com/zpipe/zpipe/internal/testutil"
 	"github.com/zpipe/zpipe/internal/zeektest"
 )
+
+// waitTimeout bounds every wait for a condition.
+const waitTimeout = 20 * time.Second
 
 var protocols = []string{ProtocolGRPC, ProtocolHTTP}
 
@@ -151,7 +155,7 @@ func TestTLSUnknownCA(t *testing.T) {
 			s, logs := newSink(t, fast(col, map[string]any{"insecure": false, "flush_timeout": "100ms"}))
 			finish := run(t, s)
 			push(t, s, seqEvents(t, 0, 5))
-			waitFor(t, "a failed export", func() bool { return logs.contains("export") })
+			testutil.Eventually(t, waitTimeout, "a failed export", func() bool { return logs.contains("export") })
 			if err := finish(); err != nil {
 				t.Fatal(err)
 			}
@@ -178,7 +182,7 @@ func TestQueueBytes(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	col.start()
-	waitFor(t, "the queued records accepted", func() bool { return s.Stats().Sent == uint64(st.Depth) })
+	testutil.Eventually(t, waitTimeout, "the queued records accepted", func() bool { return s.Stats().Sent == uint64(st.Depth) })
 	if got := seqs(col.Records()); !slices.Equal(got, span(0, int(st.Depth))) {
 		t.Fatalf("the collector got %v", got)
 	}
@@ -202,12 +206,12 @@ func TestOutage(t *testing.T) {
 
 			push(t, s, seqEvents(t, 0, 30))
 			push(t, s, seqEvents(t, 30, 60))
-			waitFor(t, "a failed export being retried", func() bool { return logs.contains("export failed; retrying") })
+			testutil.Eventually(t, waitTimeout, "a failed export being retried", func() bool { return logs.contains("export failed; retrying") })
 			if q := s.Queued(); q != 60 {
 				t.Fatalf("queued %d, want 60", q)
 			}
 			col.start()
-			waitFor(t, "60 records accepted", func() bool { return s.Stats().Sent == 60 })
+			testutil.Eventually(t, waitTimeout, "60 records accepted", func() bool { return s.Stats().Sent == 60 })
 			if got := seqs(col.Records()); !slices.Equal(got, span(0, 60)) {
 				t.Fatalf("after the first outage the collector got %v", got)
 			}
@@ -220,7 +224,7 @@ func TestOutage(t *testing.T) {
 				t.Fatalf("during the second outage: stats %+v", st)
 			}
 			col.start()
-			waitFor(t, "160 records accepted", func() bool { return s.Stats().Sent == 160 })
+			testutil.Eventually(t, waitTimeout, "160 records accepted", func() bool { return s.Stats().Sent == 160 })
 			if err := finish(); err != nil {
 				t.Fatal(err)
 			}
@@ -256,8 +260,8 @@ func TestWhenFullBlock(t *testing.T) {
 				}
 				pushed <- nil
 			}()
-			waitFor(t, "a failed export being retried", func() bool { return logs.contains("export failed; retrying") })
-			waitFor(t, "a full queue", func() bool { return s.Queued() == 100 })
+			testutil.Eventually(t, waitTimeout, "a failed export being retried", func() bool { return logs.contains("export failed; retrying") })
+			testutil.Eventually(t, waitTimeout, "a full queue", func() bool { return s.Queued() == 100 })
 			select {
 			case err := <-pushed:
 				t.Fatalf("Push returned (%v) with 250 records for a queue of 100 and no collector", err)
@@ -267,7 +271,7 @@ func TestWhenFullBlock(t *testing.T) {
 			if err := <-pushed; err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "250 records accepted", func() bool { return s.Stats().Sent == 250 })
+			testutil.Eventually(t, waitTimeout, "250 records accepted", func() bool { return s.Stats().Sent == 250 })
 			if got := seqs(col.Records()); !slices.Equal(got, span(0, 250)) {
 				t.Fatalf("the collector got %v, want 0…249 once each", got)
 			}
@@ -307,7 +311,7 @@ func TestRetryHint(t *testing.T) {
 			s, _ := newSink(t, fast(col, map[string]any{"retry_max": "5s"}))
 			finish := run(t, s)
 			push(t, s, seqEvents(t, 0, 5))
-			waitFor(t, "5 records accepted", func() bool { return s.Stats().Sent == 5 })
+			testutil.Eventually(t, waitTimeout, "5 records accepted", func() bool { return s.Stats().Sent == 5 })
 			if err := finish(); err != nil {
 				t.Fatal(err)
 			}
@@ -361,9 +365,9 @@ func TestRejected(t *testing.T) {
 			s, logs := newSink(t, fast(col, map[string]any{"batch_size": 10, "batch_timeout": "1h"}))
 			finish := run(t, s)
 			push(t, s, seqEvents(t, 0, 10)) // a full batch: rejected
-			waitFor(t, "the rejected batch counted", func() bool { return s.Stats().Dropped[DropExportFailed] == 10 })
+			testutil.Eventually(t, waitTimeout, "the rejected batch counted", func() bool { return s.Stats().Dropped[DropExportFailed] == 10 })
 			push(t, s, seqEvents(t, 10, 20)) // a partial success
-			waitFor(t, "the partial success counted", func() bool { return s.Stats().Sent == 7 })
+			testutil.Eventually(t, waitTimeout, "the partial success counted", func() bool { return s.Stats().Sent == 7 })
 			if err := finish(); err != nil {
 				t.Fatal(err)
 			}

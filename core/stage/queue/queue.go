@@ -99,6 +99,8 @@ type queued struct {
 	push func(ctx context.Context, b *message.Batch) (int, error)
 }
 
+var _ stage.Abandoner = (*queued)(nil)
+
 // newQueued returns a queue stage dropping for reasons (and for
 // stage.DropShutdown).
 func newQueued(env stage.Env, lim msgqueue.Limits, reasons ...string) *queued {

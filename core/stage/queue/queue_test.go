@@ -10,7 +10,11 @@ import (
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/stage"
 	"github.com/zpipe/zpipe/core/stage/stagetest"
+	"github.com/zpipe/zpipe/internal/testutil"
 )
+
+// waitTimeout bounds every wait for a condition.
+const waitTimeout = 10 * time.Second
 
 func event(i int) [][]byte {
 	return stagetest.Msg("zeek.cluster.worker", "node", "broker-bin-v1", fmt.Sprint(i))
@@ -198,18 +202,6 @@ func sumDropped(st stage.Stats) uint64 {
 	return n
 }
 
-// waitFor polls cond for up to 10 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // bigLogWrite is a log-write message of about size bytes.
 func bigLogWrite(i, size int) [][]byte {
 	m := logWrite(i)
@@ -243,7 +235,7 @@ func TestOnloopByteLimit(t *testing.T) {
 	}()
 	// The sink is stuck with the first batch; the queue fills to its
 	// byte limit, past its hwm, and the producer waits.
-	waitFor(t, "the queue holds three log batches", func() bool { return s.Stats().Depth == 3 })
+	testutil.Eventually(t, waitTimeout, "the queue holds three log batches", func() bool { return s.Stats().Depth == 3 })
 	select {
 	case err := <-pushed:
 		t.Fatalf("the producer finished while the sink was stuck: %v", err)
@@ -339,7 +331,7 @@ func TestAbandon(t *testing.T) {
 		}
 		pushed <- s.Push(context.Background(), &b)
 	}()
-	waitFor(t, "the buffer is full", func() bool { return s.Stats().Depth == 4 })
+	testutil.Eventually(t, waitTimeout, "the buffer is full", func() bool { return s.Stats().Depth == 4 })
 	s.(stage.Abandoner).Abandon()
 	if err := <-pushed; err != nil {
 		t.Fatalf("the waiting push: %v", err)
@@ -381,7 +373,7 @@ func TestRunContextEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	runErr := make(chan error, 1)
 	go func() { runErr <- s.Run(ctx) }()
-	waitFor(t, "the sink has a batch in hand", func() bool { return s.Stats().Depth < 5000 })
+	testutil.Eventually(t, waitTimeout, "the sink has a batch in hand", func() bool { return s.Stats().Depth < 5000 })
 	cancel()
 	if err := <-runErr; err == nil {
 		t.Fatal("Run returned nil after its context ended")

@@ -9,6 +9,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 	"github.com/zpipe/zpipe/core/transport"
 	"github.com/zpipe/zpipe/internal/syncbuf"
+	"github.com/zpipe/zpipe/internal/testutil"
 )
 
 // eventServer is a Server logging at debug level into a buffer.
@@ -33,10 +34,10 @@ func TestConnectFailed(t *testing.T) {
 		t.Run(ep, func(t *testing.T) {
 			s, log := eventServer(t)
 			openSocket(t, s, "push", KindPush, attrs{"connect": []string{ep}, "linger_ms": 0})
-			eventually(t, "connect_failed counted", func() bool {
+			testutil.Eventually(t, waitFor, "connect_failed counted", func() bool {
 				return socketStats(t, s, "push").Events[transport.EventConnectFailed] >= 1
 			})
-			eventually(t, "a WARN line", func() bool {
+			testutil.Eventually(t, waitFor, "a WARN line", func() bool {
 				return logHas(log.String(), "level=WARN", "connect failed", "endpoint="+ep)
 			})
 		})
@@ -50,12 +51,12 @@ func TestConnectFailed(t *testing.T) {
 			t.Fatal(err)
 		}
 		openSocket(t, s, "push", KindPush, attrs{"connect": []string{ep}, "linger_ms": 0})
-		eventually(t, "connected", func() bool { n, _ := harness.Peers(s, "push"); return n == 1 })
+		testutil.Eventually(t, waitFor, "connected", func() bool { n, _ := harness.Peers(s, "push"); return n == 1 })
 		// The peer goes away and comes back on the same endpoint.
 		peer.Close()
-		eventually(t, "disconnected", func() bool { n, _ := harness.Peers(s, "push"); return n == 0 })
+		testutil.Eventually(t, waitFor, "disconnected", func() bool { n, _ := harness.Peers(s, "push"); return n == 0 })
 		peerSocket(t, ctx, zmq.PULL, func(p *zmq.Socket) error { return p.Bind(ep) })
-		eventually(t, "reconnected", func() bool { n, _ := harness.Peers(s, "push"); return n == 1 })
+		testutil.Eventually(t, waitFor, "reconnected", func() bool { n, _ := harness.Peers(s, "push"); return n == 1 })
 		if n := socketStats(t, s, "push").Events[transport.EventConnectFailed]; n != 0 {
 			t.Errorf("connect_failed = %d after a reconnect", n)
 		}
@@ -79,7 +80,7 @@ func TestHandshakeAndAuthFailed(t *testing.T) {
 		t.Fatal(err)
 	}
 	conn.Close() // gone in the middle of the handshake
-	eventually(t, "handshake_failed for a peer without ZMTP", func() bool {
+	testutil.Eventually(t, waitFor, "handshake_failed for a peer without ZMTP", func() bool {
 		return socketStats(t, s, "pull").Events[transport.EventHandshakeFailed] >= 1
 	})
 	ctx := peerContext(t)
@@ -93,7 +94,7 @@ func TestHandshakeAndAuthFailed(t *testing.T) {
 		}
 		return p.Connect(ep)
 	})
-	eventually(t, "handshake_failed for a mechanism mismatch", func() bool {
+	testutil.Eventually(t, waitFor, "handshake_failed for a mechanism mismatch", func() bool {
 		return socketStats(t, s, "pull").Events[transport.EventHandshakeFailed] >= 2
 	})
 	// A peer of an incompatible socket type: libzmq reports only that it
@@ -104,7 +105,7 @@ func TestHandshakeAndAuthFailed(t *testing.T) {
 		}
 		return p.Connect(ep)
 	})
-	eventually(t, "handshake_failed for a PUB peer", func() bool {
+	testutil.Eventually(t, waitFor, "handshake_failed for a PUB peer", func() bool {
 		return socketStats(t, s, "pull").Events[transport.EventHandshakeFailed] >= 3
 	})
 	if !logHas(log.String(), "level=WARN", "handshake failed", "socket=pull") {
@@ -125,10 +126,10 @@ func TestHandshakeAndAuthFailed(t *testing.T) {
 		}
 		return p.Connect(boundEndpoint(t, s, "secure", 0))
 	})
-	eventually(t, "auth_failed counted", func() bool {
+	testutil.Eventually(t, waitFor, "auth_failed counted", func() bool {
 		return socketStats(t, s, "secure").Events[transport.EventAuthFailed] >= 1
 	})
-	eventually(t, "a WARN line with the refused key", func() bool {
+	testutil.Eventually(t, waitFor, "a WARN line with the refused key", func() bool {
 		return logHas(log.String(), "level=WARN", "CURVE client refused", "socket=secure", "peer=127.0.0.1", badPub)
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/zpipe/zpipe/internal/testutil"
 	"github.com/zpipe/zpipe/internal/transporttest"
 )
 
@@ -24,7 +25,6 @@ var (
 	sendMessage   = transporttest.SendMessage
 	recvMessage   = transporttest.RecvMessage
 	recvAll       = transporttest.RecvAll
-	eventually    = transporttest.Eventually
 	event         = transporttest.Event
 	frameBytes    = transporttest.FrameBytes
 	sub           = transporttest.Sub
@@ -57,7 +57,7 @@ func internalSock(t testing.TB, s *Server, id string) *sock {
 // of link id.
 func waitReceiving(t testing.TB, s *Server, id string) {
 	t.Helper()
-	eventually(t, "a receive waiting on "+id, func() bool {
+	testutil.Eventually(t, waitFor, "a receive waiting on "+id, func() bool {
 		ok, err := harness.Receiving(s, id)
 		if err != nil {
 			t.Fatal(err)

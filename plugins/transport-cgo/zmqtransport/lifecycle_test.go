@@ -15,6 +15,7 @@ import (
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/ratelog"
 	"github.com/zpipe/zpipe/core/transport"
+	"github.com/zpipe/zpipe/internal/testutil"
 )
 
 // zmqThreads counts libzmq's background threads (named ZMQbg/...).
@@ -90,7 +91,7 @@ func TestNoLeaks(t *testing.T) {
 			t.Fatalf("round %d: %d contexts left", round, len(s.contexts))
 		}
 	}
-	eventually(t, "goroutines and libzmq threads to go", func() bool {
+	testutil.Eventually(t, waitFor, "goroutines and libzmq threads to go", func() bool {
 		return runtime.NumGoroutine() <= baseGoroutines && zmqThreads(t) == baseThreads
 	})
 }
@@ -249,7 +250,7 @@ func TestCloseWhileLingering(t *testing.T) {
 	if err := s.Close(ctx, "push"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("close of a lingering socket: %v", err)
 	}
-	eventually(t, "the context to end after the linger", func() bool {
+	testutil.Eventually(t, waitFor, "the context to end after the linger", func() bool {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		return len(s.contexts) == 0

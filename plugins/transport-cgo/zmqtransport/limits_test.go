@@ -15,6 +15,7 @@ import (
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/transport"
 	"github.com/zpipe/zpipe/internal/syncbuf"
+	"github.com/zpipe/zpipe/internal/testutil"
 	"github.com/zpipe/zpipe/internal/transporttest"
 	"github.com/zpipe/zpipe/internal/zmqopts"
 )
@@ -75,7 +76,7 @@ func testOversize(t *testing.T, huge [][]byte, viaLink bool) {
 	good := peerSocket(t, ctx, zmq.PUSH, func(p *zmq.Socket) error { return p.Connect(ep) })
 
 	// Both connections known to the socket's monitor.
-	eventually(t, "both peers connected", func() bool {
+	testutil.Eventually(t, waitFor, "both peers connected", func() bool {
 		n, err := harness.Peers(s, "pull")
 		return err == nil && n == 2
 	})
@@ -88,7 +89,7 @@ func testOversize(t *testing.T, huge [][]byte, viaLink bool) {
 	if got := recv(); len(got) != 1 || string(got[0]) != "after" {
 		t.Fatalf("after the oversize message: got %d frames, want the good peer's message", len(got))
 	}
-	eventually(t, "the oversize message counted", func() bool {
+	testutil.Eventually(t, waitFor, "the oversize message counted", func() bool {
 		if out == nil {
 			// Fair queueing may have served the good peer first: go on
 			// reading so that the oversize message is read too.
@@ -104,14 +105,14 @@ func testOversize(t *testing.T, huge [][]byte, viaLink bool) {
 		return st.Drops[transport.DropOversize] == 1 && st.Events[transport.EventPeerOversize] == 1
 	})
 	// The bad peer was disconnected (it reconnects by itself later).
-	eventually(t, "the oversize peer disconnected", func() bool {
+	testutil.Eventually(t, waitFor, "the oversize peer disconnected", func() bool {
 		return logHas(log.String(), `msg="peer disconnected"`, "socket=pull")
 	})
 	sendMessage(t, good, []byte("still"))
 	if got := recv(); string(got[0]) != "still" {
 		t.Fatalf("got %s", showFrames(got))
 	}
-	eventually(t, "a WARN line naming the peer", func() bool {
+	testutil.Eventually(t, waitFor, "a WARN line naming the peer", func() bool {
 		return logHas(log.String(), "level=WARN", "over the limits", "peer=127.0.0.1:")
 	})
 	if strings.Count(log.String(), "over the limits") != 1 {
@@ -131,7 +132,7 @@ func TestOversizeFrameLibzmq(t *testing.T) {
 	ep := boundEndpoint(t, s, "pull", 0)
 	bad := peerSocket(t, ctx, zmq.PUSH, func(p *zmq.Socket) error { return p.Connect(ep) })
 	good := peerSocket(t, ctx, zmq.PUSH, func(p *zmq.Socket) error { return p.Connect(ep) })
-	eventually(t, "both peers connected", func() bool {
+	testutil.Eventually(t, waitFor, "both peers connected", func() bool {
 		n, err := harness.Peers(s, "pull")
 		return err == nil && n == 2
 	})

@@ -12,6 +12,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 	"github.com/zpipe/zpipe/core/transport"
 	"github.com/zpipe/zpipe/internal/syncbuf"
+	"github.com/zpipe/zpipe/internal/testutil"
 )
 
 // newHeldServer returns a test server whose sockets' monitor goroutines
@@ -148,5 +149,5 @@ func TestOversizeMonitorBehind(t *testing.T) {
 		t.Fatalf("the sender of the oversize message is still connected: %v", err)
 	}
 	want := "peer=" + conn.LocalAddr().String()
-	eventually(t, "the warning naming the sender", func() bool { return strings.Contains(log.String(), want) })
+	testutil.Eventually(t, waitFor, "the warning naming the sender", func() bool { return strings.Contains(log.String(), want) })
 }

@@ -15,6 +15,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 	"github.com/zpipe/zpipe/core/message"
 	"github.com/zpipe/zpipe/core/transport"
+	"github.com/zpipe/zpipe/internal/testutil"
 	"github.com/zpipe/zpipe/internal/transporttest"
 	"golang.org/x/sys/unix"
 )
@@ -115,7 +116,7 @@ func TestQuiesce(t *testing.T) {
 	// Wait until libzmq has read every byte off the connection: then all
 	// messages are in its queue for the socket.
 	sk := internalSock(t, s, "pull")
-	eventually(t, "libzmq to take every byte", func() bool {
+	testutil.Eventually(t, waitFor, "libzmq to take every byte", func() bool {
 		fds := sk.c.peerFDs()
 		if len(fds) != 1 {
 			return false

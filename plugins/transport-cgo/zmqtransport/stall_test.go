@@ -13,6 +13,7 @@ import (
 	zmq "github.com/pebbe/zmq4"
 	"github.com/zpipe/zpipe/core/transport"
 	"github.com/zpipe/zpipe/internal/syncbuf"
+	"github.com/zpipe/zpipe/internal/testutil"
 )
 
 // stallBroker is a broker link (xsub → xpub with nodrop, as Zeek's) with a
@@ -204,11 +205,11 @@ func TestStalledSubscriberCostsOnlyItself(t *testing.T) {
 func TestStallDisconnect(t *testing.T) {
 	b := newStallBroker(t, attrs{"stall_disconnect_ms": 300})
 	b.publish(t, 5000)
-	eventually(t, "the stalled subscriber is disconnected", func() bool {
+	testutil.Eventually(t, waitFor, "the stalled subscriber is disconnected", func() bool {
 		st := socketStats(t, b.s, "xpub")
 		return st.Events[transport.EventPeerStallDisconnect] == 1
 	})
-	eventually(t, "the stalled subscriber's connection to end", func() bool {
+	testutil.Eventually(t, waitFor, "the stalled subscriber's connection to end", func() bool {
 		return logHas(b.log.String(), `msg="peer disconnected"`, "socket=xpub", "node_id=stuck-node")
 	})
 	b.publish(t, 5000)

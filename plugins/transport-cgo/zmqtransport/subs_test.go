@@ -8,6 +8,7 @@ import (
 
 	zmq "github.com/pebbe/zmq4"
 	"github.com/zpipe/zpipe/core/transport"
+	"github.com/zpipe/zpipe/internal/testutil"
 )
 
 // TestSubscriptionBurst: a burst of 100,000 subscriptions from a
@@ -37,7 +38,7 @@ func TestSubscriptionBurst(t *testing.T) {
 		}
 		return p.Connect(boundEndpoint(t, s, "xpub", 0))
 	})
-	eventually(t, "the publisher and the subscriber connected", func() bool {
+	testutil.Eventually(t, waitFor, "the publisher and the subscriber connected", func() bool {
 		a, err1 := harness.Peers(s, "xsub")
 		b, err2 := harness.Peers(s, "xpub")
 		return err1 == nil && err2 == nil && a == 1 && b == 1

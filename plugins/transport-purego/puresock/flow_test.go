@@ -10,6 +10,8 @@ import (
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
+
+	"github.com/zpipe/zpipe/internal/testutil"
 )
 
 // slowSubscriber is a SUB peer with a small receive HWM and kernel buffer
@@ -87,7 +89,7 @@ func TestXPubSlowSubscriber(t *testing.T) {
 			if nodrop {
 				// Sooner or later the slow subscriber's queue stays full: the
 				// writer is stuck on full kernel buffers.
-				eventually(t, "the XPUB to refuse messages for the stuck subscriber", func() bool {
+				testutil.Eventually(t, waitFor, "the XPUB to refuse messages for the stuck subscriber", func() bool {
 					if fill(t, s, "slow", &taken, attempts) > 0 {
 						return false
 					}
@@ -107,7 +109,7 @@ func TestXPubSlowSubscriber(t *testing.T) {
 				if fill(t, s, "slow", &taken, attempts) != attempts {
 					t.Fatalf("a lossy XPUB refused a message after %d", taken)
 				}
-				eventually(t, "drops to be counted", func() bool { return missed(s) > 0 })
+				testutil.Eventually(t, waitFor, "drops to be counted", func() bool { return missed(s) > 0 })
 				if q := s.Queued(); q > hwm {
 					t.Fatalf("%d messages queued, HWM %d", q, hwm)
 				}
@@ -238,7 +240,7 @@ func TestPushRoundRobin(t *testing.T) {
 			want := n
 			if !immediate {
 				want = n / 2
-				eventually(t, "messages queued for the absent peer", func() bool { return s.Queued() == n/2 })
+				testutil.Eventually(t, waitFor, "messages queued for the absent peer", func() bool { return s.Queued() == n/2 })
 			}
 			for i := range want {
 				seq := i
@@ -299,7 +301,7 @@ func TestPullFairQueue(t *testing.T) {
 			sendPeer(t, p, []byte(name), []byte(strconv.Itoa(i)))
 		}
 	}
-	eventually(t, "every message to arrive", func() bool { return s.Queued() == perPeer*len(names) })
+	testutil.Eventually(t, waitFor, "every message to arrive", func() bool { return s.Queued() == perPeer*len(names) })
 	next := map[string]int{}
 	for round := range perPeer {
 		seen := map[string]bool{}
@@ -334,7 +336,7 @@ func TestRecvHWMPushesBack(t *testing.T) {
 	})
 	payload := bytes.Repeat([]byte{'x'}, 16<<10)
 	sent := 0
-	eventually(t, "the peer to be refused", func() bool {
+	testutil.Eventually(t, waitFor, "the peer to be refused", func() bool {
 		for {
 			if _, err := push.SendMessageDontwait([]byte(strconv.Itoa(sent)), payload); err != nil {
 				return true
@@ -372,7 +374,7 @@ func TestByteBounds(t *testing.T) {
 		slow := slowSubscriber(t, ctx, bind(t, s, "tcp://127.0.0.1:*"), "t")
 		recv(t, s)
 		taken := 0
-		eventually(t, "the XPUB to refuse messages", func() bool {
+		testutil.Eventually(t, waitFor, "the XPUB to refuse messages", func() bool {
 			if fill(t, s, "t", &taken, 1000) > 0 {
 				return false
 			}
@@ -407,7 +409,7 @@ func TestByteBounds(t *testing.T) {
 			sendPeer(t, peer, []byte(strconv.Itoa(i)), payload)
 		}
 		// The queue fills up to the bound and stays there.
-		eventually(t, "the queue to fill", func() bool {
+		testutil.Eventually(t, waitFor, "the queue to fill", func() bool {
 			before := s.Queued()
 			time.Sleep(50 * time.Millisecond)
 			return before > 0 && s.Queued() == before

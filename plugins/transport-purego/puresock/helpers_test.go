@@ -11,6 +11,8 @@ import (
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
+
+	"github.com/zpipe/zpipe/internal/testutil"
 )
 
 // waitFor is how long tests wait for a condition on a loaded machine.
@@ -207,21 +209,9 @@ func send(t testing.TB, s *Socket, frames ...[]byte) {
 	}
 }
 
-// eventually polls cond until it holds, failing the test after waitFor.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", waitFor, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func waitPeers(t testing.TB, s *Socket, n int) {
 	t.Helper()
-	eventually(t, fmt.Sprintf("%d peers on the %s socket", n, s.Type()), func() bool { return s.Peers() == n })
+	testutil.Eventually(t, waitFor, fmt.Sprintf("%d peers on the %s socket", n, s.Type()), func() bool { return s.Peers() == n })
 }
 
 func sub(prefix string) []byte   { return append([]byte{1}, prefix...) }

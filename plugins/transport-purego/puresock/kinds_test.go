@@ -9,6 +9,8 @@ import (
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
+
+	"github.com/zpipe/zpipe/internal/testutil"
 )
 
 // TestEveryKindAgainstLibzmq runs each socket type against a libzmq peer
@@ -75,7 +77,7 @@ func exchange(t *testing.T, s *Socket, peer *zmq.Socket) {
 		// subscription back until it sends something else, so it
 		// subscribes again until we have it (a repeat is not reported).
 		var got [][]byte
-		eventually(t, "the subscription", func() bool {
+		testutil.Eventually(t, waitFor, "the subscription", func() bool {
 			sendPeer(t, peer, sub("zeek.cluster.worker"))
 			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 			defer cancel()

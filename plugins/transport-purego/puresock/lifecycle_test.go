@@ -12,6 +12,8 @@ import (
 	"time"
 
 	zmq "github.com/pebbe/zmq4"
+
+	"github.com/zpipe/zpipe/internal/testutil"
 )
 
 // TestLinger: Close keeps writing queued messages for up to the linger
@@ -81,7 +83,7 @@ func TestReconnect(t *testing.T) {
 	newPub := func(ep string) *zmq.Socket {
 		var p *zmq.Socket
 		// The restarted peer binds the address the first one had.
-		eventually(t, "the peer to bind "+ep, func() bool {
+		testutil.Eventually(t, waitFor, "the peer to bind "+ep, func() bool {
 			s, err := ctx.NewSocket(zmq.XPUB)
 			if err != nil {
 				t.Fatal(err)
@@ -414,5 +416,5 @@ func TestNoGoroutineLeaks(t *testing.T) {
 		}
 		peer.Close()
 	}
-	eventually(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= base })
+	testutil.Eventually(t, waitFor, "goroutines to end", func() bool { return runtime.NumGoroutine() <= base })
 }

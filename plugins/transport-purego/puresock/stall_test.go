@@ -11,6 +11,7 @@ import (
 
 	zmq "github.com/pebbe/zmq4"
 	"github.com/zpipe/zpipe/internal/syncbuf"
+	"github.com/zpipe/zpipe/internal/testutil"
 )
 
 // TestXPubStallEpisode: a subscriber that stops reading is stalled when
@@ -118,7 +119,7 @@ func TestXPubStallEpisode(t *testing.T) {
 		t.Fatalf("slow subscriber got %d of %d, %d counted as missed", got, n, st.Missed)
 	}
 	// Every episode ended, and together they missed what was counted.
-	eventually(t, "the recovery", func() bool {
+	testutil.Eventually(t, waitFor, "the recovery", func() bool {
 		lines := linesWith(logs.String(), "level=INFO", "subscriber recovered")
 		var missed uint64
 		for _, l := range lines {
