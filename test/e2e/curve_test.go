@@ -163,7 +163,7 @@ func testCurveBroker(t *testing.T, cmd brokerproc.Command, serverPub, clientPub,
 		}
 		return false
 	})
-	eventually(t, "a warning naming the refused key "+roguePub, func() bool { return len(warnLines(b, roguePub)) > 0 })
+	testutil.Eventually(t, waitTimeout, "a warning naming the refused key "+roguePub, func() bool { return len(warnLines(b, roguePub)) > 0 })
 
 	// The cluster's node: subscriptions up, events down, through CURVE.
 	xsub := curveClient(zmq.XSUB, ep.XPub, clientPub, clientSec)

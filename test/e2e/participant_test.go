@@ -17,6 +17,7 @@ import (
 
 	"github.com/zpipe/zpipe/internal/syncbuf"
 
+	"github.com/zpipe/zpipe/internal/testutil"
 	"github.com/zpipe/zpipe/internal/zeektest"
 	"github.com/zpipe/zpipe/internal/zeektest/brokerproc"
 )
@@ -362,7 +363,7 @@ func TestBrokerTracksMembers(t *testing.T) {
 		// The log lines may reach the test's copy of the output after the
 		// gauge changed.
 		for _, want := range []string{"msg=\"node up\"", "name=worker-1", "msg=\"node down\""} {
-			eventually(t, "the broker log line "+want, func() bool { return strings.Contains(b.Output(), want) })
+			testutil.Eventually(t, waitTimeout, "the broker log line "+want, func() bool { return strings.Contains(b.Output(), want) })
 		}
 	})
 }
