@@ -197,6 +197,46 @@ var catalog = []MetricDesc{
 		"zpipe_peer_stalled"},
 }
 
+// DropReason is one value of the error.type attribute of
+// zpipe.messages.dropped: why a component lost messages.
+type DropReason struct {
+	// Name is the attribute value.
+	Name string
+	// Meaning says which components count it, and when.
+	Meaning string
+}
+
+// dropReasons is never modified; DropReasons hands out a copy. Every drop
+// reason a stage or a transport declares (the Drop… constants of
+// core/stage, its subpackages and core/transport) is here, and nothing
+// else: a test checks it, and docs/metrics.md documents exactly these.
+var dropReasons = []DropReason{
+	{"hwm", "A send high-water mark was reached, or an `hwm` stage's policy dropped at its `capacity` or `max_bytes`."},
+	{"queue_full", "An event found an `onloop` stage at its `hwm` or `max_bytes`, or an `otlp` sink's queue was full (log records for the latter)."},
+	{"max_bytes", "A log batch or subscription found an `onloop` stage at its `max_bytes`, with `when_full = \"drop\"`."},
+	{"shutdown", "The shutdown window of `zpipe run` ended before the message was passed on: what a queue stage still held, or what still reached a component after it was given up; counted by the component that lost it."},
+	{"malformed", "Wrong number of parts, unusable frames, or a payload that does not decode."},
+	{"no_peer", "Nobody to send to."},
+	{"no_codec", "No codec handles the format and the stage drops such messages."},
+	{"encode_failed", "A decoded payload cannot be written in the target format."},
+	{"filtered", "A `filter` stage did not keep it."},
+	{"not_log", "A `file` sink writing logs got an event."},
+	{"invalid_path", "A log batch whose path a `file` sink refuses: not a plain log path, or one ending like a rotated file's name."},
+	{"too_many_paths", "A log batch for a new path when a `file` sink has `max_paths` paths with active files."},
+	{"oversize", "A message above the socket's `max_message_bytes` or `max_message_frames`; its peer was disconnected."},
+	{"stalled_peer", "An event at least one stalled subscriber missed while the others got it; counted once per event, per peer in `zpipe_peer_messages_dropped_total`."},
+	{"subscription_lost", "A subscription an XSUB could not pass on to a publisher."},
+	{"write_failed", "A `file` sink could not write."},
+	{"truncated", "A `file` source's recording ends inside a message."},
+	{"export_failed", "Log records an OTLP collector refused, or still queued when an `otlp` sink's flush timed out."},
+}
+
+// DropReasons returns every drop reason zpipe counts, in documentation
+// order.
+func DropReasons() []DropReason {
+	return append([]DropReason(nil), dropReasons...)
+}
+
 // Catalog returns every metric zpipe exports, in documentation order.
 func Catalog() []MetricDesc {
 	out := make([]MetricDesc, len(catalog))
