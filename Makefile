@@ -5,6 +5,7 @@
 #   make bench   benchmarks (broker vs libzmq's zmq_proxy, logger vs Zeek's, plugin boundary, …)
 #   make fuzz    every fuzz target for FUZZTIME (default 30s) each
 #   make lint    staticcheck at a pinned version
+#   make docs    regenerate docs/reference.md from the code
 
 GO       ?= go
 BIN      := bin
@@ -18,7 +19,7 @@ LOGGERBENCHFLAGS ?=
 
 GOFILES := $(shell find . -name '*.go' -not -path './bin/*' 2>/dev/null)
 
-.PHONY: all deps build run test test-short e2e-otel otelcol bench stress fuzz proto fmt vet lint clean
+.PHONY: all deps build run test test-short e2e-otel otelcol bench stress fuzz proto fmt vet lint docs clean
 
 all: build
 
@@ -114,6 +115,11 @@ vet:
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 lint:
 	$(GO) run $(STATICCHECK) -tags e2eotel ./...
+
+# The component reference (docs/reference.md) is generated from the code's
+# schemas, codec descriptions and drop reasons; a test fails when it is stale.
+docs:
+	$(GO) run ./internal/refgen/cmd/refgen -o docs/reference.md
 
 fmt:
 	gofmt -w $$(git ls-files '*.go' | grep -v '\.pb\.go$$')
