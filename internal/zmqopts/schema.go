@@ -107,7 +107,7 @@ type Variant struct {
 func commonAttributes() []schema.Attribute {
 	return []schema.Attribute{
 		{Name: AttrBind, Type: schema.ListString, Default: []string{},
-			Description: "Endpoints to bind (tcp://host:port, tcp://[v6]:port, ipc://path); port * picks a free one."},
+			Description: "Endpoints to bind (tcp://host:port, tcp://[v6]:port, ipc://path), several allowed; port * picks a free one; a host name is resolved when the socket opens."},
 		{Name: AttrConnect, Type: schema.ListString, Default: []string{},
 			Description: "Endpoints to connect to. At least one of bind and connect must be given."},
 		{Name: AttrLinger, Type: schema.Number, Default: 500,
@@ -123,7 +123,7 @@ func commonAttributes() []schema.Attribute {
 		{Name: AttrRcvBuf, Type: schema.Number, Default: -1,
 			Description: "ZMQ_RCVBUF: kernel receive buffer in bytes (-1 = OS default)."},
 		{Name: AttrIPv6, Type: schema.Bool, Default: false, Capability: transport.CapIPv6,
-			Description: "ZMQ_IPV6: allow IPv6 endpoints (dual stack)."},
+			Description: "ZMQ_IPV6: allow IPv6 endpoints (dual stack); needed for IPv6 endpoints."},
 		{Name: AttrIOThreads, Type: schema.Number, Default: 1},
 		{Name: AttrImmediate, Type: schema.Bool, Default: false,
 			Description: "ZMQ_IMMEDIATE: queue messages only to completed connections."},
@@ -141,7 +141,7 @@ func limitAttributes() []schema.Attribute {
 func sourceAttributes() []schema.Attribute {
 	return []schema.Attribute{
 		{Name: AttrFraming, Type: schema.String, Default: FramingZeek, OneOf: []string{FramingZeek, FramingRaw},
-			Description: "zeek: drop (and count as malformed) messages that do not have exactly 4 frames; raw: pass every message."},
+			Description: "zeek: drop (and count as malformed, in Zeek's msg_errors) messages that do not have exactly 4 frames; raw: pass every message."},
 		{Name: AttrPollMax, Type: schema.Number, Default: 100},
 	}
 }

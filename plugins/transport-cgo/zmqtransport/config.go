@@ -44,13 +44,16 @@ func variant() *zmqopts.Variant {
 		MaxMessageBytes:  math.MaxUint32,
 		MaxMessageFrames: math.MaxInt32,
 		Descriptions: map[string]string{
-			zmqopts.AttrSndHWMBytes:  "Payload bytes queued per peer for sending, beside sndhwm; libzmq counts messages only, so this transport accepts the default alone.",
-			zmqopts.AttrRcvHWMBytes:  "Payload bytes queued per peer for receiving, beside rcvhwm; libzmq counts messages only, so this transport accepts the default alone.",
-			zmqopts.AttrIOThreads:    "ZMQ_IO_THREADS of the socket's context; sockets asking for the same number share one context.",
-			zmqopts.AttrPollMax:      "In a link, the most messages read from one socket per poll round, so neither direction starves.",
-			zmqopts.AttrMaxMsgBytes:  "Largest message (all frames) read from a peer, in bytes. A peer sending more is disconnected and the message dropped (counted as oversize).",
-			zmqopts.AttrMaxMsgFrames: "Most frames in a message read from a peer. A peer sending more is disconnected and the message dropped (counted as oversize).",
-			zmqopts.AttrNoDrop:       "ZMQ_XPUB_NODROP: refuse (rather than silently drop) a message when a subscriber's queue is full.",
+			zmqopts.AttrSndHWMBytes: "Payload bytes queued per peer for sending, beside sndhwm; libzmq counts messages only, so this transport accepts the default alone.",
+			zmqopts.AttrRcvHWMBytes: "Payload bytes queued per peer for receiving, beside rcvhwm; libzmq counts messages only, so this transport accepts the default alone.",
+			zmqopts.AttrIOThreads:   "ZMQ_IO_THREADS of the socket's context; sockets asking for the same number share one context.",
+			zmqopts.AttrPollMax:     "In a link, the most messages read from one socket per poll round, so neither direction starves.",
+			zmqopts.AttrMaxMsgBytes: "Largest message (all frames) read from a peer, in bytes. A peer sending more is disconnected and the message dropped " +
+				"(counted as oversize, the disconnect as a peer_oversize event); a single frame above it is refused by libzmq itself, which reports only a disconnect, uncounted.",
+			zmqopts.AttrMaxMsgFrames: "Most frames in a message read from a peer. A peer sending more is disconnected and the message dropped (counted as oversize, the disconnect as a peer_oversize event).",
+			KindXSub + "." + zmqopts.AttrSndHWM: fmt.Sprintf("ZMQ_SNDHWM: subscription messages queued per publisher (0 = unlimited), at least %d whatever the value: "+
+				"libzmq's XSUB drops subscriptions beyond it without telling, so bursts must fit.", xsubMinSndHWM),
+			zmqopts.AttrNoDrop: "ZMQ_XPUB_NODROP: refuse (rather than silently drop) a message when a subscriber's queue is full.",
 			zmqopts.AttrSendTimeout: "What to do when the socket refuses a message (HWM reached, or no peer): -1 wait until it is taken, " +
 				"0 drop it at once, N wait up to N ms, then drop and drop further refused messages at once until sends succeed again. Drops are counted.",
 			zmqopts.AttrStallDisc: "Disconnect a subscriber that stayed stalled (its queue full, not reading) for this many ms; 0 never does.",
