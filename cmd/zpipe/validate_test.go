@@ -79,3 +79,49 @@ func TestValidateDirectory(t *testing.T) {
 		t.Fatalf("validate %s: exit %d\nstdout %q\nstderr %s", dir, r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestValidateChecksCoreKinds: what a built-in kind checks beyond its
+// schema (an otlp sink's batch_size above its queue_size, an hwm stage's
+// capacity of 0, a subscribe stage without topics) is found by validate and run alike, before anything
+// opens, as a diagnostic at the attribute.
+func TestValidateChecksCoreKinds(t *testing.T) {
+	p := writeFile(t, "core.hcl", `transport = "test"
+
+pipeline "p" {
+  source "gensource" "gen" {}
+  stage "hwm" "buf" {
+    capacity = 0
+  }
+  stage "subscribe" "sub" {
+    topics = []
+  }
+  sink "otlp" "out" {
+    endpoint   = "127.0.0.1:4317"
+    insecure   = true
+    batch_size = 600
+    queue_size = 500
+  }
+}
+`)
+	for _, args := range [][]string{{"validate", p}, {"run", "--status-interval", "0", p}} {
+		r := zpipe(t, args...)
+		if r.code != exitError {
+			t.Errorf("zpipe %s: exit %d, want 1\n%s", args[0], r.code, r.stderr)
+		}
+		for _, want := range []string{
+			`core.hcl:6:16: error: Invalid value for "capacity"`,
+			`want a whole number from 1 to 2147483648, have 0.`,
+			`core.hcl:9:14: error: Invalid value for "topics"`,
+			`at least one topic prefix is required ("" subscribes to everything).`,
+			`core.hcl:14:18: error: Invalid value for "batch_size"`,
+			`600 exceeds queue_size (500), so no batch could fill.`,
+		} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("zpipe %s: output lacks %q:\n%s", args[0], want, r.stderr)
+			}
+		}
+		if strings.Contains(r.stderr, "socket open") {
+			t.Errorf("zpipe %s opened a socket:\n%s", args[0], r.stderr)
+		}
+	}
+}

@@ -76,6 +76,11 @@ type Component struct {
 	// Core says the component runs in zpipe's core process (stages, and
 	// sinks zpipe itself provides) rather than as a transport socket.
 	Core bool
+	// Validate, when set, checks a decoded configuration (a JSON object
+	// holding every attribute of Schema) as the component would when made,
+	// without making it: ranges and rules across attributes. An error
+	// that begins `attribute "NAME": ` is reported at that attribute.
+	Validate func(config []byte) error
 }
 
 // Config is a loaded configuration.

@@ -165,9 +165,13 @@ func (l *loader) loadNode(p *Pipeline, class string, b *hcl.Block, transport str
 		n.Sensitive = append(n.Sensitive, name)
 	}
 	slices.Sort(n.Sensitive)
-	// A socket is checked by its transport as well, unless left out.
+	// A socket is checked by its transport as well, unless left out; a
+	// core component by its kind.
 	if n.Config != nil && !n.Core && !d.disabled {
 		diags = append(diags, l.validateSocket(p, n, b, dec)...)
+	}
+	if n.Config != nil && comp.Validate != nil {
+		diags = append(diags, validateCore(comp.Validate, n, b, dec)...)
 	}
 	return d, diags
 }

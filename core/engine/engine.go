@@ -117,7 +117,7 @@ func (e *Engine) Transport(ctx context.Context, name string) (*plugin.TransportH
 // sink kind from its transport plugin.
 func (e *Engine) Component(transportName, class, kind string) (*config.Component, error) {
 	if k, ok := e.stages.Lookup(class, kind); ok {
-		return &config.Component{Schema: k.Schema, Core: true}, nil
+		return &config.Component{Schema: k.Schema, Core: true, Validate: k.Validate}, nil
 	}
 	if class == config.ClassStage {
 		return nil, fmt.Errorf("unknown stage kind %q (zpipe has: %s)", kind, strings.Join(e.coreKinds(config.ClassStage), ", "))

@@ -251,6 +251,11 @@ type Kind struct {
 	// what the schema cannot (ranges, combinations) and fails with an
 	// error naming the attribute.
 	New func(env Env, config []byte) (Stage, error)
+	// Validate makes every check New makes on a configuration, without
+	// making a stage or starting anything, so that a configuration is
+	// refused before it runs. Its errors are New's, naming the attribute
+	// at fault (`attribute "NAME": …`). Nil when New checks nothing.
+	Validate func(config []byte) error
 }
 
 // Class returns the block class the kind is used as: "source", "stage"

@@ -175,6 +175,28 @@ func TestValidateChecksSockets(t *testing.T) {
 				}
 			})
 		}
+		t.Run("io_threads = 0", func(t *testing.T) {
+			// transport-purego ignores io_threads but checks its range,
+			// so a file stays valid on both transports.
+			dir := writeConfig(t, map[string]string{"p.hcl": `pipeline "p" {
+  source "pull" "in" {
+    bind       = ["tcp://127.0.0.1:7106"]
+    io_threads = 0
+  }
+  sink "push" "out" {
+    connect = ["tcp://127.0.0.1:7107"]
+  }
+}
+`})
+			for _, cmd := range []string{"validate", "run"} {
+				r := runZpipe(t, nil, cmd, "--transport", tr, dir)
+				wantFailure(t, r, `p.hcl:4:18: error: Invalid value for "io_threads"`,
+					`Transport "`+tr+`" refuses "io_threads": value 0: out of range [1, 64].`)
+				if strings.Contains(r.output, "socket open") {
+					t.Errorf("zpipe %s opened a socket:\n%s", cmd, r.output)
+				}
+			}
+		})
 		t.Run("bound twice", func(t *testing.T) {
 			dir := writeConfig(t, map[string]string{
 				"a.hcl": pipeline("a", "tcp://127.0.0.1:7103"),
@@ -193,11 +215,10 @@ func TestValidateChecksSockets(t *testing.T) {
 }
 
 // TestValidateChecksCurveKeys: a CURVE key that is not one is found by
-// validate, at the attribute (cgo; purego has no CURVE).
+// validate and run, at the attribute, before anything opens: transport-cgo
+// checks the key, transport-purego (no CURVE) refuses the attribute.
 func TestValidateChecksCurveKeys(t *testing.T) {
-	dir := writeConfig(t, map[string]string{"p.hcl": `transport = "cgo"
-
-pipeline "p" {
+	dir := writeConfig(t, map[string]string{"p.hcl": `pipeline "p" {
   source "xsub" "in" {
     bind            = ["tcp://127.0.0.1:7104"]
     curve_server    = true
@@ -208,5 +229,20 @@ pipeline "p" {
   }
 }
 `})
-	wantFailure(t, runZpipe(t, nil, "validate", dir), `p.hcl:7:23: error: Invalid value for "curve_secretkey"`, `Transport "cgo" refuses "curve_secretkey": `)
+	forEachZpipe(t, func(t *testing.T, kind brokerproc.Kind) {
+		tr := transportOf(kind)
+		want := []string{`p.hcl:5:23: error: Invalid value for "curve_secretkey"`,
+			`Transport "cgo" refuses "curve_secretkey": a CURVE key has 9 characters, want a 40-character Z85 key.`}
+		if tr == "purego" {
+			want = []string{`p.hcl:5:23: error: Unsupported option`,
+				`The option "curve_secretkey" needs the "curve" capability, which transport "purego" does not have.`}
+		}
+		for _, cmd := range []string{"validate", "run"} {
+			r := runZpipe(t, nil, cmd, "--transport", tr, dir)
+			wantFailure(t, r, want...)
+			if strings.Contains(r.output, "socket open") {
+				t.Errorf("zpipe %s opened a socket:\n%s", cmd, r.output)
+			}
+		}
+	})
 }

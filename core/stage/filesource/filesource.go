@@ -42,8 +42,9 @@ var Kind = stage.Kind{
 		{Name: "rate", Type: schema.Number, Default: 0,
 			Description: "Messages per second; 0 replays as fast as the pipeline takes them (backpressure paces it)."},
 	}},
-	Source: true,
-	New:    New,
+	Source:   true,
+	New:      New,
+	Validate: func(raw []byte) error { _, err := parse(raw); return err },
 }
 
 type config struct {
@@ -68,15 +69,9 @@ type Source struct {
 // New opens the file and checks its magic, so that a wrong path fails the
 // pipeline at start rather than later.
 func New(env stage.Env, raw []byte) (stage.Stage, error) {
-	var c config
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return nil, fmt.Errorf("file source: %w", err)
-	}
-	if c.Path == "" {
-		return nil, errors.New(`attribute "path": required`)
-	}
-	if c.Rate < 0 {
-		return nil, fmt.Errorf(`attribute "rate": want 0 or more messages per second, have %v`, c.Rate)
+	c, err := parse(raw)
+	if err != nil {
+		return nil, err
 	}
 	if env.Out == nil {
 		return nil, errors.New("file source: feeds nothing")
@@ -204,3 +199,18 @@ func (s *Source) CloseInput() { s.closeOnce.Do(func() { close(s.closed) }) }
 func (s *Source) Stats() stage.Stats { return s.counters.Stats() }
 
 var _ stage.Stage = (*Source)(nil)
+
+// parse decodes and checks a configuration, naming the attribute at fault.
+func parse(raw []byte) (config, error) {
+	var c config
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return c, fmt.Errorf("file source: %w", err)
+	}
+	if c.Path == "" {
+		return c, errors.New(`attribute "path": required`)
+	}
+	if c.Rate < 0 {
+		return c, fmt.Errorf(`attribute "rate": want 0 or more messages per second, have %v`, c.Rate)
+	}
+	return c, nil
+}

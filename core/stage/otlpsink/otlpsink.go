@@ -106,7 +106,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -151,6 +150,46 @@ const DefaultQueueBytes = 16 << 20
 // had to stop.
 const DropExportFailed = "export_failed"
 
+// sinkSchema is the attribute schema of the otlp sink kind.
+var sinkSchema = schema.Schema{Attributes: []schema.Attribute{
+	{Name: "endpoint", Type: schema.String, Required: true,
+		Description: `The collector: host:port for grpc; http(s)://host:port[/path] for http, /v1/logs when no path is given.`},
+	{Name: "protocol", Type: schema.String, Default: ProtocolGRPC, OneOf: []string{ProtocolGRPC, ProtocolHTTP},
+		Description: "grpc: OTLP/gRPC; http: OTLP/HTTP with protobuf bodies."},
+	{Name: "insecure", Type: schema.Bool, Default: false,
+		Description: "grpc: plain text instead of TLS. http: ignored, the endpoint's scheme decides."},
+	{Name: "ca_file", Type: schema.String, Default: "",
+		Description: "PEM file of the CA certificates that verify the collector (default: the system's)."},
+	{Name: "cert_file", Type: schema.String, Default: "",
+		Description: "PEM client certificate for mutual TLS (with key_file)."},
+	{Name: "key_file", Type: schema.String, Default: "",
+		Description: "PEM private key of cert_file."},
+	{Name: "headers", Type: schema.MapString, Default: map[string]string{},
+		Description: "Sent with every export, as gRPC metadata or HTTP headers (e.g. an authorization token)."},
+	{Name: "compression", Type: schema.String, Default: CompressionGzip, OneOf: []string{CompressionGzip, CompressionNone},
+		Description: "Compression of export requests."},
+	{Name: "timeout", Type: schema.Duration, Default: "10s",
+		Description: "Time limit of one export request."},
+	{Name: "batch_size", Type: schema.Number, Default: 512,
+		Description: "Log records per export request at most."},
+	{Name: "batch_timeout", Type: schema.Duration, Default: "1s",
+		Description: "How long a record waits at most for its batch to fill before a partial batch goes."},
+	{Name: "queue_size", Type: schema.Number, Default: 10000,
+		Description: "Log records held while waiting or retrying."},
+	{Name: "queue_bytes", Type: schema.Number, Default: DefaultQueueBytes,
+		Description: "Bytes of log records held while waiting or retrying (default 16 MiB), counted as the bytes of the messages they came from (their protobuf encoding is about as large; in memory they take a few times that); a larger record is held alone."},
+	{Name: "when_full", Type: schema.String, Default: WhenFullDrop, OneOf: []string{WhenFullDrop, WhenFullBlock},
+		Description: "drop: records that find the queue full are dropped and counted (queue_full), the source never waits; block: the sink waits for room, slowing the source (put an onloop or hwm stage before it to choose what gives way)."},
+	{Name: "retry_initial", Type: schema.Duration, Default: "1s",
+		Description: "First wait before retrying a failed export; doubles, with jitter, on each failure."},
+	{Name: "retry_max", Type: schema.Duration, Default: "30s",
+		Description: "Longest wait between retries. Retryable failures are retried as long as the records are queued."},
+	{Name: "flush_timeout", Type: schema.Duration, Default: "5s",
+		Description: "At shutdown, how long the sink keeps exporting what is queued; the rest is counted as export_failed."},
+	{Name: "resource", Type: schema.MapString, Default: map[string]string{"service.name": "zeek"},
+		Description: "Attributes of the OTLP resource of every record."},
+}}
+
 // Kind is the otlp sink kind.
 var Kind = stage.Kind{
 	Name: "otlp",
@@ -158,66 +197,60 @@ var Kind = stage.Kind{
 		"(gRPC or HTTP/protobuf), batched, queued across collector outages, retried with backoff.",
 	Sink:        true,
 	NeedsCodecs: true,
-	Schema: schema.Schema{Attributes: []schema.Attribute{
-		{Name: "endpoint", Type: schema.String, Required: true,
-			Description: `The collector: host:port for grpc; http(s)://host:port[/path] for http, /v1/logs when no path is given.`},
-		{Name: "protocol", Type: schema.String, Default: ProtocolGRPC, OneOf: []string{ProtocolGRPC, ProtocolHTTP},
-			Description: "grpc: OTLP/gRPC; http: OTLP/HTTP with protobuf bodies."},
-		{Name: "insecure", Type: schema.Bool, Default: false,
-			Description: "grpc: plain text instead of TLS. http: ignored, the endpoint's scheme decides."},
-		{Name: "ca_file", Type: schema.String, Default: "",
-			Description: "PEM file of the CA certificates that verify the collector (default: the system's)."},
-		{Name: "cert_file", Type: schema.String, Default: "",
-			Description: "PEM client certificate for mutual TLS (with key_file)."},
-		{Name: "key_file", Type: schema.String, Default: "",
-			Description: "PEM private key of cert_file."},
-		{Name: "headers", Type: schema.MapString, Default: map[string]string{},
-			Description: "Sent with every export, as gRPC metadata or HTTP headers (e.g. an authorization token)."},
-		{Name: "compression", Type: schema.String, Default: CompressionGzip, OneOf: []string{CompressionGzip, CompressionNone},
-			Description: "Compression of export requests."},
-		{Name: "timeout", Type: schema.Duration, Default: "10s",
-			Description: "Time limit of one export request."},
-		{Name: "batch_size", Type: schema.Number, Default: 512,
-			Description: "Log records per export request at most."},
-		{Name: "batch_timeout", Type: schema.Duration, Default: "1s",
-			Description: "How long a record waits at most for its batch to fill before a partial batch goes."},
-		{Name: "queue_size", Type: schema.Number, Default: 10000,
-			Description: "Log records held while waiting or retrying."},
-		{Name: "queue_bytes", Type: schema.Number, Default: DefaultQueueBytes,
-			Description: "Bytes of log records held while waiting or retrying (default 16 MiB), counted as the bytes of the messages they came from (their protobuf encoding is about as large; in memory they take a few times that); a larger record is held alone."},
-		{Name: "when_full", Type: schema.String, Default: WhenFullDrop, OneOf: []string{WhenFullDrop, WhenFullBlock},
-			Description: "drop: records that find the queue full are dropped and counted (queue_full), the source never waits; block: the sink waits for room, slowing the source (put an onloop or hwm stage before it to choose what gives way)."},
-		{Name: "retry_initial", Type: schema.Duration, Default: "1s",
-			Description: "First wait before retrying a failed export; doubles, with jitter, on each failure."},
-		{Name: "retry_max", Type: schema.Duration, Default: "30s",
-			Description: "Longest wait between retries. Retryable failures are retried as long as the records are queued."},
-		{Name: "flush_timeout", Type: schema.Duration, Default: "5s",
-			Description: "At shutdown, how long the sink keeps exporting what is queued; the rest is counted as export_failed."},
-		{Name: "resource", Type: schema.MapString, Default: map[string]string{"service.name": "zeek"},
-			Description: "Attributes of the OTLP resource of every record."},
-	}},
-	New: New,
+	Schema:      sinkSchema,
+	New:         New,
+	Validate:    func(config []byte) error { _, err := parse(config); return err },
 }
 
+// config is a configuration as decoded, defaults filled in from the schema.
 type config struct {
-	Endpoint     string             `json:"endpoint"`
-	Protocol     string             `json:"protocol"`
-	Insecure     bool               `json:"insecure"`
-	CAFile       string             `json:"ca_file"`
-	CertFile     string             `json:"cert_file"`
-	KeyFile      string             `json:"key_file"`
-	Headers      map[string]string  `json:"headers"`
-	Compression  string             `json:"compression"`
-	Timeout      string             `json:"timeout"`
-	BatchSize    float64            `json:"batch_size"`
-	BatchTimeout string             `json:"batch_timeout"`
-	QueueSize    float64            `json:"queue_size"`
-	QueueBytes   float64            `json:"queue_bytes"`
-	WhenFull     string             `json:"when_full"`
-	RetryInitial string             `json:"retry_initial"`
-	RetryMax     string             `json:"retry_max"`
-	FlushTimeout string             `json:"flush_timeout"`
-	Resource     *map[string]string `json:"resource"`
+	Endpoint     string
+	Protocol     string
+	Insecure     bool
+	CAFile       string
+	CertFile     string
+	KeyFile      string
+	Headers      map[string]string
+	Compression  string
+	Timeout      string
+	BatchSize    float64
+	BatchTimeout string
+	QueueSize    float64
+	QueueBytes   float64
+	WhenFull     string
+	RetryInitial string
+	RetryMax     string
+	FlushTimeout string
+	Resource     map[string]string
+}
+
+// decode reads a configuration through the schema, which holds the
+// defaults.
+func decode(raw []byte) (config, error) {
+	v, err := sinkSchema.Decode(raw)
+	if err != nil {
+		return config{}, err
+	}
+	return config{
+		Endpoint:     v.String("endpoint"),
+		Protocol:     v.String("protocol"),
+		Insecure:     v.Bool("insecure"),
+		CAFile:       v.String("ca_file"),
+		CertFile:     v.String("cert_file"),
+		KeyFile:      v.String("key_file"),
+		Headers:      v.StringMap("headers"),
+		Compression:  v.String("compression"),
+		Timeout:      v.String("timeout"),
+		BatchSize:    v.Number("batch_size"),
+		BatchTimeout: v.String("batch_timeout"),
+		QueueSize:    v.Number("queue_size"),
+		QueueBytes:   v.Number("queue_bytes"),
+		WhenFull:     v.String("when_full"),
+		RetryInitial: v.String("retry_initial"),
+		RetryMax:     v.String("retry_max"),
+		FlushTimeout: v.String("flush_timeout"),
+		Resource:     v.StringMap("resource"),
+	}, nil
 }
 
 // settings is a checked configuration.
@@ -242,13 +275,11 @@ type settings struct {
 
 // parse checks a configuration, naming the attribute at fault.
 func parse(raw []byte) (*settings, error) {
-	c := config{Protocol: ProtocolGRPC, Compression: CompressionGzip, Timeout: "10s", BatchSize: 512, BatchTimeout: "1s",
-		QueueSize: 10000, QueueBytes: DefaultQueueBytes, RetryInitial: "1s", RetryMax: "30s", FlushTimeout: "5s"}
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return nil, fmt.Errorf("otlp: configuration: %w", err)
+	c, err := decode(raw)
+	if err != nil {
+		return nil, fmt.Errorf("otlp: %w", err)
 	}
-	s := &settings{protocol: c.Protocol, insecure: c.Insecure, headers: c.Headers, gzip: c.Compression == CompressionGzip}
-	var err error
+	s := &settings{protocol: c.Protocol, insecure: c.Insecure, headers: c.Headers, gzip: c.Compression == CompressionGzip, resource: c.Resource}
 	durations := []struct {
 		name, v  string
 		dst      *time.Duration
@@ -306,10 +337,6 @@ func parse(raw []byte) (*settings, error) {
 		if strings.ContainsAny(v, "\r\n\x00") {
 			return nil, fmt.Errorf(`attribute "headers": the value of %q holds a line break or NUL`, k)
 		}
-	}
-	s.resource = map[string]string{"service.name": "zeek"}
-	if c.Resource != nil {
-		s.resource = *c.Resource
 	}
 	useTLS := false
 	switch c.Protocol {

@@ -15,7 +15,6 @@ package queue
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -59,34 +58,42 @@ const (
 var maxBytesAttr = schema.Attribute{Name: "max_bytes", Type: schema.Number, Default: DefaultMaxBytes,
 	Description: "Payload bytes the queue holds at most (at least 1; default 64 MiB). A message larger than this is taken when the queue is empty, alone."}
 
+// onloopSchema is the attribute schema of the onloop stage kind.
+var onloopSchema = schema.Schema{Attributes: []schema.Attribute{
+	{Name: "hwm", Type: schema.Number, Default: 10000,
+		Description: "Messages the queue holds before events are dropped (Zeek's onloop_queue_hwm); 0 = no limit in messages."},
+	maxBytesAttr,
+	{Name: "when_full", Type: schema.String, Default: WhenFullBlock, OneOf: []string{WhenFullBlock, WhenFullDrop},
+		Description: "What log batches and subscription messages do when the queue holds max_bytes: block waits for room (the source stops reading; its socket's HWM pushes back on the peers), " +
+			"drop drops and counts them (max_bytes). Events are dropped either way, as in Zeek."},
+}}
+
 // Onloop is the onloop stage kind.
 var Onloop = stage.Kind{
 	Name: "onloop",
 	Description: "Zeek's onloop queue: a bounded queue between receiving and processing; events are dropped (and counted) when it is full, " +
 		"log batches and subscription messages pass its hwm but not its max_bytes, where they wait for room (or are dropped, when_full = \"drop\").",
-	Schema: schema.Schema{Attributes: []schema.Attribute{
-		{Name: "hwm", Type: schema.Number, Default: 10000,
-			Description: "Messages the queue holds before events are dropped (Zeek's onloop_queue_hwm); 0 = no limit in messages."},
-		maxBytesAttr,
-		{Name: "when_full", Type: schema.String, Default: WhenFullBlock, OneOf: []string{WhenFullBlock, WhenFullDrop},
-			Description: "What log batches and subscription messages do when the queue holds max_bytes: block waits for room (the source stops reading; its socket's HWM pushes back on the peers), " +
-				"drop drops and counts them (max_bytes). Events are dropped either way, as in Zeek."},
-	}},
-	New: newOnloop,
+	Schema:   onloopSchema,
+	New:      newOnloop,
+	Validate: func(config []byte) error { _, err := parseOnloop(config); return err },
 }
+
+// hwmSchema is the attribute schema of the hwm stage kind.
+var hwmSchema = schema.Schema{Attributes: []schema.Attribute{
+	{Name: "capacity", Type: schema.Number, Default: 10000,
+		Description: "Messages the buffer holds (at least 1)."},
+	maxBytesAttr,
+	{Name: "policy", Type: schema.String, Default: PolicyBlock, OneOf: []string{PolicyDropNewest, PolicyDropOldest, PolicyBlock},
+		Description: "What happens when the buffer holds capacity messages or max_bytes: drop the arriving message, drop the oldest held, or make the source wait."},
+}}
 
 // HWM is the hwm stage kind.
 var HWM = stage.Kind{
 	Name:        "hwm",
 	Description: "A buffer bounded in messages and bytes with a policy when full: drop_newest, drop_oldest, or block (backpressure to the source).",
-	Schema: schema.Schema{Attributes: []schema.Attribute{
-		{Name: "capacity", Type: schema.Number, Default: 10000,
-			Description: "Messages the buffer holds (at least 1)."},
-		maxBytesAttr,
-		{Name: "policy", Type: schema.String, Default: PolicyBlock, OneOf: []string{PolicyDropNewest, PolicyDropOldest, PolicyBlock},
-			Description: "What happens when the buffer holds capacity messages or max_bytes: drop the arriving message, drop the oldest held, or make the source wait."},
-	}},
-	New: newHWM,
+	Schema:      hwmSchema,
+	New:         newHWM,
+	Validate:    func(config []byte) error { _, err := parseHWM(config); return err },
 }
 
 // queued is a stage made of a msgqueue and a delivery loop.
@@ -163,10 +170,34 @@ func (s *queued) Stats() stage.Stats {
 	return st
 }
 
-type onloopConfig struct {
-	HWM      float64 `json:"hwm"`
-	MaxBytes float64 `json:"max_bytes"`
-	WhenFull string  `json:"when_full"`
+// onloopSettings is a checked onloop configuration.
+type onloopSettings struct {
+	hwm, maxBytes int
+	block         bool // when_full = "block"
+}
+
+// parseOnloop checks an onloop configuration, naming the attribute at
+// fault.
+func parseOnloop(config []byte) (onloopSettings, error) {
+	v, err := onloopSchema.Decode(config)
+	if err != nil {
+		return onloopSettings{}, fmt.Errorf("onloop: %w", err)
+	}
+	var s onloopSettings
+	if s.hwm, err = v.Int("hwm", 0); err != nil {
+		return s, err
+	}
+	if s.maxBytes, err = v.Int("max_bytes", 1); err != nil {
+		return s, err
+	}
+	switch w := v.String("when_full"); w {
+	case WhenFullBlock:
+		s.block = true
+	case WhenFullDrop:
+	default:
+		return s, fmt.Errorf("attribute \"when_full\": %q is not one of %s, %s", w, WhenFullBlock, WhenFullDrop)
+	}
+	return s, nil
 }
 
 // bypassesOnloop says whether a message goes into the onloop queue even
@@ -184,26 +215,11 @@ func bypassesOnloop(it *message.Iter) bool {
 }
 
 func newOnloop(env stage.Env, config []byte) (stage.Stage, error) {
-	c := onloopConfig{HWM: 10000, MaxBytes: DefaultMaxBytes, WhenFull: WhenFullBlock}
-	if err := json.Unmarshal(config, &c); err != nil {
-		return nil, fmt.Errorf("onloop: %w", err)
-	}
-	hwm, err := wholeNumber("hwm", c.HWM, 0)
+	set, err := parseOnloop(config)
 	if err != nil {
 		return nil, err
 	}
-	maxBytes, err := wholeNumber("max_bytes", c.MaxBytes, 1)
-	if err != nil {
-		return nil, err
-	}
-	var block bool
-	switch c.WhenFull {
-	case WhenFullBlock:
-		block = true
-	case WhenFullDrop:
-	default:
-		return nil, fmt.Errorf("attribute \"when_full\": %q is not one of %s, %s", c.WhenFull, WhenFullBlock, WhenFullDrop)
-	}
+	hwm, maxBytes, block := set.hwm, set.maxBytes, set.block
 	s := newQueued(env, msgqueue.Limits{Messages: hwm, Bytes: maxBytes}, stage.DropQueueFull, stage.DropMaxBytes)
 	rule := func(it *message.Iter) msgqueue.Rule {
 		if bypassesOnloop(it) {
@@ -230,34 +246,48 @@ func newOnloop(env stage.Env, config []byte) (stage.Stage, error) {
 	return s, nil
 }
 
-type hwmConfig struct {
-	Capacity float64 `json:"capacity"`
-	MaxBytes float64 `json:"max_bytes"`
-	Policy   string  `json:"policy"`
+// hwmSettings is a checked hwm configuration.
+type hwmSettings struct {
+	capacity, maxBytes int
+	policy             string
+}
+
+// parseHWM checks an hwm configuration, naming the attribute at fault.
+func parseHWM(config []byte) (hwmSettings, error) {
+	v, err := hwmSchema.Decode(config)
+	if err != nil {
+		return hwmSettings{}, fmt.Errorf("hwm: %w", err)
+	}
+	s := hwmSettings{policy: v.String("policy")}
+	if s.capacity, err = v.Int("capacity", 1); err != nil {
+		return s, err
+	}
+	if s.maxBytes, err = v.Int("max_bytes", 1); err != nil {
+		return s, err
+	}
+	switch s.policy {
+	case PolicyDropNewest, PolicyDropOldest, PolicyBlock:
+	default:
+		return s, fmt.Errorf("attribute \"policy\": %q is not one of %s, %s, %s", s.policy, PolicyDropNewest, PolicyDropOldest, PolicyBlock)
+	}
+	return s, nil
 }
 
 func newHWM(env stage.Env, config []byte) (stage.Stage, error) {
-	c := hwmConfig{Capacity: 10000, MaxBytes: DefaultMaxBytes, Policy: PolicyBlock}
-	if err := json.Unmarshal(config, &c); err != nil {
-		return nil, fmt.Errorf("hwm: %w", err)
-	}
-	capacity, err := wholeNumber("capacity", c.Capacity, 1)
+	set, err := parseHWM(config)
 	if err != nil {
 		return nil, err
 	}
-	maxBytes, err := wholeNumber("max_bytes", c.MaxBytes, 1)
-	if err != nil {
-		return nil, err
-	}
+	capacity, maxBytes := set.capacity, set.maxBytes
 	s := newQueued(env, msgqueue.Limits{Messages: capacity, Bytes: maxBytes}, stage.DropHWM)
 	limiter := ratelog.New(env.Logger, ratelog.DefaultInterval)
 	drop := func(n int) {
 		if n > 0 {
 			s.counters.Drop(stage.DropHWM, n)
-			limiter.Warn("buffer full, messages dropped", "policy", c.Policy, "capacity", capacity, "max_bytes", maxBytes, "dropped", n)
+			limiter.Warn("buffer full, messages dropped", "policy", set.policy, "capacity", capacity, "max_bytes", maxBytes, "dropped", n)
 		}
 	}
-	switch c.Policy {
+	switch set.policy {
 	case PolicyDropNewest:
 		s.push = func(ctx context.Context, b *message.Batch) (int, error) {
 			r, err := s.q.Push(ctx, b, nil)
@@ -279,16 +309,6 @@ func newHWM(env stage.Env, config []byte) (stage.Stage, error) {
 			r, err := s.q.Push(ctx, b, block)
 			return r.Taken, err
 		}
-	default:
-		return nil, fmt.Errorf("attribute \"policy\": %q is not one of %s, %s, %s", c.Policy, PolicyDropNewest, PolicyDropOldest, PolicyBlock)
 	}
 	return s, nil
-}
-
-// wholeNumber checks that attribute name holds a whole number >= least.
-func wholeNumber(name string, v float64, least int) (int, error) {
-	if v != float64(int(v)) || int(v) < least || v > 1<<31 {
-		return 0, fmt.Errorf("attribute %q: want a whole number from %d to %d, have %v", name, least, 1<<31, v)
-	}
-	return int(v), nil
 }

@@ -26,7 +26,8 @@ var Kind = stage.Kind{
 		{Name: "topics", Type: schema.ListString, Default: []string{},
 			Description: `Topic prefixes to subscribe to; "" is every topic. At least one.`},
 	}},
-	New: New,
+	New:      New,
+	Validate: func(raw []byte) error { _, err := parse(raw); return err },
 }
 
 type config struct {
@@ -46,12 +47,9 @@ type Stage struct {
 // New makes a subscribe stage. It needs Env.Upstream: a stage that
 // subscribes nothing would be a silent no-op.
 func New(env stage.Env, raw []byte) (stage.Stage, error) {
-	var c config
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return nil, fmt.Errorf("subscribe: %w", err)
-	}
-	if len(c.Topics) == 0 {
-		return nil, errors.New(`attribute "topics": at least one topic prefix is required ("" subscribes to everything)`)
+	c, err := parse(raw)
+	if err != nil {
+		return nil, err
 	}
 	if env.Upstream == nil {
 		return nil, errors.New("subscribe: no subscription-accepting source (xsub) upstream of this stage to subscribe")
@@ -117,3 +115,15 @@ func (s *Stage) CloseInput() { s.closeOnce.Do(func() { close(s.closed) }) }
 func (s *Stage) Stats() stage.Stats { return s.counters.Stats() }
 
 var _ stage.Stage = (*Stage)(nil)
+
+// parse decodes and checks a configuration, naming the attribute at fault.
+func parse(raw []byte) (config, error) {
+	var c config
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return c, fmt.Errorf("subscribe: %w", err)
+	}
+	if len(c.Topics) == 0 {
+		return c, errors.New(`attribute "topics": at least one topic prefix is required ("" subscribes to everything)`)
+	}
+	return c, nil
+}
