@@ -91,12 +91,24 @@ func (in *Instance) Stages() []StageInfo {
 }
 
 // CoreDrops returns, by socket id, the drops the core counted for sinks
-// run by the transport (reason "shutdown": what a stopping pipeline no
-// longer sent them). Every sink fed by the core path is present.
+// run by the transport: "shutdown" (what a stopping pipeline no longer
+// sent them), "plugin_restart" and "stream_error" (what the plugin host
+// reported lost on the way to the plugin). Every sink fed by the core path
+// is present.
 func (in *Instance) CoreDrops() map[string]map[string]uint64 {
 	out := make(map[string]map[string]uint64, len(in.sinkGates))
 	for id, g := range in.sinkGates {
 		out[id] = map[string]uint64{stage.DropShutdown: g.dropped.Load()}
+	}
+	if in.senders != nil {
+		for id, lost := range in.senders.lost() {
+			if out[id] == nil {
+				out[id] = map[string]uint64{}
+			}
+			for reason, n := range lost {
+				out[id][reason] += n
+			}
+		}
 	}
 	return out
 }

@@ -662,6 +662,24 @@ type sharedSender struct {
 	snd transport.Sender
 }
 
+// sendLoss counts the messages the plugin host reported lost on their way
+// to one socket's plugin (the plugin cannot count them: it never had them,
+// or is gone).
+type sendLoss struct {
+	restart, streamError atomic.Uint64
+}
+
+// count is the send stream's OnAck: it keeps the host's own drops; the
+// plugin counts the others (hwm, no_peer) in the socket's stats.
+func (l *sendLoss) count(r transport.SendResult) {
+	switch r.DropReason {
+	case transport.DropPluginRestart:
+		l.restart.Add(uint64(r.Dropped))
+	case transport.DropStreamError:
+		l.streamError.Add(uint64(r.Dropped))
+	}
+}
+
 // Push sends b; it makes a sharedSender a stage.Inlet.
 func (s *sharedSender) Push(ctx context.Context, b *message.Batch) error {
 	s.mu.Lock()
@@ -673,10 +691,12 @@ type senderSet struct {
 	client transport.Client
 	mu     sync.Mutex
 	m      map[string]*sharedSender
+	// loss outlives the senders, so that the counts stay monotonic.
+	loss map[string]*sendLoss
 }
 
 func newSenderSet(c transport.Client) *senderSet {
-	return &senderSet{client: c, m: make(map[string]*sharedSender)}
+	return &senderSet{client: c, m: make(map[string]*sharedSender), loss: make(map[string]*sendLoss)}
 }
 
 func (ss *senderSet) get(ctx context.Context, id string) (*sharedSender, error) {
@@ -685,13 +705,33 @@ func (ss *senderSet) get(ctx context.Context, id string) (*sharedSender, error) 
 	if s, ok := ss.m[id]; ok {
 		return s, nil
 	}
-	snd, err := ss.client.Sender(ctx, id, transport.SendOptions{Window: defaultWindow})
+	l := ss.loss[id]
+	if l == nil {
+		l = &sendLoss{}
+		ss.loss[id] = l
+	}
+	snd, err := ss.client.Sender(ctx, id, transport.SendOptions{Window: defaultWindow, OnAck: l.count})
 	if err != nil {
 		return nil, err
 	}
 	s := &sharedSender{snd: snd}
 	ss.m[id] = s
 	return s, nil
+}
+
+// lost returns, by socket id, the messages the plugin host reported lost
+// on their way to the socket, by reason.
+func (ss *senderSet) lost() map[string]map[string]uint64 {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	out := make(map[string]map[string]uint64, len(ss.loss))
+	for id, l := range ss.loss {
+		out[id] = map[string]uint64{
+			transport.DropPluginRestart: l.restart.Load(),
+			transport.DropStreamError:   l.streamError.Load(),
+		}
+	}
+	return out
 }
 
 func (ss *senderSet) closeAll() {

@@ -27,9 +27,9 @@ const DefaultWindow = 4
 // batches that were on their way when their stream ended.
 const (
 	// DropPluginRestart: the plugin process exited with the batch unacknowledged.
-	DropPluginRestart = "plugin_restart"
+	DropPluginRestart = transport.DropPluginRestart
 	// DropStreamError: the stream ended with an error or was cancelled.
-	DropStreamError = "stream_error"
+	DropStreamError = transport.DropStreamError
 )
 
 // Backoff paces restarts of a plugin that exited. The delay before a restart

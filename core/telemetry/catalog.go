@@ -217,6 +217,8 @@ var dropReasons = []DropReason{
 	{"shutdown", "The shutdown window of `zpipe run` ended before the message was passed on: what a queue stage still held, or what still reached a component after it was given up; counted by the component that lost it."},
 	{"malformed", "Wrong number of parts, unusable frames, or a payload that does not decode."},
 	{"no_peer", "Nobody to send to."},
+	{"plugin_restart", "A message on its way to a transport plugin that exited before it acknowledged the batch; counted by the core at the sink socket (the plugin is restarted)."},
+	{"stream_error", "A message on its way to a transport plugin whose send stream ended with an error or was cancelled; counted by the core at the sink socket."},
 	{"no_codec", "No codec handles the format and the stage drops such messages."},
 	{"encode_failed", "A decoded payload cannot be written in the target format."},
 	{"filtered", "A `filter` stage did not keep it."},

@@ -131,6 +131,13 @@ const (
 	DropHWM = "hwm"
 	// DropNoPeer: nobody to send to.
 	DropNoPeer = "no_peer"
+	// DropPluginRestart: a message on its way to a transport plugin that
+	// exited before it acknowledged the batch (counted by the core).
+	DropPluginRestart = "plugin_restart"
+	// DropStreamError: a message on its way to a transport plugin whose
+	// send stream ended with an error or was cancelled (counted by the
+	// core).
+	DropStreamError = "stream_error"
 	// DropMalformed: a received message without the shape the socket's
 	// framing requires.
 	DropMalformed = "malformed"
