@@ -28,7 +28,7 @@ const Dir = "testdata/zeek"
 // Root returns the directory of the vectors, checked to hold captured/ and
 // derived/.
 func Root() (string, error) {
-	root, err := moduleRoot()
+	root, err := ModuleRoot()
 	if err != nil {
 		return "", fmt.Errorf("locate the Zeek wire vectors: %w", err)
 	}
@@ -46,10 +46,12 @@ func rootIn(root string) (string, error) {
 	return dir, nil
 }
 
-func moduleRoot() (string, error) {
+// ModuleRoot returns the directory holding the module's go.mod, found by
+// walking up from the working directory.
+func ModuleRoot() (string, error) {
 	wd, err := os.Getwd()
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("module root: %w", err)
 	}
 	for d := wd; ; {
 		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
@@ -57,7 +59,7 @@ func moduleRoot() (string, error) {
 		}
 		parent := filepath.Dir(d)
 		if parent == d {
-			return "", fmt.Errorf("no go.mod in %s or any parent", wd)
+			return "", fmt.Errorf("module root: no go.mod in %s or any parent", wd)
 		}
 		d = parent
 	}

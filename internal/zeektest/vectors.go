@@ -20,22 +20,7 @@ const HandshakeFile = "zeek-handshake-sequence.jsonl"
 
 // ModuleRoot returns the directory holding the module's go.mod, found by
 // walking up from the working directory.
-func ModuleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("module root: %w", err)
-	}
-	for d := dir; ; {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return "", fmt.Errorf("module root: no go.mod in %s or any parent", dir)
-		}
-		d = parent
-	}
-}
+func ModuleRoot() (string, error) { return vectors.ModuleRoot() }
 
 // VectorsDir returns the directory of the captured Zeek wire vectors,
 // testdata/zeek/captured in the module root. It fails with an explanation
